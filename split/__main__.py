@@ -1,0 +1,3 @@
+from split.cli import main
+
+main()

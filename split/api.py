@@ -1,0 +1,231 @@
+"""One function per user verb. The CLI is a thin layer over these; scripts can call them directly.
+
+Every verb validates all of its input before it writes anything (fail closed, exit 2), then works.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from split.errors import ConfigError
+from split.settings import ENV_ENCODE_KEY, ENV_NW, ENV_RETAIL, ENV_SOURCE, StoreUrl, encode_key, mapping_path, store_url
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A mapping validated against a reachable, reflected source."""
+
+    mapping: object  # split.mapping.Mapping
+    schema: object  # split.introspect.SourceSchema
+    source: StoreUrl
+
+
+def check_inputs(mapping_file: str | Path | None, source: str | None) -> Checked:
+    from split.db import check_reachable, engine_for
+    from split.introspect import reflect_source
+    from split.mapping import load_mapping, validate_against_source
+
+    path = mapping_path(mapping_file)
+    src = store_url("source", source, ENV_SOURCE)
+    mapping = load_mapping(path)
+    check_reachable(src.url, "source")
+    schema = reflect_source(engine_for(src.url))
+    validate_against_source(mapping, schema)
+    return Checked(mapping, schema, src)
+
+
+def plan(mapping_file: str | Path | None = None, source: str | None = None):  # -> split.plan.Plan
+    from split.db import engine_for
+    from split.plan import compile_plan
+
+    checked = check_inputs(mapping_file, source)
+    return compile_plan(checked.mapping, checked.schema, engine_for(checked.source.url))  # type: ignore[arg-type]
+
+
+# ── copy ───────────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass
+class TableCopy:
+    name: str
+    wave: str
+    source_rows: int
+    partitions: int
+    rows: dict[str, int] = field(default_factory=dict)  # per store, from the ledger of this plan
+    skipped: int = 0  # partitions already finished by an earlier run
+
+    def to_dict(self) -> dict:
+        return {"table": self.name, "wave": self.wave, "source_rows": self.source_rows, "partitions": self.partitions,
+                "rows": self.rows, "skipped_partitions": self.skipped}  # fmt: skip
+
+
+@dataclass
+class CopyResult:
+    run_id: str
+    plan_hash: str
+    mapping_sha256: str
+    stores: dict[str, str]  # role → masked URL
+    tables: list[TableCopy]
+    created: dict[str, list[str]]
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return {"run_id": self.run_id, "plan_hash": self.plan_hash, "mapping_sha256": self.mapping_sha256,
+                "stores": self.stores, "created_tables": self.created, "seconds": round(self.seconds, 3),
+                "tables": [t.to_dict() for t in self.tables]}  # fmt: skip
+
+
+class Progress:
+    """What a long verb reports while it works; the CLI draws bars from it. Defaults to silence."""
+
+    def start(self, total: int, tables: dict[str, int]) -> None: ...
+    def done(self, result: object) -> None: ...
+    def stop(self) -> None: ...
+
+
+def copy(mapping_file: str | Path | None = None, source: str | None = None, nw: str | None = None,
+         retail: str | None = None, *, workers: int = 2, waves: list[str] | None = None,
+         tables: list[str] | None = None, progress: Progress | None = None) -> CopyResult:  # fmt: skip
+    from split.db import check_reachable, engine_for
+    from split.engine.partition import PartitionTask
+    from split.engine.run import run_partitions
+    from split.ledger import ensure_ledger, recorded_counts
+    from split.plan import compile_plan
+    from split.schema.create import create_store_tables
+
+    started = time.monotonic()
+    checked = check_inputs(mapping_file, source)
+    mapping = checked.mapping
+    targets = {"nw": store_url("nw", nw, ENV_NW), "retail": store_url("retail", retail, ENV_RETAIL)}
+    _distinct_stores(checked.source, targets)
+    encode_key(required=mapping.encodes)  # type: ignore[attr-defined]
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1 (got {workers})")
+    for target in targets.values():
+        check_reachable(target.url, target.role, must_exist=False)
+    plan_ = compile_plan(mapping, checked.schema, engine_for(checked.source.url))  # type: ignore[arg-type]
+    selected = select_tables(plan_, waves, tables)
+
+    created = {}
+    for role, target in targets.items():
+        engine = engine_for(target.url, writer=True)
+        created[role] = create_store_tables(plan_, role, engine)
+        ensure_ledger(engine)
+    run_id = uuid.uuid4().hex
+    tasks = [
+        PartitionTask(t, sp.store, part, checked.source.url, targets[sp.store].url, plan_.hash, plan_.mapping_sha256, run_id)
+        for t in selected for part in t.partitions for sp in t.stores
+    ]  # fmt: skip
+    progress = progress or Progress()
+    progress.start(len(tasks), {t.name: len(t.partitions) * len(t.stores) for t in selected})
+    try:
+        results = run_partitions(tasks, workers, progress.done)
+    finally:
+        progress.stop()
+    counts = {role: recorded_counts(engine_for(t.url), plan_.hash) for role, t in targets.items()}
+    summary = []
+    for t in selected:
+        skipped = sum(1 for r in results if r.table == t.name and r.skipped)
+        rows = {sp.store: counts[sp.store].get(t.name, 0) for sp in t.stores}
+        summary.append(TableCopy(t.name, t.wave, t.source_rows, len(t.partitions), rows, skipped))
+    stores = {"source": checked.source.masked, **{r: t.masked for r, t in targets.items()}}
+    return CopyResult(run_id, plan_.hash, plan_.mapping_sha256, stores, summary, created, time.monotonic() - started)
+
+
+def select_tables(plan_, waves: list[str] | None, tables: list[str] | None) -> list:  # type: ignore[no-untyped-def]
+    """The tables of the chosen waves and/or names, in plan order; unknown names are usage errors."""
+    known_waves = {t.wave for t in plan_.tables}
+    known_tables = {t.name for t in plan_.tables}
+    bad = [w for w in waves or [] if w not in known_waves] + [t for t in tables or [] if t not in known_tables]
+    if bad:
+        raise ConfigError(f"unknown wave or table: {', '.join(bad)}",
+                          hint=f"waves: {', '.join(sorted(known_waves))}; see `bunkatsu plan` for tables")  # fmt: skip
+    if not waves and not tables:
+        return list(plan_.tables)
+    return [t for t in plan_.tables if t.wave in (waves or []) or t.name in (tables or [])]
+
+
+def _distinct_stores(source: StoreUrl, targets: dict[str, StoreUrl]) -> None:
+    from split.db import normalise_url
+
+    seen: dict[str, str] = {}
+    for s in (source, *targets.values()):
+        key = normalise_url(s.url).render_as_string(hide_password=True)
+        if key in seen:
+            raise ConfigError(f"the {s.role} and {seen[key]} URLs point to the same database ({s.masked})",
+                              hint="the split needs three separate databases: source, NW and retail")  # fmt: skip
+        seen[key] = s.role
+
+
+# ── sample-db ──────────────────────────────────────────────────────────────────────────────
+
+
+def sample_db(url: str, supply_points: int = 200, seed: int = 1, *, interval_days: int = 4, replace: bool = False,
+              on_progress: Callable[[int], None] | None = None):  # fmt: skip
+    from split.db import create_database
+    from split.sample.generate import generate
+    from split.settings import parse_url
+
+    parse_url(url, "sample")
+    if supply_points < 1 or interval_days < 1:
+        raise ConfigError("--supply-points and --interval-days must be at least 1")
+    try:
+        create_database(url)
+    except Exception as exc:
+        from split.db import describe_db_error
+
+        raise ConfigError(f"cannot create or reach the database: {describe_db_error(exc, redact=False)}",
+                          hint="check the URL and that the server runs") from None  # fmt: skip
+    return generate(url, supply_points, seed, interval_days=interval_days, replace=replace, on_progress=on_progress)
+
+
+# ── demo ───────────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass
+class DemoResult:
+    folder: str
+    files: dict[str, str]
+    sample: object
+    plan: object
+    copy: CopyResult
+    generated_key: bool
+
+    def to_dict(self) -> dict:
+        return {"folder": self.folder, "files": self.files, "plan_hash": self.copy.plan_hash,
+                "generated_encode_key": self.generated_key, "copy": self.copy.to_dict()}  # fmt: skip
+
+
+def bundled_mapping() -> Path:
+    """The reference mapping: inside the installed package, or in the source tree for editable installs."""
+    packaged = Path(__file__).parent / "data" / "takuso.yaml"
+    if packaged.is_file():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "mappings" / "takuso.yaml"
+
+
+def demo(folder: str | Path = "bunkatsu-demo", supply_points: int = 1000, seed: int = 1, *, workers: int = 2,
+         progress: Progress | None = None) -> DemoResult:  # fmt: skip
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {role: folder / f"{role}.db" for role in ("shared", "nw", "retail")}
+    for path in files.values():
+        path.unlink(missing_ok=True)
+    mapping = folder / "takuso.yaml"
+    shutil.copyfile(bundled_mapping(), mapping)
+    generated = not os.environ.get(ENV_ENCODE_KEY)
+    if generated:  # a throwaway key for the demo only; real runs take it from the NW's secret store
+        os.environ[ENV_ENCODE_KEY] = secrets.token_hex(32)
+    urls = {role: f"sqlite:///{path}" for role, path in files.items()}
+    sample = sample_db(urls["shared"], supply_points, seed)
+    plan_ = plan(mapping, urls["shared"])
+    result = copy(mapping, urls["shared"], urls["nw"], urls["retail"], workers=workers, progress=progress)
+    return DemoResult(str(folder), {k: str(v) for k, v in {**files, "mapping": mapping}.items()}, sample, plan_,
+                      result, generated)  # fmt: skip

@@ -1,0 +1,50 @@
+"""Engine-neutral row checksums: the same rows give the same digest on SQLite, PostgreSQL and MariaDB.
+
+Values are canonicalised first (booleans as 0/1, decimals without trailing zeros, dates in ISO form)
+because drivers return the same stored value as different Python types.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, time
+from decimal import Decimal
+
+_NULL = "\\N"
+
+
+def canonical(value: object) -> str:
+    if value is None:
+        return _NULL
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, Decimal):
+        text = format(value.normalize(), "f")
+        return "0" if text in ("-0", "0") else text
+    if isinstance(value, float):
+        return format(Decimal(repr(value)).normalize(), "f")
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, bytes | memoryview):
+        return bytes(value).hex()
+    return str(value)
+
+
+class RowHasher:
+    """SHA-256 over rows in key order; also counts them."""
+
+    def __init__(self) -> None:
+        self._h = hashlib.sha256()
+        self.rows = 0
+
+    def update(self, rows: Iterable[Sequence[object]]) -> None:
+        for row in rows:
+            self._h.update("\x1f".join(canonical(v) for v in row).encode())
+            self._h.update(b"\x1e")
+            self.rows += 1
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()

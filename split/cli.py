@@ -1,0 +1,168 @@
+"""The `bunkatsu` command: a thin Typer layer over `split.api`.
+
+Heavy libraries (SQLAlchemy engines, Dask, Great Expectations) are imported inside the commands so
+that `bunkatsu --help` answers at once. `main` is the one place that turns errors into messages and
+exit codes: 0 good, 1 violation found, 2 usage/mapping/configuration (nothing written), 3 runtime.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from split.errors import BunkatsuError
+
+app = typer.Typer(
+    name="bunkatsu",
+    help="Physically split a shared NW/retail database (物理分割) and prove the split is clean.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,  # a traceback only for bugs, and then a plain one
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+MappingOpt = Annotated[Path | None, typer.Option("--mapping", "-m", envvar="BUNKATSU_MAPPING", show_envvar=True,
+                                                 help="Field-ownership mapping (YAML).")]  # fmt: skip
+SourceOpt = Annotated[str | None, typer.Option("--source", envvar="BUNKATSU_SOURCE_URL", show_envvar=True,
+                                               help="SQLAlchemy URL of the shared source database.")]  # fmt: skip
+NwOpt = Annotated[str | None, typer.Option("--nw", envvar="BUNKATSU_NW_URL", show_envvar=True,
+                                           help="SQLAlchemy URL of the NW store.")]  # fmt: skip
+RetailOpt = Annotated[str | None, typer.Option("--retail", envvar="BUNKATSU_RETAIL_URL", show_envvar=True,
+                                               help="SQLAlchemy URL of the retail store.")]  # fmt: skip
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON document on stdout instead of tables.")]
+
+
+def _emit_json(data: dict) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+@app.command("sample-db", epilog="Example: bunkatsu sample-db sqlite:///shared.db --supply-points 200 --seed 1")
+def sample_db(
+    url: Annotated[str, typer.Argument(help="SQLAlchemy URL; PostgreSQL/MariaDB databases are created if missing.")],
+    supply_points: Annotated[int, typer.Option(help="Number of supply points (供給地点).")] = 200,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same rows, on every engine.")] = 1,
+    interval_days: Annotated[int, typer.Option(help="Days of 30-minute readings per supply point.")] = 4,
+    replace: Annotated[bool, typer.Option("--replace", help="Drop and rebuild existing reference tables.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build the reference shared 託送 database (deterministic for a seed) on SQLite, PostgreSQL or MariaDB."""
+    from split import api
+    from split.settings import mask_url
+
+    summary = api.sample_db(url, supply_points, seed, interval_days=interval_days, replace=replace)
+    if as_json:
+        _emit_json({"url": mask_url(url), "supply_points": supply_points, "seed": seed, "rows": summary.rows})
+        return
+    from split.render import out
+
+    out.print(f"reference database at {mask_url(url)}: {supply_points:,} supply points, seed {seed}")
+    for table, rows in summary.rows.items():
+        out.print(f"  {table:<24} {rows:>10,}")
+
+
+@app.command(epilog="Examples: bunkatsu plan -m mappings/takuso.yaml --source sqlite:///shared.db\n\n"
+                    "          bunkatsu plan --sql   (with BUNKATSU_MAPPING and BUNKATSU_SOURCE_URL set)")  # fmt: skip
+def plan(
+    mapping: MappingOpt = None,
+    source: SourceOpt = None,
+    as_json: JsonOpt = False,
+    sql: Annotated[bool, typer.Option("--sql", help="Print the exact SELECT each store gets.")] = False,
+) -> None:
+    """Show what goes where: per table and store the columns, row predicate, partitions and order. Fails closed."""
+    from split import api
+
+    result = api.plan(mapping, source)
+    if as_json:
+        _emit_json(result.to_dict())
+    elif sql:
+        from split.render import plan_sql
+
+        sys.stdout.write(plan_sql(result) + "\n")
+    else:
+        from split.render import plan_table
+
+        plan_table(result)
+
+
+@app.command(epilog="Example: BUNKATSU_ENCODE_KEY=… bunkatsu copy -m mappings/takuso.yaml --source sqlite:///shared.db "
+                    "--nw sqlite:///nw.db --retail sqlite:///retail.db --workers 2")  # fmt: skip
+def copy(
+    mapping: MappingOpt = None,
+    source: SourceOpt = None,
+    nw: NwOpt = None,
+    retail: RetailOpt = None,
+    wave: Annotated[list[str] | None, typer.Option("--wave", help="Copy only this wave (repeatable).")] = None,
+    tables: Annotated[list[str] | None, typer.Option("--tables", help="Copy only this table (repeatable).")] = None,
+    workers: Annotated[int, typer.Option(help="Partitions copied at once (1 = serial, same code path).")] = 2,
+    as_json: JsonOpt = False,
+) -> None:
+    """Split the source into the NW and retail stores. Resumable: a re-run skips finished partitions."""
+    from split import api
+    from split.render import BarProgress, copy_summary
+
+    result = api.copy(mapping, source, nw, retail, workers=workers, waves=wave, tables=tables,
+                      progress=BarProgress(enabled=sys.stderr.isatty()))  # fmt: skip
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        copy_summary(result)
+
+
+@app.command(epilog="Example: bunkatsu demo --dir /tmp/bunkatsu-demo --supply-points 500")
+def demo(
+    dir: Annotated[Path, typer.Option("--dir", help="Folder for the demo databases (recreated).")] = Path("bunkatsu-demo"),
+    supply_points: Annotated[int, typer.Option(help="Size of the reference database.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed of the reference database.")] = 1,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build the reference database on SQLite, split it into NW and retail stores, and show what went where."""
+    from split import api
+    from split.render import BarProgress, copy_summary, destinations, out
+
+    result = api.demo(dir, supply_points, seed, progress=BarProgress(enabled=sys.stderr.isatty() and not as_json))
+    if as_json:
+        _emit_json(result.to_dict())
+        return
+    out.print(f"[bold]bunkatsu demo[/]: reference 託送 database with {supply_points:,} supply points (seed {seed})")
+    copy_summary(result.copy)
+    out.print(destinations(result.plan))
+    if result.generated_key:
+        out.print("  encode key: a throwaway key was generated for this demo (set BUNKATSU_ENCODE_KEY to choose one)")
+    out.print("[bold]files[/]")
+    for role, path in result.files.items():
+        out.print(f"  {role:<8} {path}")
+    out.print(f"next: bunkatsu plan --sql -m {result.files['mapping']} --source sqlite:///{result.files['shared']}")
+
+
+def main() -> None:
+    """Entry point: one place maps errors to messages and exit codes."""
+    import click
+
+    try:
+        rc = app(standalone_mode=False)
+    except BunkatsuError as exc:
+        _fail(exc.render(), exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted: finished partitions are kept; run the same command again to continue", 3)
+    except click.exceptions.Abort:
+        _fail("aborted", 3)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    sys.exit(rc if isinstance(rc, int) else 0)
+
+
+def _fail(message: str, code: int) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(message)}")
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""Engines for store URLs: one place for driver quirks, database creation and connection errors."""
+
+from __future__ import annotations
+
+import re
+import threading
+import warnings
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, make_url
+
+from split.errors import ConfigError, TransientError
+from split.settings import mask_url, parse_url
+
+_engines: dict[str, sa.Engine] = {}
+_lock = threading.Lock()
+
+# SQLite stores NUMERIC as REAL; SQLAlchemy converts back to Decimal at the declared scale and
+# warns once per process. The values round-trip at the precisions we copy; the warning is noise.
+warnings.filterwarnings("ignore", message=r".*does \*not\* support Decimal objects natively.*")
+
+
+def normalise_url(url: str) -> URL:
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend in ("mysql", "mariadb"):
+        if parsed.get_driver_name() in ("mysqldb", "") or "+" not in parsed.drivername:
+            parsed = parsed.set(drivername=f"{backend}+pymysql")
+        if "charset" not in parsed.query:  # Japanese text needs 4-byte UTF-8
+            parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+    return parsed
+
+
+def engine_for(url: str, *, writer: bool = False) -> sa.Engine:
+    """A cached engine per URL and process (engines are never pickled: workers build their own).
+
+    `writer` engines on SQLite take the write lock when a transaction begins (BEGIN IMMEDIATE):
+    concurrent writers then queue on the busy timeout instead of deadlocking on a lock upgrade.
+    """
+    cache_key = f"{'w' if writer else 'r'}:{url}"
+    with _lock:
+        engine = _engines.get(cache_key)
+        if engine is None:
+            parsed = normalise_url(url)
+            if parsed.get_backend_name() == "sqlite":
+                engine = sa.create_engine(parsed, connect_args={"timeout": 300})
+                if writer:
+                    _begin_immediate(engine)
+            else:
+                engine = sa.create_engine(parsed, pool_pre_ping=True)
+            _engines[cache_key] = engine
+        return engine
+
+
+def _begin_immediate(engine: sa.Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _no_implicit_transactions(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        dbapi_conn.isolation_level = None
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn):  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def dispose_all() -> None:
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def sqlite_path(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def check_reachable(url: str, role: str, *, must_exist: bool = True) -> None:
+    """Connect once before any work so that a wrong URL fails as a usage error with nothing written."""
+    parse_url(url, role)
+    path = sqlite_path(url)
+    if path is not None:
+        if must_exist and not path.is_file():
+            raise ConfigError(f"the {role} database file does not exist: {path}",
+                              hint="check the path; create the reference database with `bunkatsu sample-db`")  # fmt: skip
+        if not path.parent.is_dir():
+            raise ConfigError(f"the folder of the {role} database does not exist: {path.parent}")
+        if not path.is_file():
+            return  # SQLite creates the file on first write: connecting now would write it already
+    try:
+        with engine_for(url).connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.DBAPIError as exc:
+        raise ConfigError(f"cannot connect to the {role} database {mask_url(url)}: {describe_db_error(exc, redact=False)}",
+                          hint="check host, port, database name, user and that the server runs; "
+                               "nothing was written") from None  # fmt: skip
+
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|\([^)]*\)=\([^)]*\)")
+_LONG_NUMBER = re.compile(r"\d{6,}")
+
+
+def describe_db_error(exc: BaseException, *, redact: bool = True) -> str:
+    """A one-line reason without the statement, its parameters or quoted values (they may be protected).
+
+    Drivers quote offending values ("Duplicate entry '0610…' for key"): those are replaced by «…».
+    """
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    if redact:  # connection errors name hosts and databases only: those stay readable
+        text = _LONG_NUMBER.sub("…", _QUOTED.sub("«…»", text))
+    return f"{type(orig).__name__}: {text[:300]}"
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    return isinstance(exc, sa.exc.DBAPIError) and bool(exc.connection_invalidated or isinstance(
+        exc, sa.exc.OperationalError | sa.exc.InterfaceError))  # fmt: skip
+
+
+def transient(exc: BaseException, what: str) -> TransientError:
+    return TransientError(f"{what}: {describe_db_error(exc)}", hint="run the same command again: finished work is kept")
+
+
+def _server_url(url: URL) -> URL:
+    if url.get_backend_name() == "postgresql":
+        return url.set(database="postgres")
+    return url.set(database=None)
+
+
+def database_exists(url: str) -> bool:
+    parsed = normalise_url(url)
+    path = sqlite_path(url)
+    if parsed.get_backend_name() == "sqlite":
+        return path is None or path.is_file()
+    engine = sa.create_engine(_server_url(parsed), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            if parsed.get_backend_name() == "postgresql":
+                q = "SELECT 1 FROM pg_database WHERE datname = :n"
+            else:
+                q = "SELECT 1 FROM information_schema.schemata WHERE schema_name = :n"
+            return conn.execute(sa.text(q), {"n": parsed.database}).first() is not None
+    finally:
+        engine.dispose()
+
+
+def create_database(url: str) -> None:
+    """Create the database of a PostgreSQL/MariaDB URL if it is missing (SQLite creates files itself)."""
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() == "sqlite" or database_exists(url):
+        return
+    engine = sa.create_engine(_server_url(parsed), isolation_level="AUTOCOMMIT")
+    name = parsed.database
+    try:
+        with engine.connect() as conn:
+            quoted = engine.dialect.identifier_preparer.quote(name)
+            if parsed.get_backend_name() == "postgresql":
+                conn.execute(sa.text(f"CREATE DATABASE {quoted} ENCODING 'UTF8' TEMPLATE template0"))
+            else:
+                conn.execute(sa.text(f"CREATE DATABASE {quoted} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"))
+    finally:
+        engine.dispose()
+
+
+def drop_database(url: str) -> None:
+    parsed = normalise_url(url)
+    path = sqlite_path(url)
+    if parsed.get_backend_name() == "sqlite":
+        if path is not None:
+            path.unlink(missing_ok=True)
+        return
+    with _lock:
+        for cache_key in (f"r:{url}", f"w:{url}"):
+            cached = _engines.pop(cache_key, None)
+            if cached is not None:
+                cached.dispose()
+    engine = sa.create_engine(_server_url(parsed), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            quoted = engine.dialect.identifier_preparer.quote(parsed.database)
+            suffix = " WITH (FORCE)" if parsed.get_backend_name() == "postgresql" else ""
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted}{suffix}"))
+    finally:
+        engine.dispose()

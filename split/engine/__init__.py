@@ -1,0 +1,1 @@
+"""The copy engine: partitions → extract → route → load, run by Dask (`split.engine.run`)."""

@@ -1,0 +1,139 @@
+"""One unit of work: copy one key range of one table into one store, with its ledger row, exactly once.
+
+extract (the store's SELECT, streamed) → route (encode what the plan says) → load (insert, then the
+ledger row, in the same target transaction). Runs in Dask workers: everything it needs is in the task,
+connections are opened here, never passed in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from split import ledger
+from split.checksum import RowHasher
+from split.db import describe_db_error, engine_for, is_disconnect
+from split.encode import token
+from split.engine.faults import fault_point
+from split.errors import TerminalError, TransientError
+from split.plan import Partition, StorePlan, TablePlan, store_select
+from split.settings import encode_key
+
+BATCH_ROWS = 5_000
+RETRIES = 3
+
+
+@dataclass(frozen=True)
+class PartitionTask:
+    table: TablePlan
+    store: str
+    partition: Partition
+    source_url: str
+    target_url: str
+    plan_hash: str
+    mapping_sha256: str
+    run_id: str
+
+    @property
+    def store_plan(self) -> StorePlan:
+        sp = self.table.store(self.store)
+        assert sp is not None
+        return sp
+
+    @property
+    def label(self) -> str:
+        return f"{self.store}:{self.table.name}#{self.partition.no}"
+
+
+@dataclass(frozen=True)
+class PartitionResult:
+    table: str
+    store: str
+    partition_no: int
+    rows: int
+    checksum: str
+    skipped: bool  # already recorded in the ledger by an earlier run of the same plan
+    seconds: float
+
+
+def copy_partition(task: PartitionTask) -> PartitionResult:
+    """Copy with retries for dropped connections; other database errors end the run clearly."""
+    for attempt in range(RETRIES):
+        try:
+            return _copy_once(task)
+        except sa.exc.DBAPIError as exc:
+            if is_disconnect(exc) and attempt + 1 < RETRIES:
+                time.sleep(0.5 * 2**attempt)
+                continue
+            what = f"copying {task.label} failed"
+            if is_disconnect(exc):
+                raise TransientError(f"{what} after {RETRIES} attempts: {describe_db_error(exc)}",
+                                     hint="run the same command again: finished partitions are kept") from None  # fmt: skip
+            raise TerminalError(f"{what}: {describe_db_error(exc)}",
+                                hint="fix the cause in the database, then run the same command again") from None  # fmt: skip
+    raise AssertionError("unreachable")
+
+
+def _copy_once(task: PartitionTask) -> PartitionResult:
+    started = time.monotonic()
+    store_plan, part = task.store_plan, task.partition
+    target = engine_for(task.target_url, writer=True)
+    with target.begin() as tconn:
+        if ledger.is_recorded(tconn, task.plan_hash, task.table.name, part.no):
+            return PartitionResult(task.table.name, task.store, part.no, 0, "", True, 0.0)
+        table = _target_table(task.table, store_plan)
+        tconn.execute(_delete_range(table, task.table.key, part))  # rows of an earlier, different plan
+        hasher = RowHasher()
+        names = [c.name for c in store_plan.columns]
+        for rows in _routed_batches(task):
+            hasher.update(rows)
+            tconn.execute(table.insert(), [dict(zip(names, row, strict=True)) for row in rows])
+            fault_point("rows-written")
+        entry = ledger.LedgerEntry(task.plan_hash, task.table.name, part.no, task.store, task.run_id, part.lo, part.hi,
+                                   hasher.rows, hasher.hexdigest(), task.mapping_sha256)  # fmt: skip
+        ledger.record(tconn, entry)
+        fault_point("ledger-written")
+    fault_point("committed")
+    return PartitionResult(task.table.name, task.store, part.no, hasher.rows, hasher.hexdigest(), False,
+                           time.monotonic() - started)  # fmt: skip
+
+
+def _routed_batches(task: PartitionTask) -> Iterator[list[tuple]]:
+    """Extract the store's rows in key order, in batches, with the plan's transforms applied."""
+    store_plan = task.store_plan
+    stmt = store_select(task.table, store_plan, task.partition)
+    encoded = [i for i, c in enumerate(store_plan.columns) if c.transform == "encode"]
+    key = encode_key(required=True) if encoded else None
+    source = engine_for(task.source_url)
+    with source.connect() as sconn:
+        result = sconn.execution_options(stream_results=True, max_row_buffer=BATCH_ROWS).execute(stmt)
+        for chunk in result.partitions(BATCH_ROWS):
+            yield [_route(row, encoded, key) for row in chunk]
+
+
+def _route(row: Sequence[Any], encoded: list[int], key: bytes | None) -> tuple:
+    if not encoded:
+        return tuple(row)
+    values = list(row)
+    for i in encoded:
+        values[i] = token(key, values[i])  # type: ignore[arg-type]
+    return tuple(values)
+
+
+def _target_table(table_plan: TablePlan, store_plan: StorePlan) -> Any:
+    return sa.table(table_plan.name, *(sa.column(c.name, c.type) for c in store_plan.columns))
+
+
+def _delete_range(table: Any, key: str | None, part: Partition) -> Any:
+    stmt = sa.delete(table)
+    if key is not None:
+        column = sa.column(key)
+        if part.lo is not None:
+            stmt = stmt.where(column >= part.lo)
+        if part.hi is not None:
+            stmt = stmt.where(column < part.hi)
+    return stmt

@@ -1,0 +1,83 @@
+"""Reflect the source schema into plain objects the planner and validator can use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+TOOLKIT_TABLES = ("bunkatsu_ledger", "alembic_version")
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    name: str
+    type: Any = field(compare=False, repr=False)  # a generic SQLAlchemy type, portable across engines
+    type_text: str = ""
+    nullable: bool = True
+
+    @property
+    def is_integer(self) -> bool:
+        return isinstance(self.type, sa.Integer)
+
+
+@dataclass(frozen=True)
+class ForeignKeyInfo:
+    columns: tuple[str, ...]
+    ref_table: str
+    ref_columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    name: str
+    columns: tuple[ColumnInfo, ...]
+    primary_key: tuple[str, ...]
+    foreign_keys: tuple[ForeignKeyInfo, ...] = ()
+
+    def column(self, name: str) -> ColumnInfo | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+@dataclass(frozen=True)
+class SourceSchema:
+    dialect: str
+    tables: dict[str, TableInfo]
+
+    def table(self, name: str) -> TableInfo | None:
+        return self.tables.get(name)
+
+
+def portable_type(col_type: Any) -> Any:
+    """The engine-neutral form of a reflected type (VARCHAR(22) stays String(22), NUMERIC(12,1) stays so)."""
+    try:
+        generic = col_type.as_generic()
+    except NotImplementedError:
+        return col_type
+    if isinstance(generic, sa.Float) and getattr(col_type, "precision", None) is None:
+        return sa.Float()
+    return generic
+
+
+def reflect_source(engine: sa.Engine) -> SourceSchema:
+    inspector = sa.inspect(engine)
+    tables = {}
+    for name in sorted(inspector.get_table_names()):
+        if name in TOOLKIT_TABLES:
+            continue
+        columns = tuple(
+            ColumnInfo(c["name"], portable_type(c["type"]), str(c["type"]), bool(c.get("nullable", True)))
+            for c in inspector.get_columns(name)
+        )
+        pk = tuple(inspector.get_pk_constraint(name).get("constrained_columns") or ())
+        fks = tuple(
+            ForeignKeyInfo(tuple(fk["constrained_columns"]), fk["referred_table"], tuple(fk["referred_columns"]))
+            for fk in inspector.get_foreign_keys(name)
+        )
+        tables[name] = TableInfo(name, columns, pk, fks)
+    return SourceSchema(engine.dialect.name, tables)

@@ -1,0 +1,76 @@
+"""The ledger: one row per finished partition per store, committed with the partition's rows.
+
+Because rows and ledger row share one transaction in the target, a partition is either finished
+(and recorded) or absent; a re-run of the same plan skips what is recorded and redoes the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+LEDGER_TABLE = "bunkatsu_ledger"
+
+ledger_metadata = sa.MetaData()
+ledger = sa.Table(
+    LEDGER_TABLE, ledger_metadata,
+    sa.Column("plan_hash", sa.String(64), primary_key=True),
+    sa.Column("table_name", sa.String(128), primary_key=True),
+    sa.Column("partition_no", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("store", sa.String(8), nullable=False),
+    sa.Column("run_id", sa.String(32), nullable=False),
+    sa.Column("key_lo", sa.BigInteger),
+    sa.Column("key_hi", sa.BigInteger),
+    sa.Column("row_count", sa.BigInteger, nullable=False),
+    sa.Column("checksum", sa.String(64), nullable=False),
+    sa.Column("mapping_sha256", sa.String(64), nullable=False),
+    sa.Column("finished_at", sa.DateTime, nullable=False),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    plan_hash: str
+    table_name: str
+    partition_no: int
+    store: str
+    run_id: str
+    key_lo: int | None
+    key_hi: int | None
+    row_count: int
+    checksum: str
+    mapping_sha256: str
+
+
+def ensure_ledger(engine: sa.Engine) -> None:
+    ledger_metadata.create_all(engine, checkfirst=True)
+
+
+def is_recorded(conn: sa.Connection, plan_hash: str, table: str, partition_no: int) -> bool:
+    stmt = sa.select(sa.literal(1)).where(
+        ledger.c.plan_hash == plan_hash, ledger.c.table_name == table, ledger.c.partition_no == partition_no
+    )
+    return conn.execute(stmt).first() is not None
+
+
+def record(conn: sa.Connection, entry: LedgerEntry) -> None:
+    conn.execute(ledger.insert().values(**entry.__dict__, finished_at=datetime.now(UTC).replace(tzinfo=None)))
+
+
+def recorded_counts(engine: sa.Engine, plan_hash: str) -> dict[str, int]:
+    """Rows written per table under this plan, as the ledger tells it."""
+    stmt = (
+        sa.select(ledger.c.table_name, sa.func.sum(ledger.c.row_count))
+        .where(ledger.c.plan_hash == plan_hash)
+        .group_by(ledger.c.table_name)
+    )
+    with engine.connect() as conn:
+        return {name: int(total or 0) for name, total in conn.execute(stmt)}
+
+
+def recorded_partitions(engine: sa.Engine, plan_hash: str) -> set[tuple[str, int]]:
+    stmt = sa.select(ledger.c.table_name, ledger.c.partition_no).where(ledger.c.plan_hash == plan_hash)
+    with engine.connect() as conn:
+        return {(t, int(n)) for t, n in conn.execute(stmt)}

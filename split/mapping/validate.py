@@ -1,0 +1,91 @@
+"""Validate a mapping against the reflected source: fail closed, every problem at once."""
+
+from __future__ import annotations
+
+from split.errors import MappingError, MappingProblem
+from split.introspect import SourceSchema, TableInfo
+from split.mapping.load import suggest
+from split.mapping.model import STORES, Destination, Follow, Mapping, NoRows, Own, Position, TableRule
+
+
+def validate_against_source(mapping: Mapping, source: SourceSchema) -> None:
+    problems: list[MappingProblem] = []
+    for rule in mapping.tables:
+        info = source.table(rule.name)
+        if info is None:
+            problems.append(_p(rule.pos, f"unknown table `{rule.name}`: the source has no such table",
+                               suggest(rule.name, source.tables) if source.tables else "check the source URL"))  # fmt: skip
+            continue
+        problems += _table_problems(mapping, rule, info, source)
+    unmapped = [name for name in source.tables if mapping.table(name) is None]
+    for name in unmapped:
+        problems.append(MappingProblem(
+            f"source table `{name}` is not in the mapping (fail closed: every table must be classified)",
+            mapping.path, fix=f"add `{name}:` under tables: (`retail: none` sends it to NW only)"))
+    if problems:
+        raise MappingError(problems, source=f"mapping (checked against the {source.dialect} source)")
+
+
+def _p(pos: Position, text: str, fix: str = "") -> MappingProblem:
+    return MappingProblem(text, pos.file, pos.line, pos.column, fix)
+
+
+def _table_problems(mapping: Mapping, rule: TableRule, info: TableInfo, source: SourceSchema) -> list[MappingProblem]:
+    problems = []
+    names = info.column_names
+    for col in rule.columns:
+        if col.name not in names:
+            problems.append(_p(col.pos, f"unknown column `{col.name}` in table {rule.name}", suggest(col.name, names)))
+    if rule.columns_listed:
+        missing = [n for n in names if rule.column(n) is None]
+        if missing:
+            problems.append(_p(rule.pos, f"table {rule.name} does not map source column(s) {', '.join(missing)}",
+                               "give each a destination (shared, nw, retail, encode, drop); fail closed"))  # fmt: skip
+
+    def need(column: str | None, pos: Position, what: str, table: TableInfo = info) -> None:
+        if column is not None and table.column(column) is None:
+            problems.append(_p(pos, f"{what} `{column}` is not a column of {table.name}",
+                               suggest(column, table.column_names)))  # fmt: skip
+
+    if rule.period:
+        for col in rule.period:
+            need(col, rule.pos, f"period column of {rule.name}")
+    for store in STORES:
+        scope = rule.scope(store)
+        if isinstance(scope, Own):
+            need(scope.column, scope.pos, f"own column of {rule.name}")
+        if isinstance(scope, Follow):
+            parent = source.table(scope.table)
+            for child_col, parent_col in scope.on:
+                need(child_col, scope.pos, f"follow column of {rule.name}")
+                if parent is not None:
+                    need(parent_col, scope.pos, f"follow column of parent {scope.table}", parent)
+            need(scope.at, scope.pos, f"`at` column of {rule.name}")
+    if rule.partition:
+        problems += _partition_problems(rule, info)
+    return problems
+
+
+def _partition_problems(rule: TableRule, info: TableInfo) -> list[MappingProblem]:
+    part = rule.partition
+    assert part is not None
+    col = info.column(part.by)
+    if col is None:
+        return [_p(part.pos, f"partition key `{part.by}` is not a column of {rule.name}", suggest(part.by, info.column_names))]
+    problems = []
+    if not col.is_integer:
+        problems.append(_p(part.pos, f"partition key {rule.name}.{part.by} is {col.type_text}, not an integer",
+                           "partition by an integer key (key ranges)"))  # fmt: skip
+    if col.nullable and part.by not in info.primary_key:
+        problems.append(_p(part.pos, f"partition key {rule.name}.{part.by} may be NULL: such rows would be in no range",
+                           "partition by a NOT NULL or primary-key column"))  # fmt: skip
+    for store in STORES:
+        receives = not isinstance(rule.scope(store), NoRows) and any(
+            rule.destination(c.name).reaches(store) for c in info.columns
+        )
+        dest = rule.destination(part.by)
+        if receives and dest not in (Destination.SHARED, Destination(store)):
+            problems.append(_p(part.pos, f"partition key {rule.name}.{part.by} goes `{dest.value}`, "
+                               f"but the {store} store receives the table",
+                               "a partition key must be stored as is in every store that gets the table (shared)"))
+    return problems

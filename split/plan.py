@@ -1,0 +1,247 @@
+"""Compile mapping × reflected source into an immutable plan with a stable hash (DESIGN.md §5).
+
+The plan says, per table and store: the columns and their transforms, the row predicate, the key
+partitions and the load order. Everything the copy does is read from the plan; `plan --sql` shows
+the exact statements.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from split.introspect import SourceSchema
+from split.mapping.model import STORES, Destination, Mapping, NoRows, TableRule
+from split.scope import scope_predicate, source_table
+
+TOKEN_LENGTH = 69  # "hm1:" + 64 hex digits + room for a version bump
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    name: str
+    type: Any = field(compare=False, repr=False)  # in the target
+    type_text: str = ""
+    nullable: bool = True
+    transform: str = "copy"  # copy | encode
+    kind: str | None = None
+    source_type: Any = field(default=None, compare=False, repr=False)  # as read from the source
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "type": self.type_text, "nullable": self.nullable,
+                "transform": self.transform, "kind": self.kind}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Partition:
+    """A half-open key range [lo, hi); None means open-ended, so the ranges cover every possible key."""
+
+    no: int
+    lo: int | None
+    hi: int | None
+
+    def to_dict(self) -> dict:
+        return {"no": self.no, "lo": self.lo, "hi": self.hi}
+
+
+@dataclass(frozen=True)
+class StorePlan:
+    store: str
+    columns: tuple[ColumnPlan, ...]
+    scope: str  # the mapping's words, for people
+    predicate_sql: str  # the row predicate in the source's SQL dialect; "" = all rows
+    primary_key: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {"store": self.store, "scope": self.scope, "predicate": self.predicate_sql,
+                "primary_key": list(self.primary_key), "columns": [c.to_dict() for c in self.columns]}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TablePlan:
+    name: str
+    wave: str
+    order: int
+    key: str | None  # partition key; None: the table is one partition
+    partitions: tuple[Partition, ...]
+    stores: tuple[StorePlan, ...]  # only the stores that receive the table
+    dropped: tuple[str, ...]  # columns going to neither store
+    source_rows: int
+    order_by: tuple[str, ...]  # deterministic row order: primary key, else every column
+
+    def store(self, name: str) -> StorePlan | None:
+        return next((s for s in self.stores if s.store == name), None)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "wave": self.wave, "order": self.order, "key": self.key,
+                "source_rows": self.source_rows, "order_by": list(self.order_by), "dropped": list(self.dropped),
+                "partitions": [p.to_dict() for p in self.partitions],
+                "stores": [s.to_dict() for s in self.stores]}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Plan:
+    system: str
+    mapping_path: str
+    mapping_sha256: str
+    source_dialect: str
+    affiliate_codes: tuple[str, ...]
+    tables: tuple[TablePlan, ...]
+    hash: str = ""
+
+    def table(self, name: str) -> TablePlan | None:
+        return next((t for t in self.tables if t.name == name), None)
+
+    def body(self) -> dict:
+        return {"system": self.system, "mapping_sha256": self.mapping_sha256, "source_dialect": self.source_dialect,
+                "affiliate_codes": list(self.affiliate_codes), "tables": [t.to_dict() for t in self.tables]}  # fmt: skip
+
+    def to_dict(self) -> dict:
+        return {"plan_hash": self.hash, "mapping": self.mapping_path, **self.body()}
+
+
+def plan_hash(body: dict) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def compile_plan(mapping: Mapping, schema: SourceSchema, engine: sa.Engine) -> Plan:
+    """Build the plan. Reads the source only for row counts and key bounds (the partitions)."""
+    order = load_order(mapping, schema)
+    with engine.connect() as conn:
+        tables = tuple(_table_plan(mapping, schema, conn, engine.dialect, name, i) for i, name in enumerate(order))
+    plan = Plan(mapping.system, mapping.path, mapping.sha256, schema.dialect, mapping.affiliate.retailer_codes, tables)
+    return Plan(**{**plan.__dict__, "hash": plan_hash(plan.body())})
+
+
+def load_order(mapping: Mapping, schema: SourceSchema) -> list[str]:
+    """Waves in order; inside a wave, parents (follow targets, foreign keys) before children."""
+    out: list[str] = []
+    for wave in mapping.waves:
+        pending = list(wave.tables)
+        while pending:
+            for name in pending:
+                deps = _parents(mapping, schema, name) & set(pending)
+                if not deps - {name}:
+                    out.append(name)
+                    pending.remove(name)
+                    break
+            else:  # a foreign-key cycle inside the wave: keep the mapping's order
+                out += pending
+                break
+    return out
+
+
+def _parents(mapping: Mapping, schema: SourceSchema, name: str) -> set[str]:
+    rule = mapping.table(name)
+    parents = {fk.ref_table for fk in schema.tables[name].foreign_keys}
+    for store in STORES:
+        scope = rule.scope(store)  # type: ignore[union-attr]
+        if hasattr(scope, "table"):
+            parents.add(scope.table)
+    return parents
+
+
+def _table_plan(mapping: Mapping, schema: SourceSchema, conn: sa.Connection, dialect: Any, name: str, order: int) -> TablePlan:
+    rule = mapping.table(name)
+    assert rule is not None
+    info = schema.tables[name]
+    stores = tuple(sp for store in STORES if (sp := _store_plan(mapping, schema, rule, store, dialect)) is not None)
+    dropped = tuple(c.name for c in info.columns if rule.destination(c.name) is Destination.DROP)
+    table = source_table(schema, name)
+    key = rule.partition.by if rule.partition else None
+    if key:
+        lo, hi, rows = conn.execute(sa.select(sa.func.min(table.c[key]), sa.func.max(table.c[key]), sa.func.count())).one()
+        partitions = key_partitions(lo, hi, int(rows), rule.partition.rows)  # type: ignore[union-attr]
+    else:
+        rows = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+        partitions = (Partition(0, None, None),)
+    order_by = info.primary_key or info.column_names
+    return TablePlan(name, mapping.wave_of(name), order, key, partitions, stores, dropped, int(rows), tuple(order_by))
+
+
+def key_partitions(lo: int | None, hi: int | None, rows: int, per_partition: int) -> tuple[Partition, ...]:
+    """Equal-width key ranges; the first and last are open so that no key can fall outside all of them."""
+    if lo is None or hi is None or rows <= per_partition:
+        return (Partition(0, None, None),)
+    count = min(math.ceil(rows / per_partition), hi - lo + 1)
+    width = math.ceil((hi - lo + 1) / count)
+    bounds = [lo + i * width for i in range(1, count)]
+    edges: list[int | None] = [None, *bounds, None]
+    return tuple(Partition(i, edges[i], edges[i + 1]) for i in range(len(edges) - 1))
+
+
+def _store_plan(mapping: Mapping, schema: SourceSchema, rule: TableRule, store: str, dialect: Any) -> StorePlan | None:
+    scope = rule.scope(store)
+    info = schema.tables[rule.name]
+    columns = []
+    for col in info.columns:
+        dest = rule.destination(col.name)
+        if not dest.reaches(store):
+            continue
+        encode = store == "retail" and dest is Destination.ENCODE
+        kind = rule.column(col.name).kind if rule.column(col.name) else None  # type: ignore[union-attr]
+        ctype = sa.String(TOKEN_LENGTH) if encode else col.type
+        columns.append(ColumnPlan(col.name, ctype, _type_text(ctype), col.nullable, "encode" if encode else "copy",
+                                  kind, col.type))  # fmt: skip
+    if isinstance(scope, NoRows) or not columns:
+        return None
+    table = source_table(schema, rule.name)
+    predicate = scope_predicate(mapping, schema, table, rule.name, store)
+    names = {c.name for c in columns}
+    pk = info.primary_key if info.primary_key and set(info.primary_key) <= names else ()
+    return StorePlan(store, tuple(columns), scope.describe(), render_predicate(table, predicate, dialect), tuple(pk))
+
+
+def _type_text(ctype: Any) -> str:
+    try:
+        return str(ctype.compile())
+    except Exception:
+        return type(ctype).__name__.upper()
+
+
+def render(stmt: Any, dialect: Any) -> str:
+    return str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+def render_predicate(table: Any, predicate: Any, dialect: Any) -> str:
+    """The predicate as SQL text, compiled inside its enclosing SELECT.
+
+    Compiled on its own, an EXISTS has no enclosing query to correlate with and would list the outer
+    table in its own FROM: the subquery would no longer refer to the row, and every row would pass.
+    """
+    if predicate is None:
+        return ""
+    sql = render(sa.select(sa.literal_column("1")).select_from(table).where(predicate), dialect)
+    head, sep, where = sql.partition("\nWHERE ")
+    assert sep, sql
+    return where.strip()
+
+
+def store_select(table_plan: TablePlan, store_plan: StorePlan, part: Partition) -> Any:
+    """The SELECT one partition sends to one store: projection, scope predicate, key range, key order."""
+    typed = {c.name: c.source_type for c in store_plan.columns}
+    names = dict.fromkeys([*typed, *table_plan.order_by, *([table_plan.key] if table_plan.key else [])])
+    table = sa.table(table_plan.name, *(sa.column(n, typed.get(n)) for n in names))
+    stmt = sa.select(*(table.c[c.name] for c in store_plan.columns)).select_from(table)
+    if store_plan.predicate_sql:
+        stmt = stmt.where(sa.text(store_plan.predicate_sql))
+    if table_plan.key is not None:
+        key = table.c[table_plan.key]
+        if part.lo is not None:
+            stmt = stmt.where(key >= part.lo)
+        if part.hi is not None:
+            stmt = stmt.where(key < part.hi)
+    return stmt.order_by(*(table.c[c] for c in table_plan.order_by))
+
+
+def render_statement(plan: Plan, table_plan: TablePlan, store_plan: StorePlan) -> str:
+    """The store's SELECT over the whole table (no key range), in the source dialect."""
+    from sqlalchemy.dialects import registry
+
+    dialect = registry.load(plan.source_dialect)()
+    return render(store_select(table_plan, store_plan, Partition(0, None, None)), dialect)

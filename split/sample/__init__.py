@@ -1,0 +1,1 @@
+"""The reference shared 託送 database: for the demo, tests and benchmarks only."""

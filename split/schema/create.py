@@ -1,0 +1,63 @@
+"""Create the target tables of one store from the plan.
+
+The single place that decides target DDL, so that Alembic-managed schemas can replace it without
+touching the engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from split.errors import ConfigError
+from split.plan import Plan, StorePlan
+
+MYSQL_KEY_LENGTH = 255  # MariaDB cannot index TEXT without a length
+
+
+def target_type(column_type: Any, dialect: str, in_key: bool) -> Any:
+    """Adjust a portable type for the target engine."""
+    if dialect in ("mysql", "mariadb"):
+        if isinstance(column_type, sa.String) and not column_type.length:
+            return sa.String(MYSQL_KEY_LENGTH, collation="utf8mb4_bin") if in_key else sa.Text(collation="utf8mb4_bin")
+        if isinstance(column_type, sa.String):  # byte-exact comparison: keys that differ only by case stay distinct
+            return type(column_type)(column_type.length, collation="utf8mb4_bin")
+    return column_type
+
+
+def target_table(metadata: sa.MetaData, name: str, store_plan: StorePlan, dialect: str) -> sa.Table:
+    columns = [
+        sa.Column(c.name, target_type(c.type, dialect, c.name in store_plan.primary_key), nullable=c.nullable,
+                  primary_key=c.name in store_plan.primary_key, autoincrement=False)  # fmt: skip
+        for c in store_plan.columns
+    ]
+    return sa.Table(name, metadata, *columns, mysql_charset="utf8mb4", mysql_collate="utf8mb4_bin")
+
+
+def store_metadata(plan: Plan, store: str, dialect: str) -> sa.MetaData:
+    metadata = sa.MetaData()
+    for table in plan.tables:
+        sp = table.store(store)
+        if sp is not None:
+            target_table(metadata, table.name, sp, dialect)
+    return metadata
+
+
+def create_store_tables(plan: Plan, store: str, engine: sa.Engine) -> list[str]:
+    """Create the missing tables of a store; refuse a table that exists with other columns. Returns created names."""
+    metadata = store_metadata(plan, store, engine.dialect.name)
+    inspector = sa.inspect(engine)
+    existing = set(inspector.get_table_names())
+    mismatched = []
+    for table in metadata.sorted_tables:
+        if table.name in existing:
+            have = [c["name"] for c in inspector.get_columns(table.name)]
+            if have != [c.name for c in table.columns]:
+                mismatched.append(f"{table.name} (has {', '.join(have)}; plan wants {', '.join(table.columns.keys())})")
+    if mismatched:
+        raise ConfigError(f"the {store} store has tables whose columns differ from the plan: {'; '.join(mismatched)}",
+                          hint=f"copy into an empty {store} store, or bring its schema in line first")  # fmt: skip
+    created = [t.name for t in metadata.sorted_tables if t.name not in existing]
+    metadata.create_all(engine, checkfirst=True)
+    return created
