@@ -126,7 +126,7 @@ def transient(exc: BaseException, what: str) -> TransientError:
 def _server_url(url: URL) -> URL:
     if url.get_backend_name() == "postgresql":
         return url.set(database="postgres")
-    return url.set(database=None)
+    return url._replace(database=None)  # URL.set() treats None as "unchanged"
 
 
 def database_exists(url: str) -> bool:

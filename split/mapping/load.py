@@ -145,6 +145,9 @@ def parse_mapping(data: bytes, file: str = "mapping.yaml") -> Mapping:
         raise MappingError(
             [MappingProblem(f"malformed YAML: {exc.problem or exc.context}", file, line, col, "fix the YAML syntax")]
         ) from None
+    except yaml.YAMLError as exc:  # e.g. a control character: no mark, but a position
+        raise MappingError([MappingProblem(f"malformed YAML: {exc}".splitlines()[0], file, 0, 0,
+                                           "remove control characters; save the file as UTF-8 text")]) from None  # fmt: skip
     if root is None:
         raise MappingError([MappingProblem("the mapping is empty", file, 0, 0, "start from mappings/takuso.yaml")])
     mapping = _build(reader, root, hashlib.sha256(data).hexdigest(), file)
@@ -219,7 +222,7 @@ def _table(r: _Reader, name: str, key_node: Node, node: Node) -> TableRule | Non
             rule = _column(r, str(col_key.value), col_key, col_value, name)
             if rule is not None:
                 columns.append(rule)
-    elif not isinstance(retail, NoRows):
+    elif retail is not None and not isinstance(retail, NoRows):
         r.problem(key_node, f"table {name} reaches the retail store but lists no columns",
                   "list every column under `columns:` (only `retail: none` tables may omit them)")  # fmt: skip
     if retail is None or nw is None:
