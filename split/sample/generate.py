@@ -127,9 +127,9 @@ class Generator:
 
     def timeline(self) -> list[Period]:
         rng = self.rng
-        current = AFFILIATE_CODE if rng.random() < 0.84 else rng.choice(ENTRANTS)
+        current = AFFILIATE_CODE if rng.random() < 0.92 else rng.choice(ENTRANTS)
         roll = rng.random()
-        n_switches = 0 if roll < 0.70 else 1 if roll < 0.92 else 2
+        n_switches = 0 if roll < 0.80 else 1 if roll < 0.96 else 2
         switch_dates = sorted(set(rng.sample(SWITCH_MONTHS, n_switches)))
         if n_switches and rng.random() < 0.35 and LAST_MONTH not in switch_dates:
             switch_dates[-1] = LAST_MONTH  # put switches inside the 30-minute window
