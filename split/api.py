@@ -62,8 +62,14 @@ class TableCopy:
     skipped: int = 0  # partitions already finished by an earlier run
 
     def to_dict(self) -> dict:
-        return {"table": self.name, "wave": self.wave, "source_rows": self.source_rows, "partitions": self.partitions,
-                "rows": self.rows, "skipped_partitions": self.skipped}  # fmt: skip
+        return {
+            "table": self.name,
+            "wave": self.wave,
+            "source_rows": self.source_rows,
+            "partitions": self.partitions,
+            "rows": self.rows,
+            "skipped_partitions": self.skipped,
+        }
 
 
 @dataclass
@@ -77,9 +83,15 @@ class CopyResult:
     seconds: float
 
     def to_dict(self) -> dict:
-        return {"run_id": self.run_id, "plan_hash": self.plan_hash, "mapping_sha256": self.mapping_sha256,
-                "stores": self.stores, "created_tables": self.created, "seconds": round(self.seconds, 3),
-                "tables": [t.to_dict() for t in self.tables]}  # fmt: skip
+        return {
+            "run_id": self.run_id,
+            "plan_hash": self.plan_hash,
+            "mapping_sha256": self.mapping_sha256,
+            "stores": self.stores,
+            "created_tables": self.created,
+            "seconds": round(self.seconds, 3),
+            "tables": [t.to_dict() for t in self.tables],
+        }
 
 
 class Progress:
@@ -90,9 +102,17 @@ class Progress:
     def stop(self) -> None: ...
 
 
-def copy(mapping_file: str | Path | None = None, source: str | None = None, nw: str | None = None,
-         retail: str | None = None, *, workers: int = 2, waves: list[str] | None = None,
-         tables: list[str] | None = None, progress: Progress | None = None) -> CopyResult:  # fmt: skip
+def copy(
+    mapping_file: str | Path | None = None,
+    source: str | None = None,
+    nw: str | None = None,
+    retail: str | None = None,
+    *,
+    workers: int = 2,
+    waves: list[str] | None = None,
+    tables: list[str] | None = None,
+    progress: Progress | None = None,
+) -> CopyResult:
     from split.db import check_reachable, engine_for
     from split.engine.partition import PartitionTask
     from split.engine.run import run_partitions
@@ -120,9 +140,13 @@ def copy(mapping_file: str | Path | None = None, source: str | None = None, nw: 
         ensure_ledger(engine)
     run_id = uuid.uuid4().hex
     tasks = [
-        PartitionTask(t, sp.store, part, checked.source.url, targets[sp.store].url, plan_.hash, plan_.mapping_sha256, run_id)
-        for t in selected for part in t.partitions for sp in t.stores
-    ]  # fmt: skip
+        PartitionTask(
+            t, sp.store, part, checked.source.url, targets[sp.store].url, plan_.hash, plan_.mapping_sha256, run_id
+        )
+        for t in selected
+        for part in t.partitions
+        for sp in t.stores
+    ]
     progress = progress or Progress()
     progress.start(len(tasks), {t.name: len(t.partitions) * len(t.stores) for t in selected})
     try:
@@ -145,8 +169,10 @@ def select_tables(plan_, waves: list[str] | None, tables: list[str] | None) -> l
     known_tables = {t.name for t in plan_.tables}
     bad = [w for w in waves or [] if w not in known_waves] + [t for t in tables or [] if t not in known_tables]
     if bad:
-        raise ConfigError(f"unknown wave or table: {', '.join(bad)}",
-                          hint=f"waves: {', '.join(sorted(known_waves))}; see `bunkatsu plan` for tables")  # fmt: skip
+        raise ConfigError(
+            f"unknown wave or table: {', '.join(bad)}",
+            hint=f"waves: {', '.join(sorted(known_waves))}; see `bunkatsu plan` for tables",
+        )
     if not waves and not tables:
         return list(plan_.tables)
     return [t for t in plan_.tables if t.wave in (waves or []) or t.name in (tables or [])]
@@ -159,16 +185,25 @@ def _distinct_stores(source: StoreUrl, targets: dict[str, StoreUrl]) -> None:
     for s in (source, *targets.values()):
         key = normalise_url(s.url).render_as_string(hide_password=True)
         if key in seen:
-            raise ConfigError(f"the {s.role} and {seen[key]} URLs point to the same database ({s.masked})",
-                              hint="the split needs three separate databases: source, NW and retail")  # fmt: skip
+            raise ConfigError(
+                f"the {s.role} and {seen[key]} URLs point to the same database ({s.masked})",
+                hint="the split needs three separate databases: source, NW and retail",
+            )
         seen[key] = s.role
 
 
 # ── sample-db ──────────────────────────────────────────────────────────────────────────────
 
 
-def sample_db(url: str, supply_points: int = 200, seed: int = 1, *, interval_days: int = 4, replace: bool = False,
-              on_progress: Callable[[int], None] | None = None):  # fmt: skip
+def sample_db(
+    url: str,
+    supply_points: int = 200,
+    seed: int = 1,
+    *,
+    interval_days: int = 4,
+    replace: bool = False,
+    on_progress: Callable[[int], None] | None = None,
+):
     from split.db import create_database
     from split.sample.generate import generate
     from split.settings import parse_url
@@ -181,8 +216,10 @@ def sample_db(url: str, supply_points: int = 200, seed: int = 1, *, interval_day
     except Exception as exc:
         from split.db import describe_db_error
 
-        raise ConfigError(f"cannot create or reach the database: {describe_db_error(exc, redact=False)}",
-                          hint="check the URL and that the server runs") from None  # fmt: skip
+        raise ConfigError(
+            f"cannot create or reach the database: {describe_db_error(exc, redact=False)}",
+            hint="check the URL and that the server runs",
+        ) from None
     return generate(url, supply_points, seed, interval_days=interval_days, replace=replace, on_progress=on_progress)
 
 
@@ -199,8 +236,13 @@ class DemoResult:
     generated_key: bool
 
     def to_dict(self) -> dict:
-        return {"folder": self.folder, "files": self.files, "plan_hash": self.copy.plan_hash,
-                "generated_encode_key": self.generated_key, "copy": self.copy.to_dict()}  # fmt: skip
+        return {
+            "folder": self.folder,
+            "files": self.files,
+            "plan_hash": self.copy.plan_hash,
+            "generated_encode_key": self.generated_key,
+            "copy": self.copy.to_dict(),
+        }
 
 
 def bundled_mapping() -> Path:
@@ -211,8 +253,14 @@ def bundled_mapping() -> Path:
     return Path(__file__).resolve().parent.parent / "mappings" / "takuso.yaml"
 
 
-def demo(folder: str | Path = "bunkatsu-demo", supply_points: int = 1000, seed: int = 1, *, workers: int = 2,
-         progress: Progress | None = None) -> DemoResult:  # fmt: skip
+def demo(
+    folder: str | Path = "bunkatsu-demo",
+    supply_points: int = 1000,
+    seed: int = 1,
+    *,
+    workers: int = 2,
+    progress: Progress | None = None,
+) -> DemoResult:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     files = {role: folder / f"{role}.db" for role in ("shared", "nw", "retail")}
@@ -227,5 +275,6 @@ def demo(folder: str | Path = "bunkatsu-demo", supply_points: int = 1000, seed: 
     sample = sample_db(urls["shared"], supply_points, seed)
     plan_ = plan(mapping, urls["shared"])
     result = copy(mapping, urls["shared"], urls["nw"], urls["retail"], workers=workers, progress=progress)
-    return DemoResult(str(folder), {k: str(v) for k, v in {**files, "mapping": mapping}.items()}, sample, plan_,
-                      result, generated)  # fmt: skip
+    return DemoResult(
+        str(folder), {k: str(v) for k, v in {**files, "mapping": mapping}.items()}, sample, plan_, result, generated
+    )

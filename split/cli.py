@@ -25,14 +25,27 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-MappingOpt = Annotated[Path | None, typer.Option("--mapping", "-m", envvar="BUNKATSU_MAPPING", show_envvar=True,
-                                                 help="Field-ownership mapping (YAML).")]  # fmt: skip
-SourceOpt = Annotated[str | None, typer.Option("--source", envvar="BUNKATSU_SOURCE_URL", show_envvar=True,
-                                               help="SQLAlchemy URL of the shared source database.")]  # fmt: skip
-NwOpt = Annotated[str | None, typer.Option("--nw", envvar="BUNKATSU_NW_URL", show_envvar=True,
-                                           help="SQLAlchemy URL of the NW store.")]  # fmt: skip
-RetailOpt = Annotated[str | None, typer.Option("--retail", envvar="BUNKATSU_RETAIL_URL", show_envvar=True,
-                                               help="SQLAlchemy URL of the retail store.")]  # fmt: skip
+MappingOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--mapping", "-m", envvar="BUNKATSU_MAPPING", show_envvar=True, help="Field-ownership mapping (YAML)."
+    ),
+]
+SourceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--source", envvar="BUNKATSU_SOURCE_URL", show_envvar=True, help="SQLAlchemy URL of the shared source database."
+    ),
+]
+NwOpt = Annotated[
+    str | None, typer.Option("--nw", envvar="BUNKATSU_NW_URL", show_envvar=True, help="SQLAlchemy URL of the NW store.")
+]
+RetailOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--retail", envvar="BUNKATSU_RETAIL_URL", show_envvar=True, help="SQLAlchemy URL of the retail store."
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON document on stdout instead of tables.")]
 
 
@@ -64,8 +77,10 @@ def sample_db(
         out.print(f"  {table:<24} {rows:>10,}")
 
 
-@app.command(epilog="Examples: bunkatsu plan -m mappings/takuso.yaml --source sqlite:///shared.db\n\n"
-                    "          bunkatsu plan --sql   (with BUNKATSU_MAPPING and BUNKATSU_SOURCE_URL set)")  # fmt: skip
+@app.command(
+    epilog="Examples: bunkatsu plan -m mappings/takuso.yaml --source sqlite:///shared.db\n\n"
+    "          bunkatsu plan --sql   (with BUNKATSU_MAPPING and BUNKATSU_SOURCE_URL set)"
+)
 def plan(
     mapping: MappingOpt = None,
     source: SourceOpt = None,
@@ -88,8 +103,10 @@ def plan(
         plan_table(result)
 
 
-@app.command(epilog="Example: BUNKATSU_ENCODE_KEY=… bunkatsu copy -m mappings/takuso.yaml --source sqlite:///shared.db "
-                    "--nw sqlite:///nw.db --retail sqlite:///retail.db --workers 2")  # fmt: skip
+@app.command(
+    epilog="Example: BUNKATSU_ENCODE_KEY=… bunkatsu copy -m mappings/takuso.yaml --source sqlite:///shared.db "
+    "--nw sqlite:///nw.db --retail sqlite:///retail.db --workers 2"
+)
 def copy(
     mapping: MappingOpt = None,
     source: SourceOpt = None,
@@ -104,8 +121,16 @@ def copy(
     from split import api
     from split.render import BarProgress, copy_summary
 
-    result = api.copy(mapping, source, nw, retail, workers=workers, waves=wave, tables=tables,
-                      progress=BarProgress(enabled=sys.stderr.isatty()))  # fmt: skip
+    result = api.copy(
+        mapping,
+        source,
+        nw,
+        retail,
+        workers=workers,
+        waves=wave,
+        tables=tables,
+        progress=BarProgress(enabled=sys.stderr.isatty()),
+    )
     if as_json:
         _emit_json(result.to_dict())
     else:
@@ -114,7 +139,9 @@ def copy(
 
 @app.command(epilog="Example: bunkatsu demo --dir /tmp/bunkatsu-demo --supply-points 500")
 def demo(
-    dir: Annotated[Path, typer.Option("--dir", help="Folder for the demo databases (recreated).")] = Path("bunkatsu-demo"),
+    dir: Annotated[Path, typer.Option("--dir", help="Folder for the demo databases (recreated).")] = Path(
+        "bunkatsu-demo"
+    ),
     supply_points: Annotated[int, typer.Option(help="Size of the reference database.")] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed of the reference database.")] = 1,
     as_json: JsonOpt = False,

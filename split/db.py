@@ -83,8 +83,10 @@ def check_reachable(url: str, role: str, *, must_exist: bool = True) -> None:
     path = sqlite_path(url)
     if path is not None:
         if must_exist and not path.is_file():
-            raise ConfigError(f"the {role} database file does not exist: {path}",
-                              hint="check the path; create the reference database with `bunkatsu sample-db`")  # fmt: skip
+            raise ConfigError(
+                f"the {role} database file does not exist: {path}",
+                hint="check the path; create the reference database with `bunkatsu sample-db`",
+            )
         if not path.parent.is_dir():
             raise ConfigError(f"the folder of the {role} database does not exist: {path.parent}")
         if not path.is_file():
@@ -93,9 +95,10 @@ def check_reachable(url: str, role: str, *, must_exist: bool = True) -> None:
         with engine_for(url).connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except sa.exc.DBAPIError as exc:
-        raise ConfigError(f"cannot connect to the {role} database {mask_url(url)}: {describe_db_error(exc, redact=False)}",
-                          hint="check host, port, database name, user and that the server runs; "
-                               "nothing was written") from None  # fmt: skip
+        raise ConfigError(
+            f"cannot connect to the {role} database {mask_url(url)}: {describe_db_error(exc, redact=False)}",
+            hint="check host, port, database name, user and that the server runs; nothing was written",
+        ) from None
 
 
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|\([^)]*\)=\([^)]*\)")
@@ -115,8 +118,9 @@ def describe_db_error(exc: BaseException, *, redact: bool = True) -> str:
 
 
 def is_disconnect(exc: BaseException) -> bool:
-    return isinstance(exc, sa.exc.DBAPIError) and bool(exc.connection_invalidated or isinstance(
-        exc, sa.exc.OperationalError | sa.exc.InterfaceError))  # fmt: skip
+    return isinstance(exc, sa.exc.DBAPIError) and bool(
+        exc.connection_invalidated or isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError)
+    )
 
 
 def transient(exc: BaseException, what: str) -> TransientError:
@@ -127,6 +131,15 @@ def _server_url(url: URL) -> URL:
     if url.get_backend_name() == "postgresql":
         return url.set(database="postgres")
     return url._replace(database=None)  # URL.set() treats None as "unchanged"
+
+
+def _database_name(url: URL) -> str:
+    if not url.database:
+        raise ConfigError(
+            f"the URL {url.render_as_string(hide_password=True)} names no database",
+            hint="add the database name: …/dbname",
+        )
+    return url.database
 
 
 def database_exists(url: str) -> bool:
@@ -152,7 +165,7 @@ def create_database(url: str) -> None:
     if parsed.get_backend_name() == "sqlite" or database_exists(url):
         return
     engine = sa.create_engine(_server_url(parsed), isolation_level="AUTOCOMMIT")
-    name = parsed.database
+    name = _database_name(parsed)
     try:
         with engine.connect() as conn:
             quoted = engine.dialect.identifier_preparer.quote(name)
@@ -179,7 +192,7 @@ def drop_database(url: str) -> None:
     engine = sa.create_engine(_server_url(parsed), isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
-            quoted = engine.dialect.identifier_preparer.quote(parsed.database)
+            quoted = engine.dialect.identifier_preparer.quote(_database_name(parsed))
             suffix = " WITH (FORCE)" if parsed.get_backend_name() == "postgresql" else ""
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted}{suffix}"))
     finally:

@@ -15,7 +15,8 @@ LEDGER_TABLE = "bunkatsu_ledger"
 
 ledger_metadata = sa.MetaData()
 ledger = sa.Table(
-    LEDGER_TABLE, ledger_metadata,
+    LEDGER_TABLE,
+    ledger_metadata,
     sa.Column("plan_hash", sa.String(64), primary_key=True),
     sa.Column("table_name", sa.String(128), primary_key=True),
     sa.Column("partition_no", sa.Integer, primary_key=True, autoincrement=False),
@@ -27,7 +28,7 @@ ledger = sa.Table(
     sa.Column("checksum", sa.String(64), nullable=False),
     sa.Column("mapping_sha256", sa.String(64), nullable=False),
     sa.Column("finished_at", sa.DateTime, nullable=False),
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)

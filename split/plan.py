@@ -33,8 +33,13 @@ class ColumnPlan:
     source_type: Any = field(default=None, compare=False, repr=False)  # as read from the source
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "type": self.type_text, "nullable": self.nullable,
-                "transform": self.transform, "kind": self.kind}  # fmt: skip
+        return {
+            "name": self.name,
+            "type": self.type_text,
+            "nullable": self.nullable,
+            "transform": self.transform,
+            "kind": self.kind,
+        }
 
 
 @dataclass(frozen=True)
@@ -58,8 +63,13 @@ class StorePlan:
     primary_key: tuple[str, ...]
 
     def to_dict(self) -> dict:
-        return {"store": self.store, "scope": self.scope, "predicate": self.predicate_sql,
-                "primary_key": list(self.primary_key), "columns": [c.to_dict() for c in self.columns]}  # fmt: skip
+        return {
+            "store": self.store,
+            "scope": self.scope,
+            "predicate": self.predicate_sql,
+            "primary_key": list(self.primary_key),
+            "columns": [c.to_dict() for c in self.columns],
+        }
 
 
 @dataclass(frozen=True)
@@ -78,10 +88,17 @@ class TablePlan:
         return next((s for s in self.stores if s.store == name), None)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "wave": self.wave, "order": self.order, "key": self.key,
-                "source_rows": self.source_rows, "order_by": list(self.order_by), "dropped": list(self.dropped),
-                "partitions": [p.to_dict() for p in self.partitions],
-                "stores": [s.to_dict() for s in self.stores]}  # fmt: skip
+        return {
+            "name": self.name,
+            "wave": self.wave,
+            "order": self.order,
+            "key": self.key,
+            "source_rows": self.source_rows,
+            "order_by": list(self.order_by),
+            "dropped": list(self.dropped),
+            "partitions": [p.to_dict() for p in self.partitions],
+            "stores": [s.to_dict() for s in self.stores],
+        }
 
 
 @dataclass(frozen=True)
@@ -98,8 +115,13 @@ class Plan:
         return next((t for t in self.tables if t.name == name), None)
 
     def body(self) -> dict:
-        return {"system": self.system, "mapping_sha256": self.mapping_sha256, "source_dialect": self.source_dialect,
-                "affiliate_codes": list(self.affiliate_codes), "tables": [t.to_dict() for t in self.tables]}  # fmt: skip
+        return {
+            "system": self.system,
+            "mapping_sha256": self.mapping_sha256,
+            "source_dialect": self.source_dialect,
+            "affiliate_codes": list(self.affiliate_codes),
+            "tables": [t.to_dict() for t in self.tables],
+        }
 
     def to_dict(self) -> dict:
         return {"plan_hash": self.hash, "mapping": self.mapping_path, **self.body()}
@@ -146,7 +168,9 @@ def _parents(mapping: Mapping, schema: SourceSchema, name: str) -> set[str]:
     return parents
 
 
-def _table_plan(mapping: Mapping, schema: SourceSchema, conn: sa.Connection, dialect: Any, name: str, order: int) -> TablePlan:
+def _table_plan(
+    mapping: Mapping, schema: SourceSchema, conn: sa.Connection, dialect: Any, name: str, order: int
+) -> TablePlan:
     rule = mapping.table(name)
     assert rule is not None
     info = schema.tables[name]
@@ -155,7 +179,9 @@ def _table_plan(mapping: Mapping, schema: SourceSchema, conn: sa.Connection, dia
     table = source_table(schema, name)
     key = rule.partition.by if rule.partition else None
     if key:
-        lo, hi, rows = conn.execute(sa.select(sa.func.min(table.c[key]), sa.func.max(table.c[key]), sa.func.count())).one()
+        lo, hi, rows = conn.execute(
+            sa.select(sa.func.min(table.c[key]), sa.func.max(table.c[key]), sa.func.count())
+        ).one()
         partitions = key_partitions(lo, hi, int(rows), rule.partition.rows)  # type: ignore[union-attr]
     else:
         rows = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
@@ -186,8 +212,9 @@ def _store_plan(mapping: Mapping, schema: SourceSchema, rule: TableRule, store: 
         encode = store == "retail" and dest is Destination.ENCODE
         kind = rule.column(col.name).kind if rule.column(col.name) else None  # type: ignore[union-attr]
         ctype = sa.String(TOKEN_LENGTH) if encode else col.type
-        columns.append(ColumnPlan(col.name, ctype, _type_text(ctype), col.nullable, "encode" if encode else "copy",
-                                  kind, col.type))  # fmt: skip
+        columns.append(
+            ColumnPlan(col.name, ctype, _type_text(ctype), col.nullable, "encode" if encode else "copy", kind, col.type)
+        )
     if isinstance(scope, NoRows) or not columns:
         return None
     table = source_table(schema, rule.name)

@@ -18,17 +18,27 @@ err = Console(stderr=True, highlight=False)
 
 
 def plan_table(plan: Any) -> None:
-    out.print(f"[bold]plan[/] {plan.hash[:16]}…  system {plan.system}  source {plan.source_dialect}  "
-              f"mapping {plan.mapping_path} (sha256 {plan.mapping_sha256[:12]}…)")  # fmt: skip
+    out.print(
+        f"[bold]plan[/] {plan.hash[:16]}…  system {plan.system}  source {plan.source_dialect}  "
+        f"mapping {plan.mapping_path} (sha256 {plan.mapping_sha256[:12]}…)"
+    )
     table = Table(show_lines=False)
     for col in ("#", "wave", "table", "source rows", "partitions", "NW", "retail", "encoded", "dropped"):
         table.add_column(col, justify="right" if col in ("#", "source rows", "partitions") else "left")
     for t in plan.tables:
         nw, retail = t.store("nw"), t.store("retail")
         encoded = [c.name for c in retail.columns if c.transform == "encode"] if retail else []
-        table.add_row(str(t.order + 1), t.wave, t.name, f"{t.source_rows:,}",
-                      f"{len(t.partitions)}" + (f" by {t.key}" if t.key else ""),
-                      _store_cell(nw), _store_cell(retail), ", ".join(encoded) or "–", ", ".join(t.dropped) or "–")  # fmt: skip
+        table.add_row(
+            str(t.order + 1),
+            t.wave,
+            t.name,
+            f"{t.source_rows:,}",
+            f"{len(t.partitions)}" + (f" by {t.key}" if t.key else ""),
+            _store_cell(nw),
+            _store_cell(retail),
+            ", ".join(encoded) or "–",
+            ", ".join(t.dropped) or "–",
+        )
     out.print(table)
 
 
@@ -40,17 +50,25 @@ def plan_sql(plan: Any) -> str:
     """The exact SELECT each store gets per table (key-range conditions listed per partition)."""
     from split.plan import render_statement
 
-    lines = [f"-- bunkatsu plan {plan.hash}", f"-- mapping {plan.mapping_path} sha256 {plan.mapping_sha256}",
-             f"-- source dialect {plan.source_dialect}", ""]  # fmt: skip
+    lines = [
+        f"-- bunkatsu plan {plan.hash}",
+        f"-- mapping {plan.mapping_path} sha256 {plan.mapping_sha256}",
+        f"-- source dialect {plan.source_dialect}",
+        "",
+    ]
     for t in plan.tables:
         for sp in t.stores:
             lines.append(f"-- {t.order + 1}. {t.name} → {sp.store} (wave {t.wave}; scope {sp.scope})")
             for c in sp.columns:
                 if c.transform == "encode":
-                    lines.append(f"--   {c.name}: encoded in transit as HMAC-SHA256 token (key from BUNKATSU_ENCODE_KEY)")
+                    lines.append(
+                        f"--   {c.name}: encoded in transit as HMAC-SHA256 token (key from BUNKATSU_ENCODE_KEY)"
+                    )
             if t.key:
-                ranges = ", ".join(f"[{p.lo if p.lo is not None else '-∞'}, {p.hi if p.hi is not None else '+∞'})"
-                                   for p in t.partitions)  # fmt: skip
+                ranges = ", ".join(
+                    f"[{p.lo if p.lo is not None else '-∞'}, {p.hi if p.hi is not None else '+∞'})"
+                    for p in t.partitions
+                )
                 lines.append(f"--   partitions by {t.key}, each adds `AND {t.key} >= lo AND {t.key} < hi`: {ranges}")
             lines.append(render_statement(plan, t, sp) + ";")
             lines.append("")
@@ -62,8 +80,15 @@ def copy_summary(result: Any) -> None:
     for col in ("table", "wave", "source rows", "NW rows", "retail rows", "partitions", "resumed"):
         table.add_column(col, justify="left" if col in ("table", "wave") else "right")
     for t in result.tables:
-        table.add_row(t.name, t.wave, f"{t.source_rows:,}", _rows(t.rows.get("nw")), _rows(t.rows.get("retail")),
-                      str(t.partitions), str(t.skipped) if t.skipped else "–")  # fmt: skip
+        table.add_row(
+            t.name,
+            t.wave,
+            f"{t.source_rows:,}",
+            _rows(t.rows.get("nw")),
+            _rows(t.rows.get("retail")),
+            str(t.partitions),
+            str(t.skipped) if t.skipped else "–",
+        )
     out.print(table)
     for role, url in result.stores.items():
         out.print(f"  {role:<7} {url}")
@@ -88,8 +113,14 @@ def destinations(plan: Any) -> Table:
         r_plain = {c.name for c in retail.columns if c.transform == "copy"} if retail else set()
         r_enc = {c.name for c in retail.columns if c.transform == "encode"} if retail else set()
         counts = Counter(shared=len(nw & r_plain), nw=len(nw - r_plain - r_enc), retail=len(r_plain - nw))
-        table.add_row(t.name, str(counts["shared"]), str(counts["nw"]), str(counts["retail"]), str(len(r_enc)),
-                      str(len(t.dropped)))  # fmt: skip
+        table.add_row(
+            t.name,
+            str(counts["shared"]),
+            str(counts["nw"]),
+            str(counts["retail"]),
+            str(len(r_enc)),
+            str(len(t.dropped)),
+        )
     return table
 
 
@@ -98,8 +129,15 @@ class BarProgress(ProgressProtocol):
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
-        self.bars = Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
-                             TimeElapsedColumn(), console=err, transient=False, disable=not enabled)  # fmt: skip
+        self.bars = Progress(
+            TextColumn("{task.description:<24}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+            disable=not enabled,
+        )
         self.ids: dict[str, Any] = {}
 
     def start(self, total: int, tables: dict[str, int]) -> None:

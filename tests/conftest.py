@@ -119,8 +119,9 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: int = 300) -
     """Run `bunkatsu` in a child process, as a user would (exit codes, stdout/stderr separated)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("BUNKATSU_") or k == "BUNKATSU_REQUIRE_SERVERS"}
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "split", *args], capture_output=True, text=True, env=full_env,
-                          timeout=timeout, cwd=ROOT)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "split", *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=ROOT
+    )
 
 
 BACKEND_PARAMS = [

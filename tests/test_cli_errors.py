@@ -20,8 +20,18 @@ def setup(tmp_path, session_dbs):
 
 def copy(mapping, source, nw: Path, retail: Path, key: str | None = TEST_KEY):
     env = {"BUNKATSU_ENCODE_KEY": key} if key else {}
-    return run_cli("copy", "--mapping", str(mapping), "--source", source, "--nw", f"sqlite:///{nw}",
-                   "--retail", f"sqlite:///{retail}", env=env)  # fmt: skip
+    return run_cli(
+        "copy",
+        "--mapping",
+        str(mapping),
+        "--source",
+        source,
+        "--nw",
+        f"sqlite:///{nw}",
+        "--retail",
+        f"sqlite:///{retail}",
+        env=env,
+    )
 
 
 def assert_usage_error(result, *phrases: str) -> None:
@@ -55,17 +65,24 @@ def test_malformed_yaml(setup):
 
 def test_unknown_key(setup):
     source, nw, retail, tmp = setup
-    result = copy(edited_mapping(tmp, "    period: [start_date, end_date]", "    periode: [start_date, end_date]"),
-                  source, nw, retail)  # fmt: skip
+    result = copy(
+        edited_mapping(tmp, "    period: [start_date, end_date]", "    periode: [start_date, end_date]"),
+        source,
+        nw,
+        retail,
+    )
     assert_usage_error(result, "unknown key `periode` in table supply_period", "did you mean `period`?")
     assert nothing_written(nw, retail)
 
 
 def test_unknown_destination(setup):
     source, nw, retail, tmp = setup
-    result = copy(edited_mapping(tmp, "phone: {to: shared, kind: phone}", "phone: {to: nww, kind: phone}"),
-                  source, nw, retail)  # fmt: skip
-    assert_usage_error(result, "unknown destination `nww` for column phone at", "expected one of shared, nw, retail, encode, drop")
+    result = copy(
+        edited_mapping(tmp, "phone: {to: shared, kind: phone}", "phone: {to: nww, kind: phone}"), source, nw, retail
+    )
+    assert_usage_error(
+        result, "unknown destination `nww` for column phone at", "expected one of shared, nw, retail, encode, drop"
+    )
     assert nothing_written(nw, retail)
 
 
@@ -80,9 +97,12 @@ def test_unmapped_source_columns_are_all_listed(setup, tmp_path):
         conn.execute(sa.text("ALTER TABLE meter ADD COLUMN note TEXT"))
         conn.execute(sa.text("CREATE TABLE sales_extract (id INTEGER PRIMARY KEY, phone TEXT)"))
     result = copy(MAPPING, f"sqlite:///{source_file}", nw, retail)
-    assert_usage_error(result, "table customer_party does not map source column(s) mobile_phone",
-                       "table meter does not map source column(s) note",
-                       "source table `sales_extract` is not in the mapping")  # fmt: skip
+    assert_usage_error(
+        result,
+        "table customer_party does not map source column(s) mobile_phone",
+        "table meter does not map source column(s) note",
+        "source table `sales_extract` is not in the mapping",
+    )
     assert nothing_written(nw, retail)
     plan = run_cli("plan", "--mapping", str(MAPPING), "--source", f"sqlite:///{source_file}")
     assert_usage_error(plan, "mobile_phone", "sales_extract")
@@ -90,7 +110,9 @@ def test_unmapped_source_columns_are_all_listed(setup, tmp_path):
 
 def test_unknown_table(setup):
     source, nw, retail, tmp = setup
-    text = MAPPING.read_text(encoding="utf-8").replace("  access_log:", "  acess_log:\n    retail: none\n  access_log:", 1)
+    text = MAPPING.read_text(encoding="utf-8").replace(
+        "  access_log:", "  acess_log:\n    retail: none\n  access_log:", 1
+    )
     text = text.replace("tables: [work_order,", "tables: [acess_log, work_order,")
     (tmp / "takuso.yaml").write_text(text, encoding="utf-8")
     result = copy(tmp / "takuso.yaml", source, nw, retail)
@@ -108,9 +130,18 @@ def test_missing_encode_key(setup):
 @pytest.mark.postgresql
 def test_unreachable_database(setup):
     source, nw, retail, _ = setup
-    result = run_cli("copy", "--mapping", str(MAPPING), "--source", source,
-                     "--nw", "postgresql://postgres:s3cret@127.0.0.1:1/nw", "--retail", f"sqlite:///{retail}",
-                     env={"BUNKATSU_ENCODE_KEY": TEST_KEY})  # fmt: skip
+    result = run_cli(
+        "copy",
+        "--mapping",
+        str(MAPPING),
+        "--source",
+        source,
+        "--nw",
+        "postgresql://postgres:s3cret@127.0.0.1:1/nw",
+        "--retail",
+        f"sqlite:///{retail}",
+        env={"BUNKATSU_ENCODE_KEY": TEST_KEY},
+    )
     assert_usage_error(result, "cannot connect to the nw database postgresql://postgres:***@127.0.0.1:1/nw")
     assert "s3cret" not in result.stderr + result.stdout
     assert nothing_written(retail)
@@ -138,13 +169,35 @@ def test_missing_options_name_the_environment_variable(setup):
 
 def test_same_database_for_two_roles_is_refused(setup):
     source, _, retail, _ = setup
-    result = run_cli("copy", "--mapping", str(MAPPING), "--source", source, "--nw", source,
-                     "--retail", f"sqlite:///{retail}", env={"BUNKATSU_ENCODE_KEY": TEST_KEY})  # fmt: skip
+    result = run_cli(
+        "copy",
+        "--mapping",
+        str(MAPPING),
+        "--source",
+        source,
+        "--nw",
+        source,
+        "--retail",
+        f"sqlite:///{retail}",
+        env={"BUNKATSU_ENCODE_KEY": TEST_KEY},
+    )
     assert_usage_error(result, "the nw and source URLs point to the same database")
 
 
 def test_unknown_wave(setup):
     source, nw, retail, _ = setup
-    result = run_cli("copy", "--mapping", str(MAPPING), "--source", source, "--nw", f"sqlite:///{nw}",
-                     "--retail", f"sqlite:///{retail}", "--wave", "nope", env={"BUNKATSU_ENCODE_KEY": TEST_KEY})  # fmt: skip
+    result = run_cli(
+        "copy",
+        "--mapping",
+        str(MAPPING),
+        "--source",
+        source,
+        "--nw",
+        f"sqlite:///{nw}",
+        "--retail",
+        f"sqlite:///{retail}",
+        "--wave",
+        "nope",
+        env={"BUNKATSU_ENCODE_KEY": TEST_KEY},
+    )
     assert_usage_error(result, "unknown wave or table: nope")

@@ -98,8 +98,11 @@ def test_unknown_kind_suggests():
 def test_follow_to_unknown_table_and_to_a_table_without_scope():
     found = problems(BASE.replace("follow: supply_period", "follow: supply_periods"))
     assert any("follows unknown table `supply_periods`" in p for p in found)
-    found = problems(BASE.replace("follow: supply_period, on: supply_point_id, at: registered_on",
-                                  "follow: fit_contract, on: supply_point_id"))  # fmt: skip
+    found = problems(
+        BASE.replace(
+            "follow: supply_period, on: supply_point_id, at: registered_on", "follow: fit_contract, on: supply_point_id"
+        )
+    )
     assert any("follows fit_contract, which has no retail scope" in p for p in found)
 
 

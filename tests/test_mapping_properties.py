@@ -10,7 +10,9 @@ from split.errors import MappingError
 from split.mapping import Destination, parse_mapping
 from split.mapping.model import DESTINATIONS
 
-names = st.from_regex(r"[a-z][a-z0-9_]{0,11}", fullmatch=True).filter(lambda n: n not in ("y", "n", "on", "off", "yes", "no"))
+names = st.from_regex(r"[a-z][a-z0-9_]{0,11}", fullmatch=True).filter(
+    lambda n: n not in ("y", "n", "on", "off", "yes", "no")
+)
 
 
 @st.composite
@@ -41,8 +43,12 @@ def mappings(draw):
         if period:
             table["period"] = period
         tables[name] = table
-    return {"version": 1, "system": draw(names), "affiliate": {"name": "関西電力", "retailer_codes": ["00016"]},
-            "tables": tables}  # fmt: skip
+    return {
+        "version": 1,
+        "system": draw(names),
+        "affiliate": {"name": "関西電力", "retailer_codes": ["00016"]},
+        "tables": tables,
+    }
 
 
 def dump(data: dict) -> bytes:

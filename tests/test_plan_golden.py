@@ -49,10 +49,13 @@ def test_plan_json_matches_golden_and_hash_is_stable(backend, session_dbs):
 def test_plan_hash_changes_with_the_mapping(session_dbs, tmp_path):
     source = sample_source(session_dbs, "sqlite")
     changed = tmp_path / "m.yaml"
-    changed.write_text(MAPPING.read_text(encoding="utf-8").replace("voltage_class: shared", "voltage_class: nw"),
-                       encoding="utf-8")  # fmt: skip
+    changed.write_text(
+        MAPPING.read_text(encoding="utf-8").replace("voltage_class: shared", "voltage_class: nw"), encoding="utf-8"
+    )
     a = json.loads(run_cli("plan", "--mapping", str(MAPPING), "--source", source, "--json").stdout)
     b = json.loads(run_cli("plan", "--mapping", str(changed), "--source", source, "--json").stdout)
     assert a["plan_hash"] != b["plan_hash"] and a["mapping_sha256"] != b["mapping_sha256"]
-    retail_cols = next(s for t in b["tables"] if t["name"] == "supply_point" for s in t["stores"] if s["store"] == "retail")
+    retail_cols = next(
+        s for t in b["tables"] if t["name"] == "supply_point" for s in t["stores"] if s["store"] == "retail"
+    )
     assert "voltage_class" not in [c["name"] for c in retail_cols["columns"]]

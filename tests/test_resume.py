@@ -26,15 +26,30 @@ def small_partitions(tmp_path: Path) -> Path:
 
 def copy(mapping: Path, source: str, nw: str, retail: str, fault: str | None = None, workers: int = 2):
     env = {**ENV, **({"BUNKATSU_FAULT": fault} if fault else {})}
-    return run_cli("copy", "--mapping", str(mapping), "--source", source, "--nw", nw, "--retail", retail,
-                   "--workers", str(workers), "--json", env=env)  # fmt: skip
+    return run_cli(
+        "copy",
+        "--mapping",
+        str(mapping),
+        "--source",
+        source,
+        "--nw",
+        nw,
+        "--retail",
+        retail,
+        "--workers",
+        str(workers),
+        "--json",
+        env=env,
+    )
 
 
 def store_image(url: str) -> dict:
     """Every table's rows as a multiset; the ledger as (table, partition) → (rows, checksum)."""
     image = {t: canonical_rows(url, t, column_names(url, t)) for t in table_names(url) if t != "bunkatsu_ledger"}
     with engine_for(url).connect() as conn:
-        ledger = conn.execute(sa.text("SELECT table_name, partition_no, row_count, checksum FROM bunkatsu_ledger")).all()
+        ledger = conn.execute(
+            sa.text("SELECT table_name, partition_no, row_count, checksum FROM bunkatsu_ledger")
+        ).all()
     entries = [(t, int(n)) for t, n, _, _ in ledger]
     assert len(entries) == len(set(entries)), "a partition was recorded twice"
     image["__ledger__"] = {(t, int(n)): (int(c), s) for t, n, c, s in ledger}
@@ -59,8 +74,10 @@ def test_kill_then_resume_equals_uninterrupted_run_sqlite(fault, dbs, session_db
     assert store_image(retail) == store_image(base_retail)
 
 
-@pytest.mark.parametrize("backend", [pytest.param("postgresql", marks=pytest.mark.postgresql),
-                                     pytest.param("mariadb", marks=pytest.mark.mariadb)])  # fmt: skip
+@pytest.mark.parametrize(
+    "backend",
+    [pytest.param("postgresql", marks=pytest.mark.postgresql), pytest.param("mariadb", marks=pytest.mark.mariadb)],
+)
 def test_kill_then_resume_on_servers(backend, dbs, session_dbs, small_partitions):
     require_backend(backend)
     source = sample_source(session_dbs, backend)

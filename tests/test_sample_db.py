@@ -12,9 +12,23 @@ from split.sample.generate import AFFILIATE_CODE, generate
 from tests.conftest import BACKEND_PARAMS, require_backend, run_cli, sample_source
 from tests.helpers import canonical_rows, column_names, rows, table_names
 
-TABLES = ["area", "retailer", "supply_point", "meter", "wheeling_contract", "supply_period", "customer_party",
-          "switching_request", "monthly_usage", "interval_reading_30min", "contact_history", "work_order",
-          "fit_contract", "retail_account", "access_log"]  # fmt: skip
+TABLES = [
+    "area",
+    "retailer",
+    "supply_point",
+    "meter",
+    "wheeling_contract",
+    "supply_period",
+    "customer_party",
+    "switching_request",
+    "monthly_usage",
+    "interval_reading_30min",
+    "contact_history",
+    "work_order",
+    "fit_contract",
+    "retail_account",
+    "access_log",
+]
 
 
 def image(url: str) -> dict:
@@ -55,13 +69,17 @@ def test_the_data_looks_like_a_kansai_takuso_database(session_dbs):
     assert all(re.fullmatch(r"0\d{1,3}-\d{2,4}-\d{4}", p["phone"]) for p in parties)
     assert all(re.search(r"[\u4e00-\u9fff]", p["contract_name"]) for p in parties)  # kanji names
     assert all(re.fullmatch(r"[\u30a0-\u30ff ]+", p["name_kana"]) for p in parties)
-    assert all(p["billing_address"].startswith(("大阪府", "京都府", "兵庫県", "奈良県", "滋賀県", "和歌山県")) for p in parties)
+    assert all(
+        p["billing_address"].startswith(("大阪府", "京都府", "兵庫県", "奈良県", "滋賀県", "和歌山県")) for p in parties
+    )
 
     current = [p for p in rows(url, "supply_period") if p["end_date"] is None]
     share = sum(p["retailer_code"] == AFFILIATE_CODE for p in current) / len(current)
     assert 0.75 <= share <= 0.85, share  # DESIGN §7: affiliate customers about 75–85 %
-    switches = Counter((r["from_retailer_code"] == AFFILIATE_CODE, r["to_retailer_code"] == AFFILIATE_CODE)
-                       for r in rows(url, "switching_request"))  # fmt: skip
+    switches = Counter(
+        (r["from_retailer_code"] == AFFILIATE_CODE, r["to_retailer_code"] == AFFILIATE_CODE)
+        for r in rows(url, "switching_request")
+    )
     assert switches[(True, False)] > 0 and switches[(False, True)] > 0  # switching both ways
 
     memos = [r for r in rows(url, "contact_history")]

@@ -37,7 +37,9 @@ tables:
 """
 
 days = st.integers(0, 60).map(lambda d: BASE_DAY + timedelta(days=d))
-periods = st.lists(st.tuples(st.integers(1, 4), st.sampled_from(RETAILERS), days, st.one_of(st.none(), days)), max_size=8)
+periods = st.lists(
+    st.tuples(st.integers(1, 4), st.sampled_from(RETAILERS), days, st.one_of(st.none(), days)), max_size=8
+)
 readings = st.lists(st.tuples(st.integers(1, 5), days), max_size=12)
 notes = st.lists(st.integers(1, 6), max_size=6)
 
@@ -47,10 +49,22 @@ URL = f"sqlite:///{_db}"
 
 def _load(engine, period_rows, reading_rows, note_rows):
     md = sa.MetaData()
-    p = sa.Table("period", md, sa.Column("pid", sa.Integer, primary_key=True), sa.Column("spid", sa.Integer),
-                 sa.Column("retailer", sa.String(1)), sa.Column("start_day", sa.Date), sa.Column("end_day", sa.Date))  # fmt: skip
-    r = sa.Table("reading", md, sa.Column("rid", sa.Integer, primary_key=True), sa.Column("spid", sa.Integer),
-                 sa.Column("day", sa.Date))  # fmt: skip
+    p = sa.Table(
+        "period",
+        md,
+        sa.Column("pid", sa.Integer, primary_key=True),
+        sa.Column("spid", sa.Integer),
+        sa.Column("retailer", sa.String(1)),
+        sa.Column("start_day", sa.Date),
+        sa.Column("end_day", sa.Date),
+    )
+    r = sa.Table(
+        "reading",
+        md,
+        sa.Column("rid", sa.Integer, primary_key=True),
+        sa.Column("spid", sa.Integer),
+        sa.Column("day", sa.Date),
+    )
     n = sa.Table("note", md, sa.Column("nid", sa.Integer, primary_key=True), sa.Column("spid", sa.Integer))
     md.drop_all(engine)
     md.create_all(engine)
@@ -63,8 +77,10 @@ def _load(engine, period_rows, reading_rows, note_rows):
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(periods, readings, notes, st.sets(st.sampled_from(RETAILERS), min_size=1), st.booleans())
 def test_sql_scope_equals_python_scope(period_data, reading_data, note_data, codes, with_at):
-    period_rows = [{"pid": i, "spid": s, "retailer": r, "start_day": min(a, b or a), "end_day": b and max(a, b)}
-                   for i, (s, r, a, b) in enumerate(period_data)]  # fmt: skip
+    period_rows = [
+        {"pid": i, "spid": s, "retailer": r, "start_day": min(a, b or a), "end_day": b and max(a, b)}
+        for i, (s, r, a, b) in enumerate(period_data)
+    ]
     reading_rows = [{"rid": i, "spid": s, "day": d} for i, (s, d) in enumerate(reading_data)]
     note_rows = [{"nid": i, "spid": s} for i, s in enumerate(note_data)]
     engine = engine_for(URL)
@@ -77,8 +93,11 @@ def test_sql_scope_equals_python_scope(period_data, reading_data, note_data, cod
     own = [p for p in period_rows if p["retailer"] in codes]
 
     def reading_in_scope(r):
-        return any(p["spid"] == r["spid"] and (not with_at or (p["start_day"] <= r["day"] and
-                   (p["end_day"] is None or r["day"] <= p["end_day"]))) for p in own)  # fmt: skip
+        return any(
+            p["spid"] == r["spid"]
+            and (not with_at or (p["start_day"] <= r["day"] and (p["end_day"] is None or r["day"] <= p["end_day"])))
+            for p in own
+        )
 
     scoped_readings = [r for r in reading_rows if reading_in_scope(r)]
     expected = {

@@ -71,10 +71,14 @@ def copy_partition(task: PartitionTask) -> PartitionResult:
                 continue
             what = f"copying {task.label} failed"
             if is_disconnect(exc):
-                raise TransientError(f"{what} after {RETRIES} attempts: {describe_db_error(exc)}",
-                                     hint="run the same command again: finished partitions are kept") from None  # fmt: skip
-            raise TerminalError(f"{what}: {describe_db_error(exc)}",
-                                hint="fix the cause in the database, then run the same command again") from None  # fmt: skip
+                raise TransientError(
+                    f"{what} after {RETRIES} attempts: {describe_db_error(exc)}",
+                    hint="run the same command again: finished partitions are kept",
+                ) from None
+            raise TerminalError(
+                f"{what}: {describe_db_error(exc)}",
+                hint="fix the cause in the database, then run the same command again",
+            ) from None
     raise AssertionError("unreachable")
 
 
@@ -93,13 +97,24 @@ def _copy_once(task: PartitionTask) -> PartitionResult:
             hasher.update(rows)
             tconn.execute(table.insert(), [dict(zip(names, row, strict=True)) for row in rows])
             fault_point("rows-written")
-        entry = ledger.LedgerEntry(task.plan_hash, task.table.name, part.no, task.store, task.run_id, part.lo, part.hi,
-                                   hasher.rows, hasher.hexdigest(), task.mapping_sha256)  # fmt: skip
+        entry = ledger.LedgerEntry(
+            task.plan_hash,
+            task.table.name,
+            part.no,
+            task.store,
+            task.run_id,
+            part.lo,
+            part.hi,
+            hasher.rows,
+            hasher.hexdigest(),
+            task.mapping_sha256,
+        )
         ledger.record(tconn, entry)
         fault_point("ledger-written")
     fault_point("committed")
-    return PartitionResult(task.table.name, task.store, part.no, hasher.rows, hasher.hexdigest(), False,
-                           time.monotonic() - started)  # fmt: skip
+    return PartitionResult(
+        task.table.name, task.store, part.no, hasher.rows, hasher.hexdigest(), False, time.monotonic() - started
+    )
 
 
 def _routed_batches(task: PartitionTask) -> Iterator[list[tuple]]:
@@ -131,7 +146,7 @@ def _target_table(table_plan: TablePlan, store_plan: StorePlan) -> Any:
 def _delete_range(table: Any, key: str | None, part: Partition) -> Any:
     stmt = sa.delete(table)
     if key is not None:
-        column = sa.column(key)
+        column: Any = sa.column(key)
         if part.lo is not None:
             stmt = stmt.where(column >= part.lo)
         if part.hi is not None:

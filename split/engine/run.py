@@ -11,8 +11,9 @@ from collections.abc import Callable, Sequence
 from split.engine.partition import PartitionResult, PartitionTask, copy_partition
 
 
-def run_partitions(tasks: Sequence[PartitionTask], workers: int,
-                   on_done: Callable[[PartitionResult], None] | None = None) -> list[PartitionResult]:  # fmt: skip
+def run_partitions(
+    tasks: Sequence[PartitionTask], workers: int, on_done: Callable[[PartitionResult], None] | None = None
+) -> list[PartitionResult]:
     if not tasks:
         return []
     import dask

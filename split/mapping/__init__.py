@@ -18,6 +18,19 @@ from split.mapping.model import (
 from split.mapping.validate import validate_against_source
 
 __all__ = [
-    "Affiliate", "AllRows", "ColumnRule", "Destination", "Follow", "Mapping", "NoRows", "Own",
-    "Partitioning", "Scope", "TableRule", "Wave", "load_mapping", "parse_mapping", "validate_against_source",
-]  # fmt: skip
+    "Affiliate",
+    "AllRows",
+    "ColumnRule",
+    "Destination",
+    "Follow",
+    "Mapping",
+    "NoRows",
+    "Own",
+    "Partitioning",
+    "Scope",
+    "TableRule",
+    "Wave",
+    "load_mapping",
+    "parse_mapping",
+    "validate_against_source",
+]

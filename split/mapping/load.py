@@ -32,6 +32,7 @@ from split.mapping.model import (
     TableRule,
     Wave,
 )
+from split.mapping.rules import check_rules
 
 TOP_KEYS = {"version": True, "system": True, "affiliate": True, "tables": True, "waves": False}
 AFFILIATE_KEYS = {"name": True, "retailer_codes": True}
@@ -42,9 +43,23 @@ PARTITION_KEYS = {"by": True, "rows": False}
 WAVE_KEYS = {"name": True, "tables": True}
 DEFAULT_PARTITION_ROWS = 100_000
 KINDS = (
-    "name", "name_kana", "phone", "email", "address", "postal_code", "supply_point_id", "meter_no",
-    "contract_no", "retailer_code", "corporate_number", "free_text", "amount", "date", "code", "other",
-)  # fmt: skip
+    "name",
+    "name_kana",
+    "phone",
+    "email",
+    "address",
+    "postal_code",
+    "supply_point_id",
+    "meter_no",
+    "contract_no",
+    "retailer_code",
+    "corporate_number",
+    "free_text",
+    "amount",
+    "date",
+    "code",
+    "other",
+)
 
 
 class _Reader:
@@ -146,19 +161,26 @@ def parse_mapping(data: bytes, file: str = "mapping.yaml") -> Mapping:
             [MappingProblem(f"malformed YAML: {exc.problem or exc.context}", file, line, col, "fix the YAML syntax")]
         ) from None
     except yaml.YAMLError as exc:  # e.g. a control character: no mark, but a position
-        raise MappingError([MappingProblem(f"malformed YAML: {exc}".splitlines()[0], file, 0, 0,
-                                           "remove control characters; save the file as UTF-8 text")]) from None  # fmt: skip
+        raise MappingError(
+            [
+                MappingProblem(
+                    f"malformed YAML: {exc}".splitlines()[0],
+                    file,
+                    0,
+                    0,
+                    "remove control characters; save the file as UTF-8 text",
+                )
+            ]
+        ) from None
     if root is None:
         raise MappingError([MappingProblem("the mapping is empty", file, 0, 0, "start from mappings/takuso.yaml")])
     mapping = _build(reader, root, hashlib.sha256(data).hexdigest(), file)
     if reader.problems:
         raise MappingError(reader.problems)
-    from split.mapping.rules import check_rules
-
+    assert mapping is not None  # _build returns None only together with problems
     problems = check_rules(mapping)
     if problems:
         raise MappingError(problems)
-    assert mapping is not None
     return mapping
 
 
@@ -185,7 +207,9 @@ def _affiliate(r: _Reader, node: Node) -> Affiliate | None:
     name = r.text(keys["name"][1], "affiliate.name")
     codes = r.texts(keys["retailer_codes"][1], "affiliate.retailer_codes")
     if codes == []:
-        r.problem(keys["retailer_codes"][1], "affiliate.retailer_codes is empty", "list the affiliate's 小売電気事業者コード")
+        r.problem(
+            keys["retailer_codes"][1], "affiliate.retailer_codes is empty", "list the affiliate's 小売電気事業者コード"
+        )
     if name is None or not codes:
         return None
     return Affiliate(name, tuple(codes))
@@ -223,8 +247,11 @@ def _table(r: _Reader, name: str, key_node: Node, node: Node) -> TableRule | Non
             if rule is not None:
                 columns.append(rule)
     elif retail is not None and not isinstance(retail, NoRows):
-        r.problem(key_node, f"table {name} reaches the retail store but lists no columns",
-                  "list every column under `columns:` (only `retail: none` tables may omit them)")  # fmt: skip
+        r.problem(
+            key_node,
+            f"table {name} reaches the retail store but lists no columns",
+            "list every column under `columns:` (only `retail: none` tables may omit them)",
+        )
     if retail is None or nw is None:
         return None
     return TableRule(name, nw, retail, tuple(columns), "columns" in keys, period, partition, r.pos(key_node))

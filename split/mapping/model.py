@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class Destination(str, Enum):
+class Destination(StrEnum):
     SHARED = "shared"  # NW gets all its rows, retail its scoped rows
     NW = "nw"  # NW only
     RETAIL = "retail"  # retail only

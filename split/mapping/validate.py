@@ -13,15 +13,24 @@ def validate_against_source(mapping: Mapping, source: SourceSchema) -> None:
     for rule in mapping.tables:
         info = source.table(rule.name)
         if info is None:
-            problems.append(_p(rule.pos, f"unknown table `{rule.name}`: the source has no such table",
-                               suggest(rule.name, source.tables) if source.tables else "check the source URL"))  # fmt: skip
+            problems.append(
+                _p(
+                    rule.pos,
+                    f"unknown table `{rule.name}`: the source has no such table",
+                    suggest(rule.name, source.tables) if source.tables else "check the source URL",
+                )
+            )
             continue
         problems += _table_problems(mapping, rule, info, source)
     unmapped = [name for name in source.tables if mapping.table(name) is None]
     for name in unmapped:
-        problems.append(MappingProblem(
-            f"source table `{name}` is not in the mapping (fail closed: every table must be classified)",
-            mapping.path, fix=f"add `{name}:` under tables: (`retail: none` sends it to NW only)"))
+        problems.append(
+            MappingProblem(
+                f"source table `{name}` is not in the mapping (fail closed: every table must be classified)",
+                mapping.path,
+                fix=f"add `{name}:` under tables: (`retail: none` sends it to NW only)",
+            )
+        )
     if problems:
         raise MappingError(problems, source=f"mapping (checked against the {source.dialect} source)")
 
@@ -39,17 +48,23 @@ def _table_problems(mapping: Mapping, rule: TableRule, info: TableInfo, source: 
     if rule.columns_listed:
         missing = [n for n in names if rule.column(n) is None]
         if missing:
-            problems.append(_p(rule.pos, f"table {rule.name} does not map source column(s) {', '.join(missing)}",
-                               "give each a destination (shared, nw, retail, encode, drop); fail closed"))  # fmt: skip
+            problems.append(
+                _p(
+                    rule.pos,
+                    f"table {rule.name} does not map source column(s) {', '.join(missing)}",
+                    "give each a destination (shared, nw, retail, encode, drop); fail closed",
+                )
+            )
 
     def need(column: str | None, pos: Position, what: str, table: TableInfo = info) -> None:
         if column is not None and table.column(column) is None:
-            problems.append(_p(pos, f"{what} `{column}` is not a column of {table.name}",
-                               suggest(column, table.column_names)))  # fmt: skip
+            problems.append(
+                _p(pos, f"{what} `{column}` is not a column of {table.name}", suggest(column, table.column_names))
+            )
 
     if rule.period:
-        for col in rule.period:
-            need(col, rule.pos, f"period column of {rule.name}")
+        for period_col in rule.period:
+            need(period_col, rule.pos, f"period column of {rule.name}")
     for store in STORES:
         scope = rule.scope(store)
         if isinstance(scope, Own):
@@ -71,21 +86,42 @@ def _partition_problems(rule: TableRule, info: TableInfo) -> list[MappingProblem
     assert part is not None
     col = info.column(part.by)
     if col is None:
-        return [_p(part.pos, f"partition key `{part.by}` is not a column of {rule.name}", suggest(part.by, info.column_names))]
+        return [
+            _p(
+                part.pos,
+                f"partition key `{part.by}` is not a column of {rule.name}",
+                suggest(part.by, info.column_names),
+            )
+        ]
     problems = []
     if not col.is_integer:
-        problems.append(_p(part.pos, f"partition key {rule.name}.{part.by} is {col.type_text}, not an integer",
-                           "partition by an integer key (key ranges)"))  # fmt: skip
+        problems.append(
+            _p(
+                part.pos,
+                f"partition key {rule.name}.{part.by} is {col.type_text}, not an integer",
+                "partition by an integer key (key ranges)",
+            )
+        )
     if col.nullable and part.by not in info.primary_key:
-        problems.append(_p(part.pos, f"partition key {rule.name}.{part.by} may be NULL: such rows would be in no range",
-                           "partition by a NOT NULL or primary-key column"))  # fmt: skip
+        problems.append(
+            _p(
+                part.pos,
+                f"partition key {rule.name}.{part.by} may be NULL: such rows would be in no range",
+                "partition by a NOT NULL or primary-key column",
+            )
+        )
     for store in STORES:
         receives = not isinstance(rule.scope(store), NoRows) and any(
             rule.destination(c.name).reaches(store) for c in info.columns
         )
         dest = rule.destination(part.by)
         if receives and dest not in (Destination.SHARED, Destination(store)):
-            problems.append(_p(part.pos, f"partition key {rule.name}.{part.by} goes `{dest.value}`, "
-                               f"but the {store} store receives the table",
-                               "a partition key must be stored as is in every store that gets the table (shared)"))
+            problems.append(
+                _p(
+                    part.pos,
+                    f"partition key {rule.name}.{part.by} goes `{dest.value}`, "
+                    f"but the {store} store receives the table",
+                    "a partition key must be stored as is in every store that gets the table (shared)",
+                )
+            )
     return problems

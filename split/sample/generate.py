@@ -25,11 +25,17 @@ LAST_MONTH = date(2024, 12, 1)  # the most recent switch month; monthly usage en
 INTERVAL_END = date(2024, 12, 2)  # 30-minute readings cover the days up to here (across a switch date)
 
 AREAS = [
-    ("01", "北海道", "北海道電力ネットワーク"), ("02", "東北", "東北電力ネットワーク"), ("03", "東京", "東京電力パワーグリッド"),
-    ("04", "中部", "中部電力パワーグリッド"), ("05", "北陸", "北陸電力送配電"), ("06", "関西", "関西電力送配電"),
-    ("07", "中国", "中国電力ネットワーク"), ("08", "四国", "四国電力送配電"), ("09", "九州", "九州電力送配電"),
+    ("01", "北海道", "北海道電力ネットワーク"),
+    ("02", "東北", "東北電力ネットワーク"),
+    ("03", "東京", "東京電力パワーグリッド"),
+    ("04", "中部", "中部電力パワーグリッド"),
+    ("05", "北陸", "北陸電力送配電"),
+    ("06", "関西", "関西電力送配電"),
+    ("07", "中国", "中国電力ネットワーク"),
+    ("08", "四国", "四国電力送配電"),
+    ("09", "九州", "九州電力送配電"),
     ("10", "沖縄", "沖縄電力"),
-]  # fmt: skip
+]
 RETAILERS = [  # (code, registration, name, corporate number, affiliated)
     (AFFILIATE_CODE, "A0001", "関西電力", "1120001059675", True),
     ("01236", "A0123", "みらいでんき", "4010001123456", False),
@@ -37,10 +43,15 @@ RETAILERS = [  # (code, registration, name, corporate number, affiliated)
     ("03456", "A0345", "なにわ新電力", "8120001345678", False),
     ("04566", "A0456", "比叡パワー", "2130001456789", False),
     ("05676", "A0567", "ひかりエネルギー", "3010401567890", False),
-]  # fmt: skip
+]
 ENTRANTS = [r[0] for r in RETAILERS if not r[4]]
-MENUS = [("従量電灯A", "A"), ("従量電灯B", "A"), ("電灯標準接続送電サービス", "kVA"), ("低圧電力", "kW"),
-         ("時間帯別電灯", "kVA")]  # fmt: skip
+MENUS = [
+    ("従量電灯A", "A"),
+    ("従量電灯B", "A"),
+    ("電灯標準接続送電サービス", "kVA"),
+    ("低圧電力", "kW"),
+    ("時間帯別電灯", "kVA"),
+]
 STAFF = [names.person(random.Random(i))[0] for i in range(12)]
 
 
@@ -114,8 +125,16 @@ class Generator:
         for code, name, company in AREAS:
             b.add(s.area, {"area_code": code, "area_name": name, "nw_company_name": company})
         for code, reg, name, corp, aff in RETAILERS:
-            b.add(s.retailer, {"retailer_code": code, "registration_no": reg, "name": name,
-                               "corporate_number": corp, "is_affiliated": aff})  # fmt: skip
+            b.add(
+                s.retailer,
+                {
+                    "retailer_code": code,
+                    "registration_no": reg,
+                    "name": name,
+                    "corporate_number": corp,
+                    "is_affiliated": aff,
+                },
+            )
         return b
 
     def batches(self, size: int) -> Iterator[Batch]:
@@ -150,21 +169,36 @@ class Generator:
         spid = f"{AREA_CODE}{'1' if voltage == '低圧' else '2'}{(i * 7_919 + 104_729) % 10**19:019d}"
         postal, premises, phone_area = names.address(rng)
         has_gen = rng.random() < 0.06
-        b.add(s.supply_point, {
-            "supply_point_id": spid, "area_code": AREA_CODE, "voltage_class": voltage,
-            "contract_type": rng.choice(["電灯", "電力", "深夜電力"]), "postal_code": postal,
-            "premises_address": premises, "supply_method": rng.choice(["単相3線", "単相2線", "三相3線"]),
-            "service_pole_no": f"K{rng.randint(0, 99_999_999):08d}", "meter_reading_day": rng.randint(1, 28),
-            "has_grid_connected_gen": has_gen, "substation_id": f"SS{rng.randint(1, 400):04d}",
-            "feeder_id": f"FD{rng.randint(1, 9_999):06d}", "transformer_id": f"TR{rng.randint(1, 99_999_999):08d}",
-        })  # fmt: skip
-        b.add(s.meter, {
-            "meter_no": f"M{i + 10_000_000:011d}", "supply_point_id": spid,
-            "meter_kind": rng.choice(["スマートメーター", "スマートメーター", "機械式"]), "smart_flag": rng.random() < 0.9,
-            "install_date": HORIZON_START - timedelta(days=rng.randint(30, 3000)),
-            "comm_route": rng.choice(["無線マルチホップ", "1:N無線", "PLC"]),
-            "comm_module_id": f"CM{rng.randint(0, 10**12):014d}",
-        })  # fmt: skip
+        b.add(
+            s.supply_point,
+            {
+                "supply_point_id": spid,
+                "area_code": AREA_CODE,
+                "voltage_class": voltage,
+                "contract_type": rng.choice(["電灯", "電力", "深夜電力"]),
+                "postal_code": postal,
+                "premises_address": premises,
+                "supply_method": rng.choice(["単相3線", "単相2線", "三相3線"]),
+                "service_pole_no": f"K{rng.randint(0, 99_999_999):08d}",
+                "meter_reading_day": rng.randint(1, 28),
+                "has_grid_connected_gen": has_gen,
+                "substation_id": f"SS{rng.randint(1, 400):04d}",
+                "feeder_id": f"FD{rng.randint(1, 9_999):06d}",
+                "transformer_id": f"TR{rng.randint(1, 99_999_999):08d}",
+            },
+        )
+        b.add(
+            s.meter,
+            {
+                "meter_no": f"M{i + 10_000_000:011d}",
+                "supply_point_id": spid,
+                "meter_kind": rng.choice(["スマートメーター", "スマートメーター", "機械式"]),
+                "smart_flag": rng.random() < 0.9,
+                "install_date": HORIZON_START - timedelta(days=rng.randint(30, 3000)),
+                "comm_route": rng.choice(["無線マルチホップ", "1:N無線", "PLC"]),
+                "comm_module_id": f"CM{rng.randint(0, 10**12):014d}",
+            },
+        )
         periods = self.timeline()
         person = names.person(rng)
         phone = names.phone(rng, phone_area)
@@ -172,32 +206,66 @@ class Generator:
         for k, p in enumerate(periods):
             c.period += 1
             wcid = f"{i:012d}{k:03d}{p.retailer}"
-            b.add(s.wheeling_contract, {
-                "wheeling_contract_id": wcid, "supply_point_id": spid, "retailer_code": p.retailer,
-                "bg_code": f"B{p.retailer[:4]}", "service_menu": menu, "contract_amount": _dec(rng.choice([30, 40, 50, 60, 6, 8, 10]), 1),
-                "contract_unit": unit, "power_factor": _dec(rng.choice([85, 90, 95, 100]), 1),
-                "status": "有効" if p.end is None else "廃止", "start_date": p.start, "end_date": p.end,
-                "retail_contract_no": f"{p.retailer}-{rng.randint(0, 10**9):09d}",
-            })  # fmt: skip
-            b.add(s.supply_period, {"period_id": c.period, "supply_point_id": spid, "retailer_code": p.retailer,
-                                    "wheeling_contract_id": wcid, "start_date": p.start, "end_date": p.end})  # fmt: skip
+            b.add(
+                s.wheeling_contract,
+                {
+                    "wheeling_contract_id": wcid,
+                    "supply_point_id": spid,
+                    "retailer_code": p.retailer,
+                    "bg_code": f"B{p.retailer[:4]}",
+                    "service_menu": menu,
+                    "contract_amount": _dec(rng.choice([30, 40, 50, 60, 6, 8, 10]), 1),
+                    "contract_unit": unit,
+                    "power_factor": _dec(rng.choice([85, 90, 95, 100]), 1),
+                    "status": "有効" if p.end is None else "廃止",
+                    "start_date": p.start,
+                    "end_date": p.end,
+                    "retail_contract_no": f"{p.retailer}-{rng.randint(0, 10**9):09d}",
+                },
+            )
+            b.add(
+                s.supply_period,
+                {
+                    "period_id": c.period,
+                    "supply_point_id": spid,
+                    "retailer_code": p.retailer,
+                    "wheeling_contract_id": wcid,
+                    "start_date": p.start,
+                    "end_date": p.end,
+                },
+            )
             if k > 0 and rng.random() < 0.2:  # a new occupant: new name and phone
                 person, phone = names.person(rng), names.phone(rng, phone_area)
             c.party += 1
-            b.add(s.customer_party, {
-                "party_id": c.party, "supply_point_id": spid, "registered_on": p.start,
-                "contract_name": person[0], "name_kana": person[1], "phone": phone, "email": names.email(rng, person[2]),
-                "billing_address": premises if rng.random() < 0.9 else names.address(rng)[1],
-                "memo": rng.choice([None, None, f"連絡は平日夜間希望 {_spell_phone(rng, phone)}", "高齢者世帯"]),
-                "ledger_ref": f"C{rng.randint(0, 10**12):013d}",
-            })  # fmt: skip
+            b.add(
+                s.customer_party,
+                {
+                    "party_id": c.party,
+                    "supply_point_id": spid,
+                    "registered_on": p.start,
+                    "contract_name": person[0],
+                    "name_kana": person[1],
+                    "phone": phone,
+                    "email": names.email(rng, person[2]),
+                    "billing_address": premises if rng.random() < 0.9 else names.address(rng)[1],
+                    "memo": rng.choice([None, None, f"連絡は平日夜間希望 {_spell_phone(rng, phone)}", "高齢者世帯"]),
+                    "ledger_ref": f"C{rng.randint(0, 10**12):013d}",
+                },
+            )
             if k > 0:
                 c.request += 1
-                b.add(s.switching_request, {
-                    "request_id": c.request, "supply_point_id": spid, "request_type": "スイッチング",
-                    "from_retailer_code": periods[k - 1].retailer, "to_retailer_code": p.retailer,
-                    "requested_date": p.start - timedelta(days=rng.randint(8, 40)), "switch_date": p.start,
-                })  # fmt: skip
+                b.add(
+                    s.switching_request,
+                    {
+                        "request_id": c.request,
+                        "supply_point_id": spid,
+                        "request_type": "スイッチング",
+                        "from_retailer_code": periods[k - 1].retailer,
+                        "to_retailer_code": p.retailer,
+                        "requested_date": p.start - timedelta(days=rng.randint(8, 40)),
+                        "switch_date": p.start,
+                    },
+                )
         self.usage(b, spid, periods)
         self.readings(b, i, spid)
         self.free_text(b, spid, periods, person, phone)
@@ -208,12 +276,17 @@ class Generator:
         for month in USAGE_MONTHS:
             self.c.usage += 1
             season = 1.35 if month.month in (1, 2, 7, 8, 12) else 1.0
-            b.add(s.monthly_usage, {
-                "usage_id": self.c.usage, "supply_point_id": spid, "usage_month": month,
-                "kwh": _dec(base * season * self.rng.uniform(0.8, 1.2), 1),
-                "max_demand_kw": _dec(self.rng.uniform(1, 9), 1) if self.rng.random() < 0.8 else None,
-                "power_factor": _dec(self.rng.choice([85, 90, 95, 100]), 1),
-            })  # fmt: skip
+            b.add(
+                s.monthly_usage,
+                {
+                    "usage_id": self.c.usage,
+                    "supply_point_id": spid,
+                    "usage_month": month,
+                    "kwh": _dec(base * season * self.rng.uniform(0.8, 1.2), 1),
+                    "max_demand_kw": _dec(self.rng.uniform(1, 9), 1) if self.rng.random() < 0.8 else None,
+                    "power_factor": _dec(self.rng.choice([85, 90, 95, 100]), 1),
+                },
+            )
 
     def readings(self, b: Batch, i: int, spid: str) -> None:
         rows = b.rows.setdefault(s.interval_reading_30min.name, [])
@@ -221,11 +294,17 @@ class Generator:
         for d, day in enumerate(self.interval_dates):
             base_id = (i * self.interval_days + d) * 48
             for slot in range(1, 49):
-                rows.append({
-                    "reading_id": base_id + slot, "supply_point_id": spid, "reading_date": day, "slot": slot,
-                    "kwh_import": Decimal(int(rnd() * 900) + 20) / 1000, "kwh_export": Decimal(0) if rnd() < 0.95 else Decimal(int(rnd() * 500)) / 1000,
-                    "status": "確定" if day < INTERVAL_END else "速報",
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "reading_id": base_id + slot,
+                        "supply_point_id": spid,
+                        "reading_date": day,
+                        "slot": slot,
+                        "kwh_import": Decimal(int(rnd() * 900) + 20) / 1000,
+                        "kwh_export": Decimal(0) if rnd() < 0.95 else Decimal(int(rnd() * 500)) / 1000,
+                        "status": "確定" if day < INTERVAL_END else "速報",
+                    }
+                )
 
     def free_text(self, b: Batch, spid: str, periods: list[Period], person: tuple, phone: str) -> None:
         rng = self.rng
@@ -235,48 +314,78 @@ class Generator:
             retail_writes = supplier == AFFILIATE_CODE and rng.random() < 0.55
             name, spelled = person[0], _spell_phone(rng, phone)
             if retail_writes:
-                memo = rng.choice([f"料金プラン変更のご相談。{name}様 {spelled} へ折返し予定。",
-                                   "引越し予定の連絡あり。解約日を確認中。", "口座振替の手続き案内を送付。"])  # fmt: skip
+                memo = rng.choice(
+                    [
+                        f"料金プラン変更のご相談。{name}様 {spelled} へ折返し予定。",
+                        "引越し予定の連絡あり。解約日を確認中。",
+                        "口座振替の手続き案内を送付。",
+                    ]
+                )
             else:
-                memo = rng.choice([f"停電のお問い合わせ。{name}様より連絡、折返し先 {spelled}。",
-                                   f"メーター交換の日程調整。立会い {name}様。", "スマートメーター通信不良、再設定済み。",
-                                   "電柱移設の件、現地確認済み。"])  # fmt: skip
+                memo = rng.choice(
+                    [
+                        f"停電のお問い合わせ。{name}様より連絡、折返し先 {spelled}。",
+                        f"メーター交換の日程調整。立会い {name}様。",
+                        "スマートメーター通信不良、再設定済み。",
+                        "電柱移設の件、現地確認済み。",
+                    ]
+                )
             self.c.contact += 1
-            b.add(s.contact_history, {
-                "contact_id": self.c.contact, "supply_point_id": spid, "contact_date": day,
-                "department": "小売" if retail_writes else "NW", "staff_name": rng.choice(STAFF),
-                "channel": rng.choice(["電話", "窓口", "Web"]), "memo": memo,
-            })  # fmt: skip
+            b.add(
+                s.contact_history,
+                {
+                    "contact_id": self.c.contact,
+                    "supply_point_id": spid,
+                    "contact_date": day,
+                    "department": "小売" if retail_writes else "NW",
+                    "staff_name": rng.choice(STAFF),
+                    "channel": rng.choice(["電話", "窓口", "Web"]),
+                    "memo": memo,
+                },
+            )
 
     def other(self, b: Batch, i: int, spid: str, periods: list[Period], has_gen: bool, phone: str) -> None:
         rng, c = self.rng, self.c
         if rng.random() < 0.3:
             c.work += 1
             owner = names.person(rng)[0]
-            b.add(s.work_order, {
-                "work_order_id": c.work, "supply_point_id": spid,
-                "created_on": HORIZON_START + timedelta(days=rng.randint(0, 900)),
-                "category": rng.choice(["引込線張替", "計器取替", "電柱移設", "停電調査"]),
-                "crew_memo": f"{owner}様宅 作業。連絡先 {_spell_phone(rng, phone)}。", 
-            })  # fmt: skip
+            b.add(
+                s.work_order,
+                {
+                    "work_order_id": c.work,
+                    "supply_point_id": spid,
+                    "created_on": HORIZON_START + timedelta(days=rng.randint(0, 900)),
+                    "category": rng.choice(["引込線張替", "計器取替", "電柱移設", "停電調査"]),
+                    "crew_memo": f"{owner}様宅 作業。連絡先 {_spell_phone(rng, phone)}。",
+                },
+            )
         if has_gen:
             c.fit += 1
-            b.add(s.fit_contract, {
-                "fit_id": c.fit, "receiving_point_id": f"{AREA_CODE}9{(i * 104_723 + 7) % 10**19:019d}",
-                "generator_owner": names.person(rng)[0], "generator_capacity_kw": _dec(rng.uniform(3, 50), 1),
-                "fuel_type": rng.choice(["太陽光", "太陽光", "風力", "バイオマス"]),
-                "fit_start_date": date(rng.randint(2013, 2022), rng.randint(1, 12), 1),
-                "buyback_price_yen": _dec(rng.choice([42, 38, 32, 21, 17]), 2),
-                "certification_id": f"F{rng.randint(0, 10**10):011d}",
-            })  # fmt: skip
+            b.add(
+                s.fit_contract,
+                {
+                    "fit_id": c.fit,
+                    "receiving_point_id": f"{AREA_CODE}9{(i * 104_723 + 7) % 10**19:019d}",
+                    "generator_owner": names.person(rng)[0],
+                    "generator_capacity_kw": _dec(rng.uniform(3, 50), 1),
+                    "fuel_type": rng.choice(["太陽光", "太陽光", "風力", "バイオマス"]),
+                    "fit_start_date": date(rng.randint(2013, 2022), rng.randint(1, 12), 1),
+                    "buyback_price_yen": _dec(rng.choice([42, 38, 32, 21, 17]), 2),
+                    "certification_id": f"F{rng.randint(0, 10**10):011d}",
+                },
+            )
         if any(p.retailer == AFFILIATE_CODE for p in periods):
-            b.add(s.retail_account, {
-                "account_no": f"R{i:011d}", "supply_point_id": spid,
-                "plan_name": rng.choice(["はぴeタイムR", "なっトクでんき", "従量電灯A"]),
-                "payment_method": rng.choice(["口座振替", "クレジット", "払込票"]),
-                "marketing_consent": rng.random() < 0.4,
-                "note": rng.choice([None, None, "WEB会員登録済み", f"督促連絡先 {phone}"]),
-            })  # fmt: skip
+            b.add(
+                s.retail_account,
+                {
+                    "account_no": f"R{i:011d}",
+                    "supply_point_id": spid,
+                    "plan_name": rng.choice(["はぴeタイムR", "なっトクでんき", "従量電灯A"]),
+                    "payment_method": rng.choice(["口座振替", "クレジット", "払込票"]),
+                    "marketing_consent": rng.random() < 0.4,
+                    "note": rng.choice([None, None, "WEB会員登録済み", f"督促連絡先 {phone}"]),
+                },
+            )
         self.access(b, spid, periods)
 
     def access(self, b: Batch, spid: str, periods: list[Period]) -> None:
@@ -293,10 +402,17 @@ class Generator:
             if org == "RETAIL" and owner != AFFILIATE_CODE and not improper:
                 continue  # proper retail views are of own customers only
             self.c.log += 1
-            b.add(s.access_log, {
-                "log_id": self.c.log, "user_id": user, "organisation": org, "supply_point_id": spid,
-                "viewed_at": at, "screen": rng.choice(["需要者情報照会", "契約情報照会", "使用量照会"]),
-            })  # fmt: skip
+            b.add(
+                s.access_log,
+                {
+                    "log_id": self.c.log,
+                    "user_id": user,
+                    "organisation": org,
+                    "supply_point_id": spid,
+                    "viewed_at": at,
+                    "screen": rng.choice(["需要者情報照会", "契約情報照会", "使用量照会"]),
+                },
+            )
 
 
 @dataclass(frozen=True)
@@ -306,8 +422,16 @@ class SampleSummary:
     seed: int
 
 
-def generate(url: str, supply_points: int = 200, seed: int = 1, *, interval_days: int = 4, batch_size: int = 2_000,
-             replace: bool = False, on_progress: Callable[[int], None] | None = None) -> SampleSummary:  # fmt: skip
+def generate(
+    url: str,
+    supply_points: int = 200,
+    seed: int = 1,
+    *,
+    interval_days: int = 4,
+    batch_size: int = 2_000,
+    replace: bool = False,
+    on_progress: Callable[[int], None] | None = None,
+) -> SampleSummary:
     """Create the reference tables at URL and fill them; returns the row count per table."""
     from split.db import create_database, engine_for
     from split.errors import ConfigError
@@ -317,8 +441,10 @@ def generate(url: str, supply_points: int = 200, seed: int = 1, *, interval_days
     existing = set(sa.inspect(engine).get_table_names())
     clash = sorted(existing & {t.name for t in s.TABLES})
     if clash and not replace:
-        raise ConfigError(f"the database already holds reference tables ({', '.join(clash)})",
-                          hint="pass --replace to drop and rebuild them, or use an empty database")  # fmt: skip
+        raise ConfigError(
+            f"the database already holds reference tables ({', '.join(clash)})",
+            hint="pass --replace to drop and rebuild them, or use an empty database",
+        )
     s.metadata.drop_all(engine)
     s.metadata.create_all(engine)
     gen = Generator(supply_points, seed, interval_days)

@@ -17,23 +17,26 @@ def _spid(nullable: bool = False) -> sa.Column:
 
 
 area = sa.Table(
-    "area", metadata,
+    "area",
+    metadata,
     sa.Column("area_code", sa.String(2), primary_key=True),  # 01–10, the supply point id prefix
     sa.Column("area_name", sa.String(20), nullable=False),
     sa.Column("nw_company_name", sa.String(40), nullable=False),
-)  # fmt: skip
+)
 
 retailer = sa.Table(
-    "retailer", metadata,
+    "retailer",
+    metadata,
     sa.Column("retailer_code", sa.String(5), primary_key=True),  # 小売電気事業者コード
     sa.Column("registration_no", sa.String(5), nullable=False),  # 登録番号 A+4
     sa.Column("name", sa.String(60), nullable=False),
     sa.Column("corporate_number", sa.String(13), nullable=False),  # 法人番号
     sa.Column("is_affiliated", sa.Boolean, nullable=False),  # 特定関係事業者
-)  # fmt: skip
+)
 
 supply_point = sa.Table(
-    "supply_point", metadata,
+    "supply_point",
+    metadata,
     sa.Column("supply_point_id", sa.String(22), primary_key=True),  # 供給地点特定番号
     sa.Column("area_code", sa.String(2), sa.ForeignKey("area.area_code"), nullable=False),
     sa.Column("voltage_class", sa.String(8), nullable=False),  # 低圧/高圧/特別高圧
@@ -47,10 +50,11 @@ supply_point = sa.Table(
     sa.Column("substation_id", sa.String(10), nullable=False),  # grid topology: NW-only
     sa.Column("feeder_id", sa.String(12), nullable=False),
     sa.Column("transformer_id", sa.String(14), nullable=False),
-)  # fmt: skip
+)
 
 meter = sa.Table(
-    "meter", metadata,
+    "meter",
+    metadata,
     sa.Column("meter_no", sa.String(12), primary_key=True),  # 計量器番号
     _spid(),
     sa.Column("meter_kind", sa.String(20), nullable=False),
@@ -58,10 +62,11 @@ meter = sa.Table(
     sa.Column("install_date", sa.Date, nullable=False),
     sa.Column("comm_route", sa.String(10), nullable=False),  # AMI internals: NW-only
     sa.Column("comm_module_id", sa.String(16), nullable=False),
-)  # fmt: skip
+)
 
 wheeling_contract = sa.Table(
-    "wheeling_contract", metadata,
+    "wheeling_contract",
+    metadata,
     sa.Column("wheeling_contract_id", sa.String(20), primary_key=True),  # 契約識別番号 (20)
     _spid(),
     sa.Column("retailer_code", sa.String(5), sa.ForeignKey("retailer.retailer_code"), nullable=False),
@@ -74,20 +79,22 @@ wheeling_contract = sa.Table(
     sa.Column("start_date", sa.Date, nullable=False),
     sa.Column("end_date", sa.Date),
     sa.Column("retail_contract_no", sa.String(16), nullable=False),
-)  # fmt: skip
+)
 
 supply_period = sa.Table(
-    "supply_period", metadata,
+    "supply_period",
+    metadata,
     sa.Column("period_id", sa.Integer, primary_key=True, autoincrement=False),
     _spid(),
     sa.Column("retailer_code", sa.String(5), sa.ForeignKey("retailer.retailer_code"), nullable=False),
     sa.Column("wheeling_contract_id", sa.String(20), nullable=False),
     sa.Column("start_date", sa.Date, nullable=False),
     sa.Column("end_date", sa.Date),  # NULL: still supplying
-)  # fmt: skip
+)
 
 customer_party = sa.Table(
-    "customer_party", metadata,
+    "customer_party",
+    metadata,
     sa.Column("party_id", sa.Integer, primary_key=True, autoincrement=False),
     _spid(),
     sa.Column("registered_on", sa.Date, nullable=False),  # registered by the retailer supplying then
@@ -98,10 +105,11 @@ customer_party = sa.Table(
     sa.Column("billing_address", sa.String(120), nullable=False),
     sa.Column("memo", _text),  # NW staff notes
     sa.Column("ledger_ref", sa.String(16), nullable=False),  # 需要者管理番号
-)  # fmt: skip
+)
 
 switching_request = sa.Table(
-    "switching_request", metadata,
+    "switching_request",
+    metadata,
     sa.Column("request_id", sa.Integer, primary_key=True, autoincrement=False),
     _spid(),
     sa.Column("request_type", sa.String(10), nullable=False),  # スイッチング / 再点
@@ -109,20 +117,22 @@ switching_request = sa.Table(
     sa.Column("to_retailer_code", sa.String(5), nullable=False),
     sa.Column("requested_date", sa.Date, nullable=False),
     sa.Column("switch_date", sa.Date, nullable=False),
-)  # fmt: skip
+)
 
 monthly_usage = sa.Table(
-    "monthly_usage", metadata,
+    "monthly_usage",
+    metadata,
     sa.Column("usage_id", sa.Integer, primary_key=True, autoincrement=False),
     _spid(),
     sa.Column("usage_month", sa.Date, nullable=False),  # first day of the metered month
     sa.Column("kwh", sa.Numeric(10, 1), nullable=False),  # 使用電力量
     sa.Column("max_demand_kw", sa.Numeric(8, 1)),
     sa.Column("power_factor", sa.Numeric(4, 1), nullable=False),
-)  # fmt: skip
+)
 
 interval_reading_30min = sa.Table(
-    "interval_reading_30min", metadata,
+    "interval_reading_30min",
+    metadata,
     sa.Column("reading_id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False),
     _spid(),
     sa.Column("reading_date", sa.Date, nullable=False),
@@ -130,10 +140,11 @@ interval_reading_30min = sa.Table(
     sa.Column("kwh_import", sa.Numeric(9, 3), nullable=False),
     sa.Column("kwh_export", sa.Numeric(9, 3), nullable=False),
     sa.Column("status", sa.String(4), nullable=False),  # 速報/確報/確定
-)  # fmt: skip
+)
 
 contact_history = sa.Table(
-    "contact_history", metadata,
+    "contact_history",
+    metadata,
     sa.Column("contact_id", sa.Integer, primary_key=True, autoincrement=False),
     _spid(),
     sa.Column("contact_date", sa.Date, nullable=False),
@@ -141,19 +152,21 @@ contact_history = sa.Table(
     sa.Column("staff_name", sa.String(20), nullable=False),
     sa.Column("channel", sa.String(8), nullable=False),
     sa.Column("memo", _text, nullable=False),
-)  # fmt: skip
+)
 
 work_order = sa.Table(
-    "work_order", metadata,
+    "work_order",
+    metadata,
     sa.Column("work_order_id", sa.Integer, primary_key=True, autoincrement=False),
     _spid(),
     sa.Column("created_on", sa.Date, nullable=False),
     sa.Column("category", sa.String(20), nullable=False),
     sa.Column("crew_memo", _text, nullable=False),
-)  # fmt: skip
+)
 
 fit_contract = sa.Table(
-    "fit_contract", metadata,
+    "fit_contract",
+    metadata,
     sa.Column("fit_id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("receiving_point_id", sa.String(22), nullable=False),  # 受電地点特定番号
     sa.Column("generator_owner", sa.String(40), nullable=False),
@@ -162,28 +175,45 @@ fit_contract = sa.Table(
     sa.Column("fit_start_date", sa.Date, nullable=False),  # 固定価格買取制度開始時期
     sa.Column("buyback_price_yen", sa.Numeric(6, 2), nullable=False),
     sa.Column("certification_id", sa.String(12), nullable=False),
-)  # fmt: skip
+)
 
 retail_account = sa.Table(
-    "retail_account", metadata,
+    "retail_account",
+    metadata,
     sa.Column("account_no", sa.String(12), primary_key=True),
     _spid(),
     sa.Column("plan_name", sa.String(30), nullable=False),
     sa.Column("payment_method", sa.String(10), nullable=False),
     sa.Column("marketing_consent", sa.Boolean, nullable=False),
     sa.Column("note", _text),
-)  # fmt: skip
+)
 
 access_log = sa.Table(
-    "access_log", metadata,
+    "access_log",
+    metadata,
     sa.Column("log_id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("user_id", sa.String(10), nullable=False),
     sa.Column("organisation", sa.String(10), nullable=False),  # NW / RETAIL
     sa.Column("supply_point_id", sa.String(22), nullable=False),
     sa.Column("viewed_at", sa.DateTime, nullable=False),
     sa.Column("screen", sa.String(30), nullable=False),
-)  # fmt: skip
+)
 
 # Insert order: parents before children (foreign keys).
-TABLES = [area, retailer, supply_point, meter, wheeling_contract, supply_period, customer_party, switching_request,
-          monthly_usage, interval_reading_30min, contact_history, work_order, fit_contract, retail_account, access_log]  # fmt: skip
+TABLES = [
+    area,
+    retailer,
+    supply_point,
+    meter,
+    wheeling_contract,
+    supply_period,
+    customer_party,
+    switching_request,
+    monthly_usage,
+    interval_reading_30min,
+    contact_history,
+    work_order,
+    fit_contract,
+    retail_account,
+    access_log,
+]

@@ -28,8 +28,13 @@ def target_type(column_type: Any, dialect: str, in_key: bool) -> Any:
 
 def target_table(metadata: sa.MetaData, name: str, store_plan: StorePlan, dialect: str) -> sa.Table:
     columns = [
-        sa.Column(c.name, target_type(c.type, dialect, c.name in store_plan.primary_key), nullable=c.nullable,
-                  primary_key=c.name in store_plan.primary_key, autoincrement=False)  # fmt: skip
+        sa.Column(
+            c.name,
+            target_type(c.type, dialect, c.name in store_plan.primary_key),
+            nullable=c.nullable,
+            primary_key=c.name in store_plan.primary_key,
+            autoincrement=False,
+        )
         for c in store_plan.columns
     ]
     return sa.Table(name, metadata, *columns, mysql_charset="utf8mb4", mysql_collate="utf8mb4_bin")
@@ -56,8 +61,10 @@ def create_store_tables(plan: Plan, store: str, engine: sa.Engine) -> list[str]:
             if have != [c.name for c in table.columns]:
                 mismatched.append(f"{table.name} (has {', '.join(have)}; plan wants {', '.join(table.columns.keys())})")
     if mismatched:
-        raise ConfigError(f"the {store} store has tables whose columns differ from the plan: {'; '.join(mismatched)}",
-                          hint=f"copy into an empty {store} store, or bring its schema in line first")  # fmt: skip
+        raise ConfigError(
+            f"the {store} store has tables whose columns differ from the plan: {'; '.join(mismatched)}",
+            hint=f"copy into an empty {store} store, or bring its schema in line first",
+        )
     created = [t.name for t in metadata.sorted_tables if t.name not in existing]
     metadata.create_all(engine, checkfirst=True)
     return created

@@ -1,0 +1,72 @@
+"""Normalisation, encoding tokens and checksums: the value-level building blocks."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from split.checksum import RowHasher, canonical
+from split.db import describe_db_error
+from split.encode import is_token, token
+from split.normalize import normalize
+
+KEY = b"k" * 32
+
+
+def test_phone_spellings_normalise_to_one_form():
+    spellings = [
+        "090-1234-5678",
+        "09012345678",
+        "０９０－１２３４－５６７８",
+        "090 1234 5678",
+        "０９０ー１２３４ー５６７８",
+    ]
+    assert {normalize(s) for s in spellings} == {"09012345678"}
+    assert normalize("ＡＢＣ１２３") == normalize("abc-123")
+
+
+def test_tokens_are_fixed_format_keyed_and_spelling_independent():
+    t = token(KEY, "C0000123")
+    assert is_token(t) and len(t) == 68
+    assert token(KEY, "ｃ００００１２３") == t
+    assert token(b"other-key-000000", "C0000123") != t
+    assert token(KEY, None) is None
+    assert not is_token("C0000123")
+
+
+@given(st.text(max_size=40))
+def test_every_value_encodes_to_a_token(value):
+    assert is_token(token(KEY, value))
+
+
+def test_canonical_values_agree_across_driver_types():
+    assert canonical(True) == canonical(1) == "1"
+    assert canonical(Decimal("10.0")) == canonical(Decimal("10")) == canonical(10.0) == "10"
+    assert canonical(Decimal("0.120")) == "0.12"
+    assert canonical(date(2024, 12, 1)) == "2024-12-01"
+    assert canonical(datetime(2024, 12, 1, 9, 30)) == "2024-12-01 09:30:00"
+    assert canonical(None) != canonical("None")
+
+
+def test_row_hasher_depends_on_order_and_content():
+    a, b = RowHasher(), RowHasher()
+    a.update([(1, "x"), (2, "y")])
+    b.update([(2, "y"), (1, "x")])
+    assert a.rows == 2 and a.hexdigest() != b.hexdigest()
+    c = RowHasher()
+    c.update([(1, "x"), (2, "y")])
+    assert c.hexdigest() == a.hexdigest()
+
+
+def test_database_errors_are_described_without_values():
+    class Orig(Exception):
+        pass
+
+    class Wrapped(Exception):
+        orig = Orig("Duplicate entry '0610000000000000104729' for key 'PRIMARY' phone 09012345678")
+
+    text = describe_db_error(Wrapped())
+    assert "0610000000000000104729" not in text and "09012345678" not in text and "Duplicate entry" in text
