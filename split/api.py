@@ -116,9 +116,8 @@ def copy(
     from split.db import check_reachable, engine_for
     from split.engine.partition import PartitionTask
     from split.engine.run import run_partitions
-    from split.ledger import ensure_ledger, recorded_counts
+    from split.ledger import recorded_counts
     from split.plan import compile_plan
-    from split.schema.create import create_store_tables
 
     started = time.monotonic()
     checked = check_inputs(mapping_file, source)
@@ -133,11 +132,7 @@ def copy(
     plan_ = compile_plan(mapping, checked.schema, engine_for(checked.source.url))  # type: ignore[arg-type]
     selected = select_tables(plan_, waves, tables)
 
-    created = {}
-    for role, target in targets.items():
-        engine = engine_for(target.url, writer=True)
-        created[role] = create_store_tables(plan_, role, engine)
-        ensure_ledger(engine)
+    created = prepare_targets(plan_, targets)
     run_id = uuid.uuid4().hex
     tasks = [
         PartitionTask(
@@ -161,6 +156,33 @@ def copy(
         summary.append(TableCopy(t.name, t.wave, t.source_rows, len(t.partitions), rows, skipped))
     stores = {"source": checked.source.masked, **{r: t.masked for r, t in targets.items()}}
     return CopyResult(run_id, plan_.hash, plan_.mapping_sha256, stores, summary, created, time.monotonic() - started)
+
+
+def prepare_targets(plan_, targets: dict[str, StoreUrl]) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+    """Check both stores first (nothing written if one is wrong), then create missing tables and the ledger."""
+    import sqlalchemy as sa
+
+    from split.db import describe_db_error, engine_for, sqlite_path
+    from split.errors import TerminalError
+    from split.ledger import ensure_ledger
+    from split.schema.create import check_store_tables, create_store_tables
+
+    for role, target in targets.items():
+        path = sqlite_path(target.url)
+        if path is None or path.exists():  # inspecting a missing SQLite file would create it
+            check_store_tables(plan_, role, engine_for(target.url, writer=True))
+    created = {}
+    for role, target in targets.items():
+        engine = engine_for(target.url, writer=True)
+        try:
+            created[role] = create_store_tables(plan_, role, engine)
+            ensure_ledger(engine)
+        except sa.exc.DBAPIError as exc:
+            raise TerminalError(
+                f"cannot create the tables of the {role} store {target.masked}: {describe_db_error(exc)}",
+                hint="give the loading account CREATE on the target schema (or create the tables), then run again",
+            ) from None
+    return created
 
 
 def select_tables(plan_, waves: list[str] | None, tables: list[str] | None) -> list:  # type: ignore[no-untyped-def]

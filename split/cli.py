@@ -180,7 +180,23 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(2)
+    except Exception as exc:
+        if not _is_database_error(exc):
+            raise  # a bug: keep the traceback
+        from split.db import describe_db_error
+
+        _fail(
+            f"database error: {describe_db_error(exc)}\n  → check the database named above, then run the same "
+            "command again (finished partitions are kept)",
+            3,
+        )
     sys.exit(rc if isinstance(rc, int) else 0)
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    """SQLAlchemy is imported only by commands that use it; --help never pays for it."""
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    return sa_exc is not None and isinstance(exc, sa_exc.DBAPIError)
 
 
 def _fail(message: str, code: int) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
-from split.errors import ConfigError, TransientError
+from split.errors import ConfigError
 from split.settings import mask_url, parse_url
 
 _engines: dict[str, sa.Engine] = {}
@@ -118,13 +118,10 @@ def describe_db_error(exc: BaseException, *, redact: bool = True) -> str:
 
 
 def is_disconnect(exc: BaseException) -> bool:
-    return isinstance(exc, sa.exc.DBAPIError) and bool(
-        exc.connection_invalidated or isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError)
+    """A lost connection (the dialect says so): retrying on a new connection can help."""
+    return isinstance(exc, sa.exc.DBAPIError) and (
+        bool(exc.connection_invalidated) or isinstance(exc, sa.exc.InterfaceError)
     )
-
-
-def transient(exc: BaseException, what: str) -> TransientError:
-    return TransientError(f"{what}: {describe_db_error(exc)}", hint="run the same command again: finished work is kept")
 
 
 def _server_url(url: URL) -> URL:

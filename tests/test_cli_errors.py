@@ -201,3 +201,39 @@ def test_unknown_wave(setup):
         env={"BUNKATSU_ENCODE_KEY": TEST_KEY},
     )
     assert_usage_error(result, "unknown wave or table: nope")
+
+
+@pytest.mark.postgresql
+def test_a_database_refusing_work_is_one_message_and_exit_3(setup, dbs):
+    """A loader without CREATE privilege: no traceback, the reason named, no value or password shown."""
+    source, _, retail, _ = setup
+    nw = dbs.url("postgresql", "nw")
+    with engine_for(nw).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("DROP ROLE IF EXISTS bk_no_create"))
+        conn.execute(sa.text("CREATE ROLE bk_no_create LOGIN PASSWORD 'pw-not-shown'"))
+        conn.execute(sa.text("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
+    try:
+        url = nw.replace("postgres@", "bk_no_create:pw-not-shown@")
+        result = run_cli(
+            "copy",
+            "--mapping",
+            str(MAPPING),
+            "--source",
+            source,
+            "--nw",
+            url,
+            "--retail",
+            f"sqlite:///{retail}",
+            env={"BUNKATSU_ENCODE_KEY": TEST_KEY},
+        )
+        assert result.returncode == 3, result.stderr
+        assert "Traceback" not in result.stderr and "pw-not-shown" not in result.stderr
+        flat = " ".join(result.stderr.split())
+        assert "cannot create the tables of the nw store" in flat and "permission denied" in flat
+    finally:
+        from split.db import dispose_all
+
+        dispose_all()
+        with engine_for(nw).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("DROP OWNED BY bk_no_create"))
+            conn.execute(sa.text("DROP ROLE bk_no_create"))

@@ -422,13 +422,16 @@ class SampleSummary:
     seed: int
 
 
+BATCH_ROWS = 100_000  # rows held in memory per insert batch, whatever the size of the database
+
+
 def generate(
     url: str,
     supply_points: int = 200,
     seed: int = 1,
     *,
     interval_days: int = 4,
-    batch_size: int = 2_000,
+    batch_size: int | None = None,
     replace: bool = False,
     on_progress: Callable[[int], None] | None = None,
 ) -> SampleSummary:
@@ -448,6 +451,8 @@ def generate(
     s.metadata.drop_all(engine)
     s.metadata.create_all(engine)
     gen = Generator(supply_points, seed, interval_days)
+    rows_per_point = 48 * interval_days + len(USAGE_MONTHS) + 12
+    batch_size = batch_size or max(1, BATCH_ROWS // rows_per_point)
     counts: dict[str, int] = {t.name: 0 for t in s.TABLES}
     _insert(engine, gen.masters(), counts)
     done = 0

@@ -49,8 +49,8 @@ def store_metadata(plan: Plan, store: str, dialect: str) -> sa.MetaData:
     return metadata
 
 
-def create_store_tables(plan: Plan, store: str, engine: sa.Engine) -> list[str]:
-    """Create the missing tables of a store; refuse a table that exists with other columns. Returns created names."""
+def check_store_tables(plan: Plan, store: str, engine: sa.Engine) -> None:
+    """Refuse a store whose existing tables have other columns than the plan (before anything is written)."""
     metadata = store_metadata(plan, store, engine.dialect.name)
     inspector = sa.inspect(engine)
     existing = set(inspector.get_table_names())
@@ -65,6 +65,12 @@ def create_store_tables(plan: Plan, store: str, engine: sa.Engine) -> list[str]:
             f"the {store} store has tables whose columns differ from the plan: {'; '.join(mismatched)}",
             hint=f"copy into an empty {store} store, or bring its schema in line first",
         )
+
+
+def create_store_tables(plan: Plan, store: str, engine: sa.Engine) -> list[str]:
+    """Create the store's missing tables (call `check_store_tables` first). Returns the created names."""
+    metadata = store_metadata(plan, store, engine.dialect.name)
+    existing = set(sa.inspect(engine).get_table_names())
     created = [t.name for t in metadata.sorted_tables if t.name not in existing]
     metadata.create_all(engine, checkfirst=True)
     return created
