@@ -47,6 +47,9 @@ def engine_for(url: str, *, writer: bool = False) -> sa.Engine:
                 engine = sa.create_engine(parsed, connect_args={"timeout": 300})
                 if writer:
                     _begin_immediate(engine)
+            elif writer and parsed.get_backend_name() in ("mysql", "mariadb"):
+                # No gap locks: concurrent partitions of one table replace disjoint key ranges.
+                engine = sa.create_engine(parsed, pool_pre_ping=True, isolation_level="READ COMMITTED")
             else:
                 engine = sa.create_engine(parsed, pool_pre_ping=True)
             _engines[cache_key] = engine
@@ -122,6 +125,23 @@ def is_disconnect(exc: BaseException) -> bool:
     return isinstance(exc, sa.exc.DBAPIError) and (
         bool(exc.connection_invalidated) or isinstance(exc, sa.exc.InterfaceError)
     )
+
+
+_RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available
+_RETRYABLE_MYSQL_CODES = {1205, 1213}  # lock wait timeout, deadlock
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Lost connections, deadlocks and lock timeouts: the transaction was rolled back; a retry can succeed."""
+    if is_disconnect(exc):
+        return True
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+        return True
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int) and args[0] in _RETRYABLE_MYSQL_CODES:
+        return True
+    return "database is locked" in str(orig)  # SQLite, past its busy timeout
 
 
 def _server_url(url: URL) -> URL:

@@ -70,3 +70,20 @@ def test_database_errors_are_described_without_values():
 
     text = describe_db_error(Wrapped())
     assert "0610000000000000104729" not in text and "09012345678" not in text and "Duplicate entry" in text
+
+
+def test_deadlocks_lock_timeouts_and_lost_connections_are_transient():
+    import pymysql
+    import sqlalchemy as sa
+
+    from split.db import is_transient
+
+    def wrapped(orig):
+        return sa.exc.OperationalError("stmt", {}, orig)
+
+    assert is_transient(wrapped(pymysql.err.OperationalError(1213, "Deadlock found")))
+    assert is_transient(wrapped(pymysql.err.OperationalError(1205, "Lock wait timeout")))
+    assert not is_transient(wrapped(pymysql.err.OperationalError(1142, "command denied")))
+    lost = sa.exc.OperationalError("stmt", {}, Exception("server closed the connection"), connection_invalidated=True)
+    assert is_transient(lost)
+    assert not is_transient(ValueError("not a database error"))

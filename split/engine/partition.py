@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from split import ledger
 from split.checksum import RowHasher
-from split.db import describe_db_error, engine_for, is_disconnect
+from split.db import describe_db_error, engine_for, is_transient
 from split.encode import token
 from split.engine.faults import fault_point
 from split.errors import TerminalError, TransientError
@@ -61,16 +61,17 @@ class PartitionResult:
 
 
 def copy_partition(task: PartitionTask) -> PartitionResult:
-    """Copy with retries for dropped connections; other database errors end the run clearly."""
+    """Copy with retries for transient failures (the partition's transaction was rolled back, so redoing it
+    is safe); other database errors end the run clearly."""
     for attempt in range(RETRIES):
         try:
             return _copy_once(task)
         except sa.exc.DBAPIError as exc:
-            if is_disconnect(exc) and attempt + 1 < RETRIES:
+            if is_transient(exc) and attempt + 1 < RETRIES:
                 time.sleep(0.5 * 2**attempt)
                 continue
             what = f"copying {task.label} failed"
-            if is_disconnect(exc):
+            if is_transient(exc):
                 raise TransientError(
                     f"{what} after {RETRIES} attempts: {describe_db_error(exc)}",
                     hint="run the same command again: finished partitions are kept",
