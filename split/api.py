@@ -114,8 +114,8 @@ def copy(
     progress: Progress | None = None,
 ) -> CopyResult:
     from split.db import check_reachable, engine_for
-    from split.engine.partition import PartitionTask
-    from split.engine.run import run_partitions
+    from split.engine.partition import PartitionTask, copy_partition
+    from split.engine.run import run_tasks
     from split.ledger import recorded_counts
     from split.plan import compile_plan
 
@@ -145,7 +145,7 @@ def copy(
     progress = progress or Progress()
     progress.start(len(tasks), {t.name: len(t.partitions) * len(t.stores) for t in selected})
     try:
-        results = run_partitions(tasks, workers, progress.done)
+        results = run_tasks(copy_partition, tasks, workers, progress.done, name="copy")
     finally:
         progress.stop()
     counts = {role: recorded_counts(engine_for(t.url), plan_.hash) for role, t in targets.items()}
@@ -300,3 +300,135 @@ def demo(
     return DemoResult(
         str(folder), {k: str(v) for k, v in {**files, "mapping": mapping}.items()}, sample, plan_, result, generated
     )
+
+
+# ── verify ─────────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass
+class VerifyResult:
+    verdict: str  # pass | fail | error
+    system: str
+    mapping: str
+    mapping_sha256: str
+    plan_hash: str
+    stores: dict[str, str]
+    tables: list[dict]
+    checks: list  # checks.results.CheckResult
+    seconds: float
+    report: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return {"pass": 0, "fail": 1}.get(self.verdict, 3)
+
+    def to_dict(self) -> dict:
+        summary = {s: sum(c.status.value == s for c in self.checks) for s in ("pass", "fail", "error")}
+        return {
+            "verdict": self.verdict,
+            "system": self.system,
+            "mapping": self.mapping,
+            "mapping_sha256": self.mapping_sha256,
+            "plan_hash": self.plan_hash,
+            "stores": self.stores,
+            "summary": summary,
+            "seconds": round(self.seconds, 2),
+            "tables": self.tables,
+            "checks": [c.to_dict() for c in self.checks],
+            "report": self.report,
+        }
+
+
+def verify(
+    mapping_file: str | Path | None = None,
+    source: str | None = None,
+    nw: str | None = None,
+    retail: str | None = None,
+    *,
+    report_dir: str | Path | None = None,
+    workers: int = 2,
+    on_step: Callable[[str], None] | None = None,
+) -> VerifyResult:
+    """Run every check against the stores (exit 0 pass, 1 violation, 3 could not prove)."""
+    import hashlib
+    import hmac
+
+    from checks.context import VerifyContext
+    from checks.results import verdict
+    from checks.runner import run_checks
+    from split.db import check_reachable, engine_for
+    from split.plan import compile_plan
+
+    started = time.monotonic()
+    checked = check_inputs(mapping_file, source)
+    mapping = checked.mapping
+    targets = {"nw": store_url("nw", nw, ENV_NW), "retail": store_url("retail", retail, ENV_RETAIL)}
+    _distinct_stores(checked.source, targets)
+    key = encode_key(required=mapping.encodes)  # type: ignore[attr-defined]
+    for target in targets.values():
+        check_reachable(target.url, target.role)
+    plan_ = compile_plan(mapping, checked.schema, engine_for(checked.source.url))  # type: ignore[arg-type]
+    # Report hashes are keyed, and never with the encode key itself: a report must not help to link tokens.
+    report_key = hmac.new(key, b"bunkatsu-report", hashlib.sha256).digest() if key else secrets.token_bytes(32)
+    ctx = VerifyContext(
+        plan_, mapping, checked.source.url, {r: t.url for r, t in targets.items()}, report_key, key, workers
+    )  # type: ignore[arg-type]
+    results = run_checks(ctx, on_step)
+    stores = {"source": checked.source.masked, **{r: t.masked for r, t in targets.items()}}
+    result = VerifyResult(
+        verdict(results).value,
+        plan_.system,
+        plan_.mapping_path,
+        plan_.mapping_sha256,
+        plan_.hash,
+        stores,
+        _table_summary(plan_, targets, results),
+        results,
+        time.monotonic() - started,
+    )
+    if report_dir is not None:
+        from split.report import write_report
+
+        result.report = str(write_report(result, report_dir))
+    return result
+
+
+def _table_summary(plan_, targets: dict[str, StoreUrl], results: list) -> list[dict]:  # type: ignore[no-untyped-def]
+    import sqlalchemy as sa
+
+    from split.db import engine_for
+
+    def rows(role: str, name: str) -> int | None:
+        if plan_.table(name).store(role) is None:
+            return None
+        try:
+            with engine_for(targets[role].url).connect() as conn:
+                return int(conn.execute(sa.select(sa.func.count()).select_from(sa.table(name))).scalar_one())
+        except sa.exc.SQLAlchemyError:
+            return None
+
+    tables = []
+    for t in plan_.tables:
+        nw_cols = {c.name for c in t.store("nw").columns} if t.store("nw") else set()
+        retail = t.store("retail")
+        plain = {c.name for c in retail.columns if c.transform == "copy"} if retail else set()
+        encoded = {c.name for c in retail.columns if c.transform == "encode"} if retail else set()
+        statuses = [c.status.value for c in results if c.table == t.name]
+        tables.append(
+            {
+                "name": t.name,
+                "wave": t.wave,
+                "source_rows": t.source_rows,
+                "nw_rows": rows("nw", t.name),
+                "retail_rows": rows("retail", t.name),
+                "columns": {
+                    "shared": len(nw_cols & plain),
+                    "nw": len(nw_cols - plain - encoded),
+                    "retail": len(plain - nw_cols),
+                    "encoded": len(encoded),
+                    "dropped": len(t.dropped),
+                },
+                "checks": {s: statuses.count(s) for s in ("pass", "fail", "error")},
+            }
+        )
+    return tables

@@ -137,6 +137,40 @@ def copy(
         copy_summary(result)
 
 
+@app.command(
+    epilog="Example: bunkatsu verify -m mappings/takuso.yaml --source sqlite:///shared.db --nw sqlite:///nw.db "
+    "--retail sqlite:///retail.db --report report/"
+)
+def verify(
+    mapping: MappingOpt = None,
+    source: SourceOpt = None,
+    nw: NwOpt = None,
+    retail: RetailOpt = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write index.html, report.json, junit.xml here.")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Key ranges checked at once.")] = 2,
+    as_json: JsonOpt = False,
+) -> None:
+    """Prove the split: no non-public column or value on the retail side, nothing lost on the NW side.
+
+    Exit 0 when every check passes, 1 when any finds a violation, 3 when one could not run (nothing proven).
+    """
+    from split import api
+    from split.render import err, verify_summary
+
+    def step(name: str) -> None:
+        if not as_json and err.is_terminal:
+            err.print(f"[dim]checking {name}…[/]")
+
+    result = api.verify(mapping, source, nw, retail, report_dir=report, workers=workers, on_step=step)
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        verify_summary(result)
+    raise typer.Exit(result.exit_code)
+
+
 @app.command(epilog="Example: bunkatsu demo --dir /tmp/bunkatsu-demo --supply-points 500")
 def demo(
     dir: Annotated[Path, typer.Option("--dir", help="Folder for the demo databases (recreated).")] = Path(

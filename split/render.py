@@ -150,3 +150,32 @@ class BarProgress(ProgressProtocol):
 
     def stop(self) -> None:
         self.bars.stop()
+
+
+def verify_summary(result: Any) -> None:
+    colour = {"pass": "green", "fail": "red"}.get(result.verdict, "yellow")
+    table = Table(title="checks")
+    for col in ("status", "check", "store", "table", "column", "observed", "expected", "finding"):
+        table.add_column(col, justify="right" if col in ("observed", "expected") else "left")
+    for c in result.checks:
+        if c.status.value == "pass" and c.id in ("retail.row_scope", "retail.fingerprint", "integrity.fk"):
+            continue  # one line per table each: the report has them; the terminal shows what matters
+        style = {"pass": "green", "fail": "bold red"}.get(c.status.value, "yellow")
+        table.add_row(
+            f"[{style}]{c.status.value}[/]",
+            c.id,
+            c.store,
+            c.table or "",
+            c.column or "",
+            "" if c.observed is None else f"{c.observed:,}",
+            "" if c.expected is None else f"{c.expected:,}",
+            c.message,
+        )
+    out.print(table)
+    summary = result.to_dict()["summary"]
+    out.print(
+        f"[bold {colour}]verdict: {result.verdict.upper()}[/]  ({summary['pass']} passed, {summary['fail']} failed, "
+        f"{summary['error']} could not prove; {result.seconds:.1f} s)"
+    )
+    if result.report:
+        out.print(f"report: {result.report}")

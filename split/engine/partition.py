@@ -94,7 +94,7 @@ def _copy_once(task: PartitionTask) -> PartitionResult:
         tconn.execute(_delete_range(table, task.table.key, part))  # rows of an earlier, different plan
         hasher = RowHasher()
         names = [c.name for c in store_plan.columns]
-        for rows in _routed_batches(task):
+        for rows in routed_batches(task):
             hasher.update(rows)
             tconn.execute(table.insert(), [dict(zip(names, row, strict=True)) for row in rows])
             fault_point("rows-written")
@@ -118,7 +118,7 @@ def _copy_once(task: PartitionTask) -> PartitionResult:
     )
 
 
-def _routed_batches(task: PartitionTask) -> Iterator[list[tuple]]:
+def routed_batches(task: PartitionTask) -> Iterator[list[tuple]]:
     """Extract the store's rows in key order, in batches, with the plan's transforms applied."""
     store_plan = task.store_plan
     stmt = store_select(task.table, store_plan, task.partition)

@@ -72,6 +72,8 @@ class Period:
     retailer: str
     start: date
     end: date | None  # inclusive; None = open
+    person: tuple[str, str, str] = ("", "", "")  # the contract holder registered for this period
+    phone: str = ""
 
     def covers(self, day: date) -> bool:
         return self.start <= day and (self.end is None or day <= self.end)
@@ -236,6 +238,7 @@ class Generator:
             )
             if k > 0 and rng.random() < 0.2:  # a new occupant: new name and phone
                 person, phone = names.person(rng), names.phone(rng, phone_area)
+            p.person, p.phone = person, phone
             c.party += 1
             b.add(
                 s.customer_party,
@@ -268,8 +271,8 @@ class Generator:
                 )
         self.usage(b, spid, periods)
         self.readings(b, i, spid)
-        self.free_text(b, spid, periods, person, phone)
-        self.other(b, i, spid, periods, has_gen, phone)
+        self.free_text(b, spid, periods)
+        self.other(b, i, spid, periods, has_gen)
 
     def usage(self, b: Batch, spid: str, periods: list[Period]) -> None:
         base = self.rng.uniform(120, 600)
@@ -306,13 +309,14 @@ class Generator:
                     }
                 )
 
-    def free_text(self, b: Batch, spid: str, periods: list[Period], person: tuple, phone: str) -> None:
+    def free_text(self, b: Batch, spid: str, periods: list[Period]) -> None:
+        """Memos name the customer of the day: the contract holder of the period the memo falls in."""
         rng = self.rng
         for _ in range(rng.choice([0, 1, 1, 2, 3])):
             day = HORIZON_START + timedelta(days=rng.randint(0, (INTERVAL_END - HORIZON_START).days))
-            supplier = next(p.retailer for p in periods if p.covers(day))
-            retail_writes = supplier == AFFILIATE_CODE and rng.random() < 0.55
-            name, spelled = person[0], _spell_phone(rng, phone)
+            period = next(p for p in periods if p.covers(day))
+            retail_writes = period.retailer == AFFILIATE_CODE and rng.random() < 0.55
+            name, spelled = period.person[0], _spell_phone(rng, period.phone)
             if retail_writes:
                 memo = rng.choice(
                     [
@@ -344,7 +348,7 @@ class Generator:
                 },
             )
 
-    def other(self, b: Batch, i: int, spid: str, periods: list[Period], has_gen: bool, phone: str) -> None:
+    def other(self, b: Batch, i: int, spid: str, periods: list[Period], has_gen: bool) -> None:
         rng, c = self.rng, self.c
         if rng.random() < 0.3:
             c.work += 1
@@ -356,7 +360,7 @@ class Generator:
                     "supply_point_id": spid,
                     "created_on": HORIZON_START + timedelta(days=rng.randint(0, 900)),
                     "category": rng.choice(["引込線張替", "計器取替", "電柱移設", "停電調査"]),
-                    "crew_memo": f"{owner}様宅 作業。連絡先 {_spell_phone(rng, phone)}。",
+                    "crew_memo": f"{owner}様宅 作業。連絡先 {_spell_phone(rng, periods[-1].phone)}。",
                 },
             )
         if has_gen:
@@ -374,7 +378,8 @@ class Generator:
                     "certification_id": f"F{rng.randint(0, 10**10):011d}",
                 },
             )
-        if any(p.retailer == AFFILIATE_CODE for p in periods):
+        own = [p for p in periods if p.retailer == AFFILIATE_CODE]
+        if own:  # the retailer's own account of its (last) own contract holder
             b.add(
                 s.retail_account,
                 {
@@ -383,7 +388,7 @@ class Generator:
                     "plan_name": rng.choice(["はぴeタイムR", "なっトクでんき", "従量電灯A"]),
                     "payment_method": rng.choice(["口座振替", "クレジット", "払込票"]),
                     "marketing_consent": rng.random() < 0.4,
-                    "note": rng.choice([None, None, "WEB会員登録済み", f"督促連絡先 {phone}"]),
+                    "note": rng.choice([None, None, "WEB会員登録済み", f"督促連絡先 {own[-1].phone}"]),
                 },
             )
         self.access(b, spid, periods)

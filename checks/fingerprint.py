@@ -1,0 +1,328 @@
+"""retail.fingerprint, retail.patterns, retail.temporal_scope: cross-store scans, partitioned with Dask.
+
+Protected values are the identifying values (by `kind`) of source rows the retail store must not have,
+minus values that retail legitimately holds from in-scope rows. They are kept only as keyed 8-byte
+digests of their normalised form, and every string in the retail store is looked up — whole, and in
+free text also every substring of a protected length — so `０９０－１２３４－５６７８` inside a memo is
+found as `090-1234-5678`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import sqlalchemy as sa
+
+from checks.context import VerifyContext
+from checks.results import CheckResult, could_not_prove, failed, passed
+from split.db import describe_db_error, engine_for
+from split.engine.run import run_tasks
+from split.mapping.model import Follow, NoRows
+from split.normalize import normalize
+from split.plan import Partition, TablePlan
+from split.scope import source_table
+
+IDENTIFYING = {
+    "name",
+    "name_kana",
+    "phone",
+    "email",
+    "address",
+    "postal_code",
+    "supply_point_id",
+    "meter_no",
+    "contract_no",
+}
+WINDOW_KINDS = {"free_text", "address", None}  # text that may embed other values
+MIN_LENGTH = 3
+PATTERNS = re.compile(  # in normalised text: digits without separators, lower case
+    r"0\d{9,10}|\d{22}|[a-z0-9._%+]+@[a-z0-9.]+\.[a-z]{2,}|\d{7}"
+)
+SAMPLES = 5
+
+
+@dataclass
+class Protected:
+    digests: dict[bytes, str] = field(default_factory=dict)  # digest → kind
+    lengths: set[int] = field(default_factory=set)
+    key: bytes = b""
+
+    def digest(self, text: str) -> bytes:
+        return hashlib.blake2b(text.encode(), key=self.key[:64], digest_size=8).digest()
+
+
+def _in_scope_sql(predicate: str) -> str:
+    # CASE keeps NULL-valued rows on the out-of-scope side, where the copy left them.
+    return f"CASE WHEN ({predicate}) THEN 1 ELSE 0 END" if predicate else "1"
+
+
+def protected_values(ctx: VerifyContext) -> Protected:
+    out_of_scope: dict[str, str] = {}
+    allowed: set[str] = set()
+    engine = engine_for(ctx.source_url)
+    with engine.connect() as conn:
+        for rule in ctx.mapping.tables:
+            columns = [c for c in rule.columns if c.kind in IDENTIFYING]
+            if not columns:
+                continue
+            table_plan = ctx.plan.table(rule.name)
+            retail = table_plan.store("retail") if table_plan else None
+            in_scope = _in_scope_sql(retail.predicate_sql) if retail else "0"
+            reaching = {c.name for c in retail.columns} if retail else set()
+            names = ", ".join(c.name for c in columns)
+            stmt = sa.text(f"SELECT {in_scope} AS in_scope, {names} FROM {rule.name}")
+            for row in conn.execution_options(stream_results=True).execute(stmt):
+                for col, value in zip(columns, row[1:], strict=True):
+                    if value is None:
+                        continue
+                    text = normalize(value)
+                    if row[0] and col.name in reaching:
+                        allowed.add(text)
+                    elif len(text) >= MIN_LENGTH:
+                        out_of_scope.setdefault(text, col.kind or "")
+    protected = Protected(key=ctx.report_key)
+    for text, kind in out_of_scope.items():
+        if text not in allowed:
+            protected.digests[protected.digest(text)] = kind
+            protected.lengths.add(len(text))
+    return protected
+
+
+@dataclass(frozen=True)
+class ScanTask:
+    url: str
+    table: str
+    key: str | None
+    partition: Partition
+    kinds: dict[str, str | None]  # column → kind (None: unknown text)
+
+
+@dataclass
+class ScanHits:
+    table: str
+    rows: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # column → rows with a hit
+    kinds: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    samples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    pattern_rows: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    scanned: int = 0
+
+
+def scan(task: ScanTask, protected: Protected) -> ScanHits:
+    hits = ScanHits(task.table)
+    table = sa.Table(task.table, sa.MetaData(), autoload_with=engine_for(task.url))
+    stmt = sa.select(table)
+    if task.key is not None and task.key in table.c:
+        key = table.c[task.key]
+        if task.partition.lo is not None:
+            stmt = stmt.where(key >= task.partition.lo)
+        if task.partition.hi is not None:
+            stmt = stmt.where(key < task.partition.hi)
+    lengths = sorted(protected.lengths)
+    with engine_for(task.url).connect() as conn:
+        for row in conn.execution_options(stream_results=True).execute(stmt):
+            hits.scanned += 1
+            for column, value in row._mapping.items():
+                if not isinstance(value, str) or not value:
+                    continue
+                text = normalize(value)
+                found = _lookup(protected, text, lengths if task.kinds.get(column, None) in WINDOW_KINDS else [])
+                if found:
+                    hits.rows[column] += 1
+                    for digest in found:
+                        hits.kinds[column].add(protected.digests[digest])
+                        if len(hits.samples[column]) < SAMPLES:
+                            hits.samples[column].append(digest.hex())
+                if task.kinds.get(column) == "free_text" and any(
+                    protected.digest(m) in protected.digests for m in PATTERNS.findall(text)
+                ):
+                    hits.pattern_rows[column] += 1
+    return hits
+
+
+def _lookup(protected: Protected, text: str, lengths: list[int]) -> set[bytes]:
+    found = set()
+    whole = protected.digest(text)
+    if whole in protected.digests:
+        found.add(whole)
+    for n in lengths:
+        if n >= len(text):
+            break
+        for i in range(len(text) - n + 1):
+            d = protected.digest(text[i : i + n])
+            if d in protected.digests:
+                found.add(d)
+    return found
+
+
+def fingerprint_and_patterns(ctx: VerifyContext) -> list[CheckResult]:
+    try:
+        protected = protected_values(ctx)
+        tasks = []
+        url = ctx.stores["retail"]
+        present = set(sa.inspect(engine_for(url)).get_table_names())
+        for table_plan, _ in ctx.retail_tables():
+            if table_plan.name not in present:
+                continue
+            rule = ctx.mapping.table(table_plan.name)
+            kinds = {c.name: c.kind for c in rule.columns} if rule else {}
+            tasks += [ScanTask(url, table_plan.name, table_plan.key, part, kinds) for part in table_plan.partitions]
+        whole = Partition(0, None, None)
+        tasks += [ScanTask(url, name, None, whole, {}) for name in _extra_tables(ctx, present)]
+        results_by_task = run_tasks(lambda t: scan(t, protected), tasks, ctx.workers, name="fingerprint")
+    except (sa.exc.SQLAlchemyError, KeyError) as exc:
+        reason = describe_db_error(exc) if isinstance(exc, sa.exc.SQLAlchemyError) else f"column {exc} is missing"
+        return [could_not_prove("retail.fingerprint", "retail", None, reason)]
+    merged: dict[str, ScanHits] = {}
+    for h in results_by_task:
+        m = merged.setdefault(h.table, ScanHits(h.table))
+        m.scanned += h.scanned
+        for col, n in h.rows.items():
+            m.rows[col] += n
+            m.kinds[col] |= h.kinds[col]
+            m.samples[col] = (m.samples[col] + h.samples[col])[:SAMPLES]
+        for col, n in h.pattern_rows.items():
+            m.pattern_rows[col] += n
+    results = []
+    for table, h in merged.items():
+        for col, n in sorted(h.rows.items()):
+            kinds = ", ".join(sorted(k for k in h.kinds[col] if k)) or "identifying"
+            results.append(
+                failed(
+                    "retail.fingerprint",
+                    "retail",
+                    table,
+                    column=col,
+                    observed=n,
+                    expected=0,
+                    message=f"{n} row(s) hold value(s) of out-of-scope rows ({kinds})",
+                    samples=tuple(h.samples[col]),
+                )
+            )
+        for col, n in sorted(h.pattern_rows.items()):
+            results.append(
+                failed(
+                    "retail.patterns",
+                    "retail",
+                    table,
+                    column=col,
+                    observed=n,
+                    expected=0,
+                    message=f"{n} free-text value(s) hold phone numbers, ids, e-mails or postal codes "
+                    "of out-of-scope customers",
+                )
+            )
+        if not h.rows:
+            results.append(
+                passed(
+                    "retail.fingerprint",
+                    "retail",
+                    table,
+                    observed=h.scanned,
+                    message=f"{h.scanned} row(s) scanned against {len(protected.digests)} protected value(s)",
+                )
+            )
+    if not any(r.id == "retail.patterns" for r in results):
+        results.append(
+            passed("retail.patterns", "retail", observed=0, expected=0, message="no protected value in free text")
+        )
+    return results
+
+
+def _extra_tables(ctx: VerifyContext, present: set[str]) -> list[str]:
+    """Tables the plan does not know are scanned too: an extract someone left there is exactly the risk."""
+    from checks.structure import TOOLKIT_TABLES
+
+    known = {t.name for t, _ in ctx.retail_tables()}
+    return sorted(present - known - TOOLKIT_TABLES)
+
+
+# ── retail.temporal_scope ─────────────────────────────────────────────────────────────────────
+
+
+def _day(value: object) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def temporal_scope(ctx: VerifyContext) -> list[CheckResult]:
+    """No dated retail row outside the affiliate's periods, as the source (the authority) records them."""
+    results = []
+    source = engine_for(ctx.source_url)
+    from split.introspect import reflect_source
+
+    schema = reflect_source(source)
+    for table_plan, _ in ctx.retail_tables():
+        rule = ctx.mapping.table(table_plan.name)
+        scope = rule.retail if rule else None
+        if not isinstance(scope, Follow) or not scope.at:
+            continue
+        parent_rule = ctx.mapping.table(scope.table)
+        parent_plan = ctx.plan.table(scope.table)
+        if parent_rule is None or parent_plan is None or isinstance(parent_rule.retail, NoRows):
+            continue
+        try:
+            periods = _periods(ctx, schema, scope, parent_plan, parent_rule.period)
+            outside, total, samples = _dated_rows_outside(ctx, table_plan.name, scope, periods)
+        except (sa.exc.SQLAlchemyError, KeyError) as exc:
+            reason = describe_db_error(exc) if isinstance(exc, sa.exc.SQLAlchemyError) else f"column {exc} is missing"
+            results.append(could_not_prove("retail.temporal_scope", "retail", table_plan.name, reason))
+            continue
+        if outside:
+            results.append(
+                failed(
+                    "retail.temporal_scope",
+                    "retail",
+                    table_plan.name,
+                    column=scope.at,
+                    observed=outside,
+                    expected=0,
+                    message=f"{outside} row(s) dated outside the affiliate's supply periods",
+                    samples=samples,
+                )
+            )
+        else:
+            results.append(passed("retail.temporal_scope", "retail", table_plan.name, column=scope.at, observed=total))
+    return results
+
+
+def _periods(ctx, schema, scope: Follow, parent_plan: TablePlan, period) -> dict[tuple, list[tuple]]:  # type: ignore[no-untyped-def]
+    parent = source_table(schema, scope.table)
+    retail = parent_plan.store("retail")
+    cols = [parent.c[p] for _, p in scope.on]
+    stmt = sa.select(*cols, parent.c[period[0]], parent.c[period[1]])
+    if retail and retail.predicate_sql:
+        stmt = stmt.where(sa.text(retail.predicate_sql))
+    periods: dict[tuple, list[tuple]] = defaultdict(list)
+    with engine_for(ctx.source_url).connect() as conn:
+        for row in conn.execute(stmt):
+            key = tuple(str(v) for v in row[: len(cols)])
+            periods[key].append((_day(row[-2]), _day(row[-1])))
+    return periods
+
+
+def _dated_rows_outside(ctx, table_name: str, scope: Follow, periods) -> tuple[int, int, tuple[str, ...]]:  # type: ignore[no-untyped-def]
+    url = ctx.stores["retail"]
+    table = sa.Table(table_name, sa.MetaData(), autoload_with=engine_for(url))
+    keys = [table.c[c] for c, _ in scope.on]
+    outside = total = 0
+    samples: list[str] = []
+    with engine_for(url).connect() as conn:
+        stmt = sa.select(*keys, table.c[scope.at], *table.primary_key.columns)
+        for row in conn.execution_options(stream_results=True).execute(stmt):
+            total += 1
+            day = _day(row[len(keys)])
+            spans = periods.get(tuple(str(v) for v in row[: len(keys)]), [])
+            if day is None or not any(s <= day and (e is None or day <= e) for s, e in spans):
+                outside += 1
+                if len(samples) < SAMPLES:
+                    samples.append(ctx.keyed_hash("|".join(str(v) for v in row[len(keys) + 1 :])))
+    return outside, total, tuple(samples)

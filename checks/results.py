@@ -1,0 +1,93 @@
+"""Check results: stable ids, a status that tells "leak found" from "could not prove", counts, hashes only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"  # a violation was found (exit 1)
+    ERROR = "error"  # the check could not run: nothing is proven (exit 3), never a pass
+
+
+CHECK_IDS = (
+    "retail.tables",
+    "retail.columns",
+    "retail.row_scope",
+    "retail.temporal_scope",
+    "retail.encoded",
+    "retail.patterns",
+    "retail.fingerprint",
+    "nw.completeness",
+    "retail.completeness",
+    "integrity.fk",
+)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    id: str
+    store: str
+    status: Status
+    table: str | None = None
+    column: str | None = None
+    observed: int | None = None
+    expected: int | None = None
+    message: str = ""  # never a protected value: names of objects, counts, keyed hashes
+    samples: tuple[str, ...] = field(default=())  # keyed hashes of offending keys or values
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "store": self.store,
+            "table": self.table,
+            "column": self.column,
+            "status": self.status.value,
+            "observed": self.observed,
+            "expected": self.expected,
+            "message": self.message,
+            "samples": list(self.samples),
+        }
+
+
+def passed(
+    id: str,
+    store: str,
+    table: str | None = None,
+    *,
+    column: str | None = None,
+    observed: int | None = None,
+    expected: int | None = None,
+    message: str = "",
+) -> CheckResult:
+    return CheckResult(id, store, Status.PASS, table, column, observed, expected, message)
+
+
+def failed(
+    id: str,
+    store: str,
+    table: str | None = None,
+    *,
+    column: str | None = None,
+    observed: int | None = None,
+    expected: int | None = None,
+    message: str = "",
+    samples: tuple[str, ...] = (),
+) -> CheckResult:
+    return CheckResult(id, store, Status.FAIL, table, column, observed, expected, message, samples)
+
+
+def could_not_prove(id: str, store: str, table: str | None, reason: str) -> CheckResult:
+    return CheckResult(id, store, Status.ERROR, table, message=f"could not prove: {reason}")
+
+
+def verdict(results: list[CheckResult]) -> Status:
+    """A found violation outranks a check that could not run; only all-pass is a pass."""
+    statuses = {r.status for r in results}
+    if Status.FAIL in statuses:
+        return Status.FAIL
+    if Status.ERROR in statuses or not results:
+        return Status.ERROR
+    return Status.PASS

@@ -1,0 +1,33 @@
+"""Run every check of DESIGN §6 that applies, in a fixed order, and collect the results."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from checks.context import VerifyContext
+from checks.fingerprint import fingerprint_and_patterns, temporal_scope
+from checks.reconcile import completeness
+from checks.results import CheckResult
+from checks.structure import integrity_fk, retail_columns, retail_encoded, retail_row_scope, retail_tables
+
+CHECKS: list[tuple[str, Callable[[VerifyContext], list[CheckResult]]]] = [
+    ("retail.tables", retail_tables),
+    ("retail.columns", retail_columns),
+    ("retail.row_scope", retail_row_scope),
+    ("retail.temporal_scope", temporal_scope),
+    ("retail.encoded", retail_encoded),
+    ("retail.fingerprint + retail.patterns", fingerprint_and_patterns),
+    ("nw.completeness", lambda ctx: completeness(ctx, "nw")),
+    ("retail.completeness", lambda ctx: completeness(ctx, "retail")),
+    ("integrity.fk", integrity_fk),
+]
+
+
+def run_checks(ctx: VerifyContext, on_step: Callable[[str], None] | None = None) -> list[CheckResult]:
+    """Database errors inside a check become "could not prove" results; anything else is a bug and raises."""
+    results: list[CheckResult] = []
+    for name, check in CHECKS:
+        if on_step:
+            on_step(name)
+        results += check(ctx)
+    return results

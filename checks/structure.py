@@ -1,0 +1,237 @@
+"""Checks inside one store: which tables and columns exist, row scope, encoded columns, foreign keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+
+from checks.context import VerifyContext
+from checks.results import CheckResult, could_not_prove, failed, passed
+from split.db import engine_for
+from split.encode import is_token
+from split.ledger import LEDGER_TABLE
+from split.mapping.model import Follow, Own
+
+TOOLKIT_TABLES = {LEDGER_TABLE, "alembic_version"}
+SAMPLES = 5
+
+
+def store_objects(url: str) -> dict[str, str]:
+    """Every table, view and materialized view of a store, by name → kind."""
+    inspector = sa.inspect(engine_for(url))
+    objects = {name: "table" for name in inspector.get_table_names()}
+    objects.update({name: "view" for name in inspector.get_view_names()})
+    if engine_for(url).dialect.name == "postgresql":
+        objects.update({name: "materialized view" for name in inspector.get_materialized_view_names()})
+    return objects
+
+
+def retail_tables(ctx: VerifyContext) -> list[CheckResult]:
+    """retail.tables: exactly the allowed tables plus the toolkit's own; any other table or view fails."""
+    expected = {t.name for t, _ in ctx.retail_tables()}
+    found = store_objects(ctx.stores["retail"])
+    results = []
+    for name, kind in sorted(found.items()):
+        if name not in expected and name not in TOOLKIT_TABLES:
+            results.append(
+                failed("retail.tables", "retail", name, message=f"{kind} `{name}` is not allowed in the retail store")
+            )
+    for name in sorted(expected - found.keys()):
+        results.append(
+            failed("retail.tables", "retail", name, message=f"table `{name}` is missing from the retail store")
+        )
+    return results or [passed("retail.tables", "retail", observed=len(found), expected=len(expected) + 1)]
+
+
+def retail_columns(ctx: VerifyContext) -> list[CheckResult]:
+    """retail.columns: each table holds exactly the allowed columns, compared case-sensitively."""
+    inspector = sa.inspect(engine_for(ctx.stores["retail"]))
+    present = set(inspector.get_table_names())
+    results = []
+    for table, sp in ctx.retail_tables():
+        if table.name not in present:
+            continue  # reported by retail.tables
+        have = [c["name"] for c in inspector.get_columns(table.name)]
+        allowed = [c.name for c in sp.columns]
+        extra = [c for c in have if c not in allowed]
+        missing = [c for c in allowed if c not in have]
+        if extra or missing:
+            parts = ([f"not allowed: {', '.join(extra)}"] if extra else []) + (
+                [f"missing: {', '.join(missing)}"] if missing else []
+            )
+            results.append(
+                failed(
+                    "retail.columns",
+                    "retail",
+                    table.name,
+                    column=(extra or missing)[0],
+                    observed=len(have),
+                    expected=len(allowed),
+                    message="; ".join(parts),
+                )
+            )
+        else:
+            results.append(passed("retail.columns", "retail", table.name, observed=len(have), expected=len(allowed)))
+    return results
+
+
+def _reflect(url: str, name: str) -> sa.Table:
+    return sa.Table(name, sa.MetaData(), autoload_with=engine_for(url))
+
+
+def _key_samples(ctx: VerifyContext, conn: sa.Connection, table: sa.Table, where: sa.ColumnElement) -> tuple[str, ...]:
+    keys = list(table.primary_key.columns) or list(table.columns)[:1]
+    rows = conn.execute(sa.select(*keys).where(where).limit(SAMPLES)).all()
+    return tuple(ctx.keyed_hash("|".join(str(v) for v in row)) for row in rows)
+
+
+def retail_row_scope(ctx: VerifyContext) -> list[CheckResult]:
+    """retail.row_scope: `own` rows carry the affiliate's codes; `follow` rows have their parent in the store."""
+    url = ctx.stores["retail"]
+    results = []
+    for table_plan, _ in ctx.retail_tables():
+        rule = ctx.mapping.table(table_plan.name)
+        scope = rule.retail if rule else None
+        if not isinstance(scope, Own | Follow):
+            continue
+        try:
+            table = _reflect(url, table_plan.name)
+            if isinstance(scope, Own):
+                col = table.c[scope.column]
+                outside = sa.or_(col.is_(None), col.not_in(ctx.mapping.affiliate.retailer_codes))
+            else:
+                parent = _reflect(url, scope.table).alias("parent")
+                conditions = [parent.c[p] == table.c[c] for c, p in scope.on]
+                parent_rule = ctx.mapping.table(scope.table)
+                if scope.at and parent_rule is not None and parent_rule.period:
+                    start, end = (parent.c[col] for col in parent_rule.period)
+                    day = table.c[scope.at]
+                    conditions += [start <= day, sa.or_(end.is_(None), day <= end)]
+                outside = ~sa.exists(sa.select(sa.literal(1)).select_from(parent).where(*conditions))
+            with engine_for(url).connect() as conn:
+                count = conn.execute(sa.select(sa.func.count()).select_from(table).where(outside)).scalar_one()
+                samples = _key_samples(ctx, conn, table, outside) if count else ()
+        except (sa.exc.SQLAlchemyError, KeyError) as exc:
+            results.append(could_not_prove("retail.row_scope", "retail", table_plan.name, _reason(exc)))
+            continue
+        what = f"outside `{scope.describe()}`"
+        if count:
+            results.append(
+                failed(
+                    "retail.row_scope",
+                    "retail",
+                    table_plan.name,
+                    observed=int(count),
+                    expected=0,
+                    message=f"{count} row(s) {what}",
+                    samples=samples,
+                )
+            )
+        else:
+            results.append(passed("retail.row_scope", "retail", table_plan.name, observed=0, expected=0))
+    return results
+
+
+def retail_encoded(ctx: VerifyContext) -> list[CheckResult]:
+    """retail.encoded: encoded columns hold only tokens (or NULL), never plaintext."""
+    url = ctx.stores["retail"]
+    results = []
+    for table_plan, sp in ctx.retail_tables():
+        for col in (c for c in sp.columns if c.transform == "encode"):
+            try:
+                table = _reflect(url, table_plan.name)
+                bad = total = 0
+                samples: list[str] = []
+                with engine_for(url).connect() as conn:
+                    stream = conn.execution_options(stream_results=True).execute(sa.select(table.c[col.name]))
+                    for (value,) in stream:
+                        total += 1
+                        if value is not None and not is_token(value):
+                            bad += 1
+                            if len(samples) < SAMPLES:
+                                samples.append(ctx.keyed_hash(value))
+            except (sa.exc.SQLAlchemyError, KeyError) as exc:
+                results.append(could_not_prove("retail.encoded", "retail", table_plan.name, _reason(exc)))
+                continue
+            if bad:
+                results.append(
+                    failed(
+                        "retail.encoded",
+                        "retail",
+                        table_plan.name,
+                        column=col.name,
+                        observed=bad,
+                        expected=0,
+                        message=f"{bad} of {total} value(s) are not tokens",
+                        samples=tuple(samples),
+                    )
+                )
+            else:
+                results.append(passed("retail.encoded", "retail", table_plan.name, column=col.name, observed=total))
+    return results
+
+
+def _foreign_keys(ctx: VerifyContext, store: str) -> Iterator[tuple[str, tuple[str, ...], str, tuple[str, ...]]]:
+    """The source's foreign keys that can hold inside the store: both tables and all their columns there."""
+    from split.db import engine_for as _engine
+    from split.introspect import reflect_source
+
+    source = reflect_source(_engine(ctx.source_url))
+    columns = {t.name: {c.name for c in sp.columns} for t, sp in ctx.store_tables(store)}
+    for info in source.tables.values():
+        for fk in info.foreign_keys:
+            if (
+                info.name in columns
+                and fk.ref_table in columns
+                and set(fk.columns) <= columns[info.name]
+                and set(fk.ref_columns) <= columns[fk.ref_table]
+            ):
+                yield info.name, fk.columns, fk.ref_table, fk.ref_columns
+
+
+def integrity_fk(ctx: VerifyContext) -> list[CheckResult]:
+    """integrity.fk: no orphans in either store."""
+    results = []
+    for store, url in ctx.stores.items():
+        for child_name, cols, parent_name, ref_cols in _foreign_keys(ctx, store):
+            try:
+                child, parent = _reflect(url, child_name), _reflect(url, parent_name).alias("parent")
+                orphan = sa.and_(
+                    *(child.c[c].is_not(None) for c in cols),
+                    ~sa.exists(
+                        sa.select(sa.literal(1))
+                        .select_from(parent)
+                        .where(*(parent.c[p] == child.c[c] for c, p in zip(cols, ref_cols, strict=True)))
+                    ),
+                )
+                with engine_for(url).connect() as conn:
+                    count = conn.execute(sa.select(sa.func.count()).select_from(child).where(orphan)).scalar_one()
+                    samples = _key_samples(ctx, conn, child, orphan) if count else ()
+            except (sa.exc.SQLAlchemyError, KeyError) as exc:
+                results.append(could_not_prove("integrity.fk", store, child_name, _reason(exc)))
+                continue
+            label = f"{child_name}({', '.join(cols)}) → {parent_name}"
+            if count:
+                results.append(
+                    failed(
+                        "integrity.fk",
+                        store,
+                        child_name,
+                        observed=int(count),
+                        expected=0,
+                        message=f"{count} orphan row(s) in {label}",
+                        samples=samples,
+                    )
+                )
+            else:
+                results.append(passed("integrity.fk", store, child_name, observed=0, expected=0, message=label))
+    return results
+
+
+def _reason(exc: BaseException) -> str:
+    from split.db import describe_db_error
+
+    if isinstance(exc, KeyError):
+        return f"column {exc} is missing"
+    return describe_db_error(exc)

@@ -1,0 +1,50 @@
+"""Write the report folder. Everything written here comes from check results, which hold names, counts
+and keyed hashes only — never a protected value."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+
+def write_report(result: Any, folder: str | Path) -> Path:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = result.to_dict()
+    (folder / "report.json").write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    (folder / "junit.xml").write_bytes(junit_xml(data))
+    env = Environment(loader=PackageLoader("split.report", "templates"), autoescape=select_autoescape(["html"]))
+    html = env.get_template("index.html.j2").render(r=data, max_rows=max_rows(data))
+    (folder / "index.html").write_text(html, encoding="utf-8")
+    return folder / "index.html"
+
+
+def max_rows(data: dict) -> int:
+    return max([1] + [t.get(k) or 0 for t in data["tables"] for k in ("source_rows", "nw_rows", "retail_rows")])
+
+
+def junit_xml(data: dict) -> bytes:
+    """One testcase per check result; failures and "could not prove" errors as CI systems expect them."""
+    checks = data["checks"]
+    suite = ET.Element(
+        "testsuite",
+        name="bunkatsu.verify",
+        tests=str(len(checks)),
+        failures=str(sum(c["status"] == "fail" for c in checks)),
+        errors=str(sum(c["status"] == "error" for c in checks)),
+        time=str(data["seconds"]),
+    )
+    for c in checks:
+        where = ".".join(p for p in (c["store"], c["table"], c["column"]) if p)
+        case = ET.SubElement(suite, "testcase", classname=c["id"], name=where or c["id"])
+        if c["status"] == "fail":
+            ET.SubElement(case, "failure", message=c["message"]).text = json.dumps(c, ensure_ascii=False)
+        elif c["status"] == "error":
+            ET.SubElement(case, "error", message=c["message"])
+    root = ET.Element("testsuites")
+    root.append(suite)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
