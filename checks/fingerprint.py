@@ -189,7 +189,7 @@ def fingerprint_and_patterns(ctx: VerifyContext) -> list[CheckResult]:
     results = []
     for table, h in merged.items():
         for col, n in sorted(h.rows.items()):
-            kinds = ", ".join(sorted(k for k in h.kinds[col] if k)) or "identifying"
+            kind_list = ", ".join(sorted(k for k in h.kinds[col] if k)) or "identifying"
             results.append(
                 failed(
                     "retail.fingerprint",
@@ -198,7 +198,7 @@ def fingerprint_and_patterns(ctx: VerifyContext) -> list[CheckResult]:
                     column=col,
                     observed=n,
                     expected=0,
-                    message=f"{n} row(s) hold value(s) of out-of-scope rows ({kinds})",
+                    message=f"{n} row(s) hold value(s) of out-of-scope rows ({kind_list})",
                     samples=tuple(h.samples[col]),
                 )
             )
@@ -313,6 +313,7 @@ def _dated_rows_outside(ctx, table_name: str, scope: Follow, periods) -> tuple[i
     url = ctx.stores["retail"]
     table = sa.Table(table_name, sa.MetaData(), autoload_with=engine_for(url))
     keys = [table.c[c] for c, _ in scope.on]
+    assert scope.at is not None
     outside = total = 0
     samples: list[str] = []
     with engine_for(url).connect() as conn:

@@ -106,7 +106,7 @@ def completeness(ctx: VerifyContext, store: str) -> list[CheckResult]:
     except (sa.exc.SQLAlchemyError, KeyError) as exc:
         return [could_not_prove(check_id, store, None, describe_db_error(exc))]
     results = []
-    for table, _ in ctx.store_tables(store):
+    for table, sp in ctx.store_tables(store):
         mine = [s for s in summaries if s.task.table.name == table.name]
         expected_rows = sum(s.source[0] for s in mine)
         actual_rows = sum(s.target[0] for s in mine)
@@ -129,6 +129,9 @@ def completeness(ctx: VerifyContext, store: str) -> list[CheckResult]:
             m, e, c, smp = narrow(ctx, s.task)
             missing, extra, changed, samples = missing + m, extra + e, changed + c, samples + smp
         parts = [f"{n} {what}" for n, what in ((missing, "missing"), (extra, "unexpected"), (changed, "changed")) if n]
+        encoded = any(c.transform == "encode" for c in sp.columns)
+        if encoded and changed and changed == expected_rows:
+            parts.append("(every row differs: was the copy made with another BUNKATSU_ENCODE_KEY?)")
         results.append(
             failed(
                 check_id,

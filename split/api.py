@@ -13,17 +13,22 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from split.errors import ConfigError
 from split.settings import ENV_ENCODE_KEY, ENV_NW, ENV_RETAIL, ENV_SOURCE, StoreUrl, encode_key, mapping_path, store_url
+
+if TYPE_CHECKING:
+    from split.introspect import SourceSchema
+    from split.mapping.model import Mapping
 
 
 @dataclass(frozen=True)
 class Checked:
     """A mapping validated against a reachable, reflected source."""
 
-    mapping: object  # split.mapping.Mapping
-    schema: object  # split.introspect.SourceSchema
+    mapping: Mapping
+    schema: SourceSchema
     source: StoreUrl
 
 
@@ -46,7 +51,7 @@ def plan(mapping_file: str | Path | None = None, source: str | None = None):  # 
     from split.plan import compile_plan
 
     checked = check_inputs(mapping_file, source)
-    return compile_plan(checked.mapping, checked.schema, engine_for(checked.source.url))  # type: ignore[arg-type]
+    return compile_plan(checked.mapping, checked.schema, engine_for(checked.source.url))
 
 
 # ── copy ───────────────────────────────────────────────────────────────────────────────────
@@ -124,15 +129,15 @@ def copy(
     mapping = checked.mapping
     targets = {"nw": store_url("nw", nw, ENV_NW), "retail": store_url("retail", retail, ENV_RETAIL)}
     _distinct_stores(checked.source, targets)
-    encode_key(required=mapping.encodes)  # type: ignore[attr-defined]
+    encode_key(required=mapping.encodes)
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1 (got {workers})")
     for target in targets.values():
         check_reachable(target.url, target.role, must_exist=False)
-    plan_ = compile_plan(mapping, checked.schema, engine_for(checked.source.url))  # type: ignore[arg-type]
+    plan_ = compile_plan(mapping, checked.schema, engine_for(checked.source.url))
     selected = select_tables(plan_, waves, tables)
 
-    created = prepare_targets(plan_, targets)
+    created = prepare_targets(plan_, mapping, targets)
     run_id = uuid.uuid4().hex
     tasks = [
         PartitionTask(
@@ -158,7 +163,7 @@ def copy(
     return CopyResult(run_id, plan_.hash, plan_.mapping_sha256, stores, summary, created, time.monotonic() - started)
 
 
-def prepare_targets(plan_, targets: dict[str, StoreUrl]) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+def prepare_targets(plan_, mapping: Mapping, targets: dict[str, StoreUrl]) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
     """Check both stores first (nothing written if one is wrong), then create missing tables and the ledger."""
     import sqlalchemy as sa
 
@@ -175,7 +180,7 @@ def prepare_targets(plan_, targets: dict[str, StoreUrl]) -> dict[str, list[str]]
     for role, target in targets.items():
         engine = engine_for(target.url, writer=True)
         try:
-            created[role] = create_store_tables(plan_, role, engine)
+            created[role] = create_store_tables(plan_, role, engine, mapping)
             ensure_ledger(engine)
         except sa.exc.DBAPIError as exc:
             raise TerminalError(
@@ -239,7 +244,7 @@ def sample_db(
         from split.db import describe_db_error
 
         raise ConfigError(
-            f"cannot create or reach the database: {describe_db_error(exc, redact=False)}",
+            f"cannot create or reach the database: {describe_db_error(exc, hide_values=False)}",
             hint="check the URL and that the server runs",
         ) from None
     return generate(url, supply_points, seed, interval_days=interval_days, replace=replace, on_progress=on_progress)
@@ -255,6 +260,7 @@ class DemoResult:
     sample: object
     plan: object
     copy: CopyResult
+    verify: VerifyResult
     generated_key: bool
 
     def to_dict(self) -> dict:
@@ -264,6 +270,7 @@ class DemoResult:
             "plan_hash": self.copy.plan_hash,
             "generated_encode_key": self.generated_key,
             "copy": self.copy.to_dict(),
+            "verify": {"verdict": self.verify.verdict, "report": self.verify.report},
         }
 
 
@@ -297,9 +304,9 @@ def demo(
     sample = sample_db(urls["shared"], supply_points, seed)
     plan_ = plan(mapping, urls["shared"])
     result = copy(mapping, urls["shared"], urls["nw"], urls["retail"], workers=workers, progress=progress)
-    return DemoResult(
-        str(folder), {k: str(v) for k, v in {**files, "mapping": mapping}.items()}, sample, plan_, result, generated
-    )
+    proof = verify(mapping, urls["shared"], urls["nw"], urls["retail"], report_dir=folder / "report", workers=workers)
+    shown = {k: str(v) for k, v in {**files, "mapping": mapping}.items()}
+    return DemoResult(str(folder), shown, sample, plan_, result, proof, generated)
 
 
 # ── verify ─────────────────────────────────────────────────────────────────────────────────
@@ -364,15 +371,15 @@ def verify(
     mapping = checked.mapping
     targets = {"nw": store_url("nw", nw, ENV_NW), "retail": store_url("retail", retail, ENV_RETAIL)}
     _distinct_stores(checked.source, targets)
-    key = encode_key(required=mapping.encodes)  # type: ignore[attr-defined]
+    key = encode_key(required=mapping.encodes)
     for target in targets.values():
         check_reachable(target.url, target.role)
-    plan_ = compile_plan(mapping, checked.schema, engine_for(checked.source.url))  # type: ignore[arg-type]
+    plan_ = compile_plan(mapping, checked.schema, engine_for(checked.source.url))
     # Report hashes are keyed, and never with the encode key itself: a report must not help to link tokens.
     report_key = hmac.new(key, b"bunkatsu-report", hashlib.sha256).digest() if key else secrets.token_bytes(32)
     ctx = VerifyContext(
         plan_, mapping, checked.source.url, {r: t.url for r, t in targets.items()}, report_key, key, workers
-    )  # type: ignore[arg-type]
+    )
     results = run_checks(ctx, on_step)
     stores = {"source": checked.source.masked, **{r: t.masked for r, t in targets.items()}}
     result = VerifyResult(

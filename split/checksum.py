@@ -15,6 +15,11 @@ _NULL = "\\N"
 
 
 def canonical(value: object) -> str:
+    kind = type(value)
+    if kind is str:  # the hot path: most values are text or integers
+        return value  # type: ignore[return-value]
+    if kind is int:
+        return str(value)
     if value is None:
         return _NULL
     if isinstance(value, bool):

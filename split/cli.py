@@ -182,21 +182,24 @@ def demo(
 ) -> None:
     """Build the reference database on SQLite, split it into NW and retail stores, and show what went where."""
     from split import api
-    from split.render import BarProgress, copy_summary, destinations, out
+    from split.render import BarProgress, copy_summary, destinations, out, verify_summary
 
     result = api.demo(dir, supply_points, seed, progress=BarProgress(enabled=sys.stderr.isatty() and not as_json))
     if as_json:
         _emit_json(result.to_dict())
-        return
+        raise typer.Exit(result.verify.exit_code)
     out.print(f"[bold]bunkatsu demo[/]: reference 託送 database with {supply_points:,} supply points (seed {seed})")
     copy_summary(result.copy)
     out.print(destinations(result.plan))
     if result.generated_key:
         out.print("  encode key: a throwaway key was generated for this demo (set BUNKATSU_ENCODE_KEY to choose one)")
+    verify_summary(result.verify)
     out.print("[bold]files[/]")
     for role, path in result.files.items():
         out.print(f"  {role:<8} {path}")
-    out.print(f"next: bunkatsu plan --sql -m {result.files['mapping']} --source sqlite:///{result.files['shared']}")
+    out.print(f"next: open {result.verify.report} in a browser, or run")
+    out.print(f"      bunkatsu plan --sql -m {result.files['mapping']} --source sqlite:///{result.files['shared']}")
+    raise typer.Exit(result.verify.exit_code)
 
 
 def main() -> None:

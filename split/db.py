@@ -99,7 +99,7 @@ def check_reachable(url: str, role: str, *, must_exist: bool = True) -> None:
             conn.execute(sa.text("SELECT 1"))
     except sa.exc.DBAPIError as exc:
         raise ConfigError(
-            f"cannot connect to the {role} database {mask_url(url)}: {describe_db_error(exc, redact=False)}",
+            f"cannot connect to the {role} database {mask_url(url)}: {describe_db_error(exc, hide_values=False)}",
             hint="check host, port, database name, user and that the server runs; nothing was written",
         ) from None
 
@@ -108,16 +108,21 @@ _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|\([^)]*\)=\([^)]*\)")
 _LONG_NUMBER = re.compile(r"\d{6,}")
 
 
-def describe_db_error(exc: BaseException, *, redact: bool = True) -> str:
+def describe_db_error(exc: BaseException, *, hide_values: bool = True) -> str:
     """A one-line reason without the statement, its parameters or quoted values (they may be protected).
 
     Drivers quote offending values ("Duplicate entry '0610…' for key"): those are replaced by «…».
     """
     orig = getattr(exc, "orig", None) or exc
     text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-    if redact:  # connection errors name hosts and databases only: those stay readable
-        text = _LONG_NUMBER.sub("…", _QUOTED.sub("«…»", text))
+    if hide_values:  # connection errors name hosts and databases only: those stay readable
+        text = redact(text)
     return f"{type(orig).__name__}: {text[:300]}"
+
+
+def redact(text: str) -> str:
+    """Quoted strings and long digit runs replaced: what drivers and libraries quote may be protected."""
+    return _LONG_NUMBER.sub("…", _QUOTED.sub("«…»", text))
 
 
 def is_disconnect(exc: BaseException) -> bool:

@@ -153,14 +153,17 @@ class BarProgress(ProgressProtocol):
 
 
 def verify_summary(result: Any) -> None:
+    """Passing checks grouped per id (the report lists each); every failure on its own line."""
     colour = {"pass": "green", "fail": "red"}.get(result.verdict, "yellow")
-    table = Table(title="checks")
+    table = Table(title="verification")
     for col in ("status", "check", "store", "table", "column", "observed", "expected", "finding"):
         table.add_column(col, justify="right" if col in ("observed", "expected") else "left")
+    grouped: dict[tuple[str, str], int] = {}
     for c in result.checks:
-        if c.status.value == "pass" and c.id in ("retail.row_scope", "retail.fingerprint", "integrity.fk"):
-            continue  # one line per table each: the report has them; the terminal shows what matters
-        style = {"pass": "green", "fail": "bold red"}.get(c.status.value, "yellow")
+        if c.status.value == "pass":
+            grouped[(c.id, c.store)] = grouped.get((c.id, c.store), 0) + 1
+            continue
+        style = {"fail": "bold red"}.get(c.status.value, "yellow")
         table.add_row(
             f"[{style}]{c.status.value}[/]",
             c.id,
@@ -171,6 +174,8 @@ def verify_summary(result: Any) -> None:
             "" if c.expected is None else f"{c.expected:,}",
             c.message,
         )
+    for (check_id, store), n in grouped.items():
+        table.add_row("[green]pass[/]", check_id, store, f"{n} table(s)" if n > 1 else "", "", "", "", "")
     out.print(table)
     summary = result.to_dict()["summary"]
     out.print(

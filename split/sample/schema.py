@@ -13,7 +13,7 @@ _text = sa.Text().with_variant(sa.Text(collation="utf8mb4_bin"), "mysql", "maria
 
 
 def _spid(nullable: bool = False) -> sa.Column:
-    return sa.Column("supply_point_id", sa.String(22), sa.ForeignKey(_sp), nullable=nullable)
+    return sa.Column("supply_point_id", sa.String(22), sa.ForeignKey(_sp), nullable=nullable, index=True)
 
 
 area = sa.Table(

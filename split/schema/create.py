@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from split.errors import ConfigError
+from split.mapping.model import Follow, Mapping
 from split.plan import Plan, StorePlan
 
 MYSQL_KEY_LENGTH = 255  # MariaDB cannot index TEXT without a length
@@ -40,13 +41,28 @@ def target_table(metadata: sa.MetaData, name: str, store_plan: StorePlan, dialec
     return sa.Table(name, metadata, *columns, mysql_charset="utf8mb4", mysql_collate="utf8mb4_bin")
 
 
-def store_metadata(plan: Plan, store: str, dialect: str) -> sa.MetaData:
+def store_metadata(plan: Plan, store: str, dialect: str, follow_keys: dict[str, set[str]] | None = None) -> sa.MetaData:
+    """The store's tables; `follow_keys` (table → columns) get an index each, for scope joins inside the store."""
     metadata = sa.MetaData()
     for table in plan.tables:
         sp = table.store(store)
         if sp is not None:
-            target_table(metadata, table.name, sp, dialect)
+            t = target_table(metadata, table.name, sp, dialect)
+            for col in sorted((follow_keys or {}).get(table.name, set()) - set(sp.primary_key[:1])):
+                if col in t.c:
+                    sa.Index(f"ix_{table.name}_{col}"[:60], t.c[col])
     return metadata
+
+
+def follow_keys(mapping: Mapping, store: str) -> dict[str, set[str]]:
+    """Columns that `follow` scopes of this store join on: the parent's key and the child's key."""
+    keys: dict[str, set[str]] = {}
+    for rule in mapping.tables:
+        scope = rule.scope(store)
+        if isinstance(scope, Follow):
+            keys.setdefault(scope.table, set()).update(p for _, p in scope.on)
+            keys.setdefault(rule.name, set()).update(c for c, _ in scope.on)
+    return keys
 
 
 def check_store_tables(plan: Plan, store: str, engine: sa.Engine) -> None:
@@ -67,9 +83,9 @@ def check_store_tables(plan: Plan, store: str, engine: sa.Engine) -> None:
         )
 
 
-def create_store_tables(plan: Plan, store: str, engine: sa.Engine) -> list[str]:
+def create_store_tables(plan: Plan, store: str, engine: sa.Engine, mapping: Mapping | None = None) -> list[str]:
     """Create the store's missing tables (call `check_store_tables` first). Returns the created names."""
-    metadata = store_metadata(plan, store, engine.dialect.name)
+    metadata = store_metadata(plan, store, engine.dialect.name, follow_keys(mapping, store) if mapping else None)
     existing = set(sa.inspect(engine).get_table_names())
     created = [t.name for t in metadata.sorted_tables if t.name not in existing]
     metadata.create_all(engine, checkfirst=True)
