@@ -9,10 +9,12 @@ from checks.fingerprint import fingerprint_and_patterns, temporal_scope
 from checks.reconcile import completeness
 from checks.results import CheckResult
 from checks.structure import integrity_fk, retail_columns, retail_encoded, retail_row_scope, retail_tables
+from checks.suites import gx_suites
 
 CHECKS: list[tuple[str, Callable[[VerifyContext], list[CheckResult]]]] = [
     ("retail.tables", retail_tables),
     ("retail.columns", retail_columns),
+    ("Great Expectations suites", gx_suites),
     ("retail.row_scope", retail_row_scope),
     ("retail.temporal_scope", temporal_scope),
     ("retail.encoded", retail_encoded),

@@ -214,6 +214,8 @@ def test_report_folder_and_outputs(split_stores, tmp_path):
         "retail.completeness",
         "integrity.fk",
     }
+    gx = [c for c in report["checks"] if c["message"].startswith("Great Expectations")]
+    assert {c["id"] for c in gx} == {"retail.columns", "retail.encoded", "retail.row_scope"}
     junit = (tmp_path / "r" / "junit.xml").read_text(encoding="utf-8")
     assert junit.count("<testcase") == len(report["checks"]) and "<failure" not in junit
     html = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
@@ -230,3 +232,18 @@ def test_could_not_prove_is_exit_3_not_a_pass(split_stores):
     report = json.loads(result.stdout)
     assert report["verdict"] == "error"
     assert any(c["status"] == "error" and c["id"] == "nw.completeness" for c in report["checks"])
+
+
+@pytest.mark.parametrize("split_stores", [BACKEND_PARAMS[1]], indirect=True)
+def test_a_column_differing_only_by_case_is_caught(split_stores):
+    """GX's column-set expectation is case-insensitive; the catalogue check beside it is not."""
+    source, nw, retail = split_stores
+    execute(retail, 'ALTER TABLE contact_history ADD COLUMN "MEMO" TEXT')
+    result = verify(source, nw, retail)
+    assert result.returncode == 1
+    checks = json.loads(result.stdout)["checks"]
+    ours = [
+        c for c in checks if c["id"] == "retail.columns" and c["table"] == "contact_history" and c["status"] == "fail"
+    ]
+    assert any("not allowed: MEMO" in c["message"] for c in ours), ours
+    assert any("Great Expectations" in c["message"] for c in checks)

@@ -1,0 +1,143 @@
+"""Per-store suites run with Great Expectations 1.x: ephemeral context, no GX project on disk.
+
+GX is imported only here (4–8 s on 2 cores), so `bunkatsu --help` never pays for it. Results are
+requested as SUMMARY with no unexpected-value list, and only counts are carried into our results: GX's
+default output would print the very values the proof protects. The suites sit beside the toolkit's own
+checks, not instead of them: GX's column-set check is case-insensitive (a `MEMO` next to `memo` passes)
+and its value expectations skip NULLs, so the catalogue and SQL checks stay.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from checks.context import VerifyContext
+from checks.results import CheckResult, could_not_prove, failed, passed
+from split.db import engine_for, redact
+from split.encode import TOKEN_RE
+from split.mapping.model import Own
+
+RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
+
+
+def _expectations(ctx: VerifyContext, gx: Any, table: str, columns: list[str], encoded: list[str]) -> list[tuple]:
+    """(check id, column, expectation) for one retail table."""
+    ex = gx.expectations
+    out: list[tuple] = [
+        ("retail.columns", None, ex.ExpectTableColumnsToMatchSet(column_set=columns, exact_match=True)),
+        ("retail.columns", None, ex.ExpectTableColumnCountToEqual(value=len(columns))),
+    ]
+    out += [("retail.encoded", c, ex.ExpectColumnValuesToMatchRegex(column=c, regex=TOKEN_RE.pattern)) for c in encoded]
+    rule = ctx.mapping.table(table)
+    if rule is not None and isinstance(rule.retail, Own) and rule.retail.column in columns:
+        col = rule.retail.column
+        codes = list(ctx.mapping.affiliate.retailer_codes)
+        out += [
+            ("retail.row_scope", col, ex.ExpectColumnValuesToBeInSet(column=col, value_set=codes)),
+            ("retail.row_scope", col, ex.ExpectColumnValuesToNotBeNull(column=col)),  # in-set skips NULLs
+        ]
+    return out
+
+
+def gx_suites(ctx: VerifyContext) -> list[CheckResult]:
+    import sqlalchemy as sa
+
+    url = ctx.stores["retail"]
+    present = set(sa.inspect(engine_for(url)).get_table_names())
+    tables = [(t, sp) for t, sp in ctx.retail_tables() if t.name in present]
+    if not tables:
+        return []
+    try:
+        gx, source = _datasource(url)
+    except Exception as exc:  # GX failing to start proves nothing: say so, never pass
+        return [
+            could_not_prove("retail.columns", "retail", None, f"Great Expectations could not start: {redact(str(exc))}")
+        ]
+    results = []
+    for table_plan, sp in tables:
+        columns = [c.name for c in sp.columns]
+        encoded = [c.name for c in sp.columns if c.transform == "encode"]
+        planned = _expectations(ctx, gx, table_plan.name, columns, encoded)
+        try:
+            asset = source.add_table_asset(name=table_plan.name, table_name=table_plan.name)
+            batch = asset.add_batch_definition_whole_table("whole").get_batch()
+            suite = gx.ExpectationSuite(name=f"retail.{table_plan.name}")
+            for _, _, expectation in planned:
+                suite.add_expectation(expectation)
+            validation = batch.validate(suite, result_format=RESULT_FORMAT)
+        except Exception as exc:  # a suite that cannot run is "could not prove" for each of its checks
+            results += [could_not_prove(cid, "retail", table_plan.name, redact(str(exc))) for cid, _, _ in planned]
+            continue
+        results += [
+            _result(cid, table_plan.name, column, r) for (cid, column, _), r in _pair(planned, validation.results)
+        ]
+    return results
+
+
+def _datasource(url: str) -> tuple[Any, Any]:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # GX's bars would clutter stderr
+    connection = engine_for(url).url.render_as_string(hide_password=False)
+    return gx, context.data_sources.add_sql(name="retail", connection_string=connection)
+
+
+def _pair(planned: list[tuple], results: list[Any]) -> list[tuple[tuple, Any]]:
+    """GX may reorder results: match them back to our expectations by type and column."""
+    pairs = []
+    remaining = list(results)
+    for item in planned:
+        expectation = item[2]
+        match = next(
+            r
+            for r in remaining
+            if r.expectation_config.type == expectation.expectation_type
+            and r.expectation_config.kwargs.get("column") == getattr(expectation, "column", None)
+        )
+        remaining.remove(match)
+        pairs.append((item, match))
+    return pairs
+
+
+def _raised(info: dict | None) -> str | None:
+    """GX reports a failed run in two shapes: flat, or nested per metric. Either way it is not a finding."""
+    if not info:
+        return None
+    if "raised_exception" in info:
+        return (info.get("exception_message") or "exception") if info["raised_exception"] else None
+    for value in info.values():
+        if isinstance(value, dict) and value.get("raised_exception"):
+            return value.get("exception_message") or "exception"
+    return None
+
+
+def _result(check_id: str, table: str, column: str | None, r: Any) -> CheckResult:
+    name = r.expectation_config.type
+    error = _raised(r.exception_info)
+    if error:
+        return could_not_prove(check_id, "retail", table, f"{name}: {redact(error)[:200]}")
+    summary = r.result or {}
+    unexpected = summary.get("unexpected_count")
+    observed = int(unexpected) if unexpected is not None else None  # MariaDB returns counts as floats
+    message = f"Great Expectations {name}"
+    if r.success:
+        return passed(check_id, "retail", table, column=column, observed=observed, message=message)
+    if name == "expect_table_columns_to_match_set":
+        details = summary.get("details", {}).get("mismatched", {})
+        extra, missing = details.get("unexpected", []), details.get("missing", [])
+        message += f": not allowed {', '.join(extra) or '–'}; missing {', '.join(missing) or '–'}"
+    elif name == "expect_table_column_count_to_equal":
+        observed = summary.get("observed_value")
+    return failed(
+        check_id,
+        "retail",
+        table,
+        column=column,
+        observed=observed,
+        expected=0 if unexpected is not None else None,
+        message=message,
+    )
