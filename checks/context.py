@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from split.mapping.model import Mapping
+from split.mapping.model import Mapping, NoRows
 from split.normalize import normalize
 from split.plan import Plan, StorePlan, TablePlan
 
@@ -21,6 +21,8 @@ class VerifyContext:
     report_key: bytes  # keys the hashes shown in reports (the encode key, or a per-run secret)
     encode_key: bytes | None
     workers: int = 2
+    allowed_retail: dict[str, list[str]] = field(default_factory=dict)  # table → columns, from the full mapping
+    post_split: bool = False  # the source is gone: `source_url` is the NW store, the authority
 
     def retail_tables(self) -> list[tuple[TablePlan, StorePlan]]:
         return [(t, sp) for t in self.plan.tables if (sp := t.store("retail")) is not None]
@@ -31,3 +33,13 @@ class VerifyContext:
     def keyed_hash(self, value: Any) -> str:
         """How a protected value or key appears in a report: 16 hex digits of HMAC-SHA256, never the value."""
         return hmac.new(self.report_key, normalize(value).encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def allowed_retail_columns(mapping: Mapping) -> dict[str, list[str]]:
+    """What the retail store may hold, from the mapping alone (also when no source is left to plan from)."""
+    allowed = {}
+    for rule in mapping.tables:
+        columns = [c.name for c in rule.columns if c.to.reaches_retail]
+        if not isinstance(rule.retail, NoRows) and columns:
+            allowed[rule.name] = columns
+    return allowed

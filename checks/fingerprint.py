@@ -21,22 +21,12 @@ from checks.context import VerifyContext
 from checks.results import CheckResult, could_not_prove, failed, passed
 from split.db import describe_db_error, engine_for
 from split.engine.run import run_tasks
-from split.mapping.model import Follow, NoRows
+from split.mapping.model import IDENTIFYING_KINDS, Follow, NoRows
 from split.normalize import normalize
 from split.plan import Partition, TablePlan
 from split.scope import source_table
 
-IDENTIFYING = {
-    "name",
-    "name_kana",
-    "phone",
-    "email",
-    "address",
-    "postal_code",
-    "supply_point_id",
-    "meter_no",
-    "contract_no",
-}
+IDENTIFYING = set(IDENTIFYING_KINDS)
 WINDOW_KINDS = {"free_text", "address", None}  # text that may embed other values
 MIN_LENGTH = 3
 PATTERNS = re.compile(  # in normalised text: digits without separators, lower case
@@ -171,7 +161,9 @@ def fingerprint_and_patterns(ctx: VerifyContext) -> list[CheckResult]:
             kinds = {c.name: c.kind for c in rule.columns} if rule else {}
             tasks += [ScanTask(url, table_plan.name, table_plan.key, part, kinds) for part in table_plan.partitions]
         whole = Partition(0, None, None)
-        tasks += [ScanTask(url, name, None, whole, {}) for name in _extra_tables(ctx, present)]
+        for name in _unplanned_tables(ctx, present):
+            rule = ctx.mapping.table(name)
+            tasks.append(ScanTask(url, name, None, whole, {c.name: c.kind for c in rule.columns} if rule else {}))
         results_by_task = run_tasks(lambda t: scan(t, protected), tasks, ctx.workers, name="fingerprint")
     except (sa.exc.SQLAlchemyError, KeyError) as exc:
         reason = describe_db_error(exc) if isinstance(exc, sa.exc.SQLAlchemyError) else f"column {exc} is missing"
@@ -232,12 +224,13 @@ def fingerprint_and_patterns(ctx: VerifyContext) -> list[CheckResult]:
     return results
 
 
-def _extra_tables(ctx: VerifyContext, present: set[str]) -> list[str]:
-    """Tables the plan does not know are scanned too: an extract someone left there is exactly the risk."""
+def _unplanned_tables(ctx: VerifyContext, present: set[str]) -> list[str]:
+    """Every other table of the retail store is scanned whole: an extract someone left there is exactly the
+    risk, and after the split retail-only tables are not in the NW-based plan."""
     from checks.structure import TOOLKIT_TABLES
 
-    known = {t.name for t, _ in ctx.retail_tables()}
-    return sorted(present - known - TOOLKIT_TABLES)
+    planned = {t.name for t, _ in ctx.retail_tables()}
+    return sorted(present - planned - TOOLKIT_TABLES)
 
 
 # ── retail.temporal_scope ─────────────────────────────────────────────────────────────────────

@@ -25,10 +25,17 @@ CHECKS: list[tuple[str, Callable[[VerifyContext], list[CheckResult]]]] = [
 ]
 
 
+# After the split the retail store is the retailer's own database: it legitimately changes (its own
+# updates, new customers) and the source is gone, so equality checks no longer apply there.
+POST_SPLIT_SKIPS = {"nw.completeness", "retail.completeness"}
+
+
 def run_checks(ctx: VerifyContext, on_step: Callable[[str], None] | None = None) -> list[CheckResult]:
     """Database errors inside a check become "could not prove" results; anything else is a bug and raises."""
     results: list[CheckResult] = []
     for name, check in CHECKS:
+        if ctx.post_split and name in POST_SPLIT_SKIPS:
+            continue
         if on_step:
             on_step(name)
         results += check(ctx)

@@ -29,7 +29,7 @@ def store_objects(url: str) -> dict[str, str]:
 
 def retail_tables(ctx: VerifyContext) -> list[CheckResult]:
     """retail.tables: exactly the allowed tables plus the toolkit's own; any other table or view fails."""
-    expected = {t.name for t, _ in ctx.retail_tables()}
+    expected = set(ctx.allowed_retail)
     found = store_objects(ctx.stores["retail"])
     results = []
     for name, kind in sorted(found.items()):
@@ -49,11 +49,10 @@ def retail_columns(ctx: VerifyContext) -> list[CheckResult]:
     inspector = sa.inspect(engine_for(ctx.stores["retail"]))
     present = set(inspector.get_table_names())
     results = []
-    for table, sp in ctx.retail_tables():
-        if table.name not in present:
+    for name, allowed in ctx.allowed_retail.items():
+        if name not in present:
             continue  # reported by retail.tables
-        have = [c["name"] for c in inspector.get_columns(table.name)]
-        allowed = [c.name for c in sp.columns]
+        have = [c["name"] for c in inspector.get_columns(name)]
         extra = [c for c in have if c not in allowed]
         missing = [c for c in allowed if c not in have]
         if extra or missing:
@@ -64,7 +63,7 @@ def retail_columns(ctx: VerifyContext) -> list[CheckResult]:
                 failed(
                     "retail.columns",
                     "retail",
-                    table.name,
+                    name,
                     column=(extra or missing)[0],
                     observed=len(have),
                     expected=len(allowed),
@@ -72,7 +71,7 @@ def retail_columns(ctx: VerifyContext) -> list[CheckResult]:
                 )
             )
         else:
-            results.append(passed("retail.columns", "retail", table.name, observed=len(have), expected=len(allowed)))
+            results.append(passed("retail.columns", "retail", name, observed=len(have), expected=len(allowed)))
     return results
 
 

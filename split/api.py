@@ -128,7 +128,7 @@ def copy(
     checked = check_inputs(mapping_file, source)
     mapping = checked.mapping
     targets = {"nw": store_url("nw", nw, ENV_NW), "retail": store_url("retail", retail, ENV_RETAIL)}
-    _distinct_stores(checked.source, targets)
+    _distinct_stores(checked.source, *targets.values())
     encode_key(required=mapping.encodes)
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1 (got {workers})")
@@ -205,11 +205,11 @@ def select_tables(plan_, waves: list[str] | None, tables: list[str] | None) -> l
     return [t for t in plan_.tables if t.wave in (waves or []) or t.name in (tables or [])]
 
 
-def _distinct_stores(source: StoreUrl, targets: dict[str, StoreUrl]) -> None:
+def _distinct_stores(*stores: StoreUrl) -> None:
     from split.db import normalise_url
 
     seen: dict[str, str] = {}
-    for s in (source, *targets.values()):
+    for s in stores:
         key = normalise_url(s.url).render_as_string(hide_password=True)
         if key in seen:
             raise ConfigError(
@@ -354,34 +354,48 @@ def verify(
     *,
     report_dir: str | Path | None = None,
     workers: int = 2,
+    post_split: bool = False,
     on_step: Callable[[str], None] | None = None,
 ) -> VerifyResult:
-    """Run every check against the stores (exit 0 pass, 1 violation, 3 could not prove)."""
+    """Run every check against the stores (exit 0 pass, 1 violation, 3 could not prove).
+
+    With `post_split` there is no source: the NW store is the authority for scopes and protected values.
+    """
     import hashlib
     import hmac
 
-    from checks.context import VerifyContext
+    from checks.context import VerifyContext, allowed_retail_columns
     from checks.results import verdict
     from checks.runner import run_checks
     from split.db import check_reachable, engine_for
     from split.plan import compile_plan
 
     started = time.monotonic()
-    checked = check_inputs(mapping_file, source)
-    mapping = checked.mapping
     targets = {"nw": store_url("nw", nw, ENV_NW), "retail": store_url("retail", retail, ENV_RETAIL)}
-    _distinct_stores(checked.source, targets)
+    checked = _authority_inputs(mapping_file, targets["nw"]) if post_split else check_inputs(mapping_file, source)
+    mapping = checked.mapping
+    roles = {"source": checked.source, **targets} if not post_split else targets
+    _distinct_stores(*roles.values())
     key = encode_key(required=mapping.encodes)
     for target in targets.values():
         check_reachable(target.url, target.role)
     plan_ = compile_plan(mapping, checked.schema, engine_for(checked.source.url))
     # Report hashes are keyed, and never with the encode key itself: a report must not help to link tokens.
     report_key = hmac.new(key, b"bunkatsu-report", hashlib.sha256).digest() if key else secrets.token_bytes(32)
+    full_mapping = load_mapping_file(mapping_file) if post_split else mapping
     ctx = VerifyContext(
-        plan_, mapping, checked.source.url, {r: t.url for r, t in targets.items()}, report_key, key, workers
+        plan_,
+        mapping,
+        checked.source.url,
+        {r: t.url for r, t in targets.items()},
+        report_key,
+        key,
+        workers,
+        allowed_retail_columns(full_mapping),
+        post_split,
     )
     results = run_checks(ctx, on_step)
-    stores = {"source": checked.source.masked, **{r: t.masked for r, t in targets.items()}}
+    stores = {r: t.masked for r, t in roles.items()}
     result = VerifyResult(
         verdict(results).value,
         plan_.system,
@@ -398,6 +412,24 @@ def verify(
 
         result.report = str(write_report(result, report_dir))
     return result
+
+
+def load_mapping_file(mapping_file: str | Path | None):  # -> Mapping
+    from split.mapping import load_mapping
+
+    return load_mapping(mapping_path(mapping_file))
+
+
+def _authority_inputs(mapping_file: str | Path | None, nw: StoreUrl) -> Checked:
+    """Post-split: the NW store stands in for the source, seen through the mapping restricted to it."""
+    from split.db import check_reachable, engine_for
+    from split.introspect import reflect_source
+    from split.mapping.authority import as_seen_in_store
+
+    mapping = load_mapping_file(mapping_file)
+    check_reachable(nw.url, "nw")
+    schema = reflect_source(engine_for(nw.url))
+    return Checked(as_seen_in_store(mapping, schema), schema, StoreUrl("source", nw.url))
 
 
 def _table_summary(plan_, targets: dict[str, StoreUrl], results: list) -> list[dict]:  # type: ignore[no-untyped-def]

@@ -150,6 +150,9 @@ def verify(
         Path | None, typer.Option("--report", help="Write index.html, report.json, junit.xml here.")
     ] = None,
     workers: Annotated[int, typer.Option(help="Key ranges checked at once.")] = 2,
+    post_split: Annotated[
+        bool, typer.Option("--post-split", help="No source: the NW store is the authority (scheduled runs).")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Prove the split: no non-public column or value on the retail side, nothing lost on the NW side.
@@ -163,7 +166,9 @@ def verify(
         if not as_json and err.is_terminal:
             err.print(f"[dim]checking {name}…[/]")
 
-    result = api.verify(mapping, source, nw, retail, report_dir=report, workers=workers, on_step=step)
+    result = api.verify(
+        mapping, source, nw, retail, report_dir=report, workers=workers, post_split=post_split, on_step=step
+    )
     if as_json:
         _emit_json(result.to_dict())
     else:

@@ -247,3 +247,29 @@ def test_a_column_differing_only_by_case_is_caught(split_stores):
     ]
     assert any("not allowed: MEMO" in c["message"] for c in ours), ours
     assert any("Great Expectations" in c["message"] for c in checks)
+
+
+def test_post_split_runs_without_the_source(dbs, tmp_path):
+    """After the split the source is gone: the NW store is the authority for scopes and protected values."""
+    from split.sample.generate import generate
+
+    source_file = tmp_path / "shared.db"
+    source = f"sqlite:///{source_file}"
+    generate(source, 80, 11)
+    nw, retail = dbs.url("sqlite", "nw"), dbs.url("sqlite", "retail")
+    copied = run_cli("copy", "--mapping", str(MAPPING), "--source", source, "--nw", nw, "--retail", retail, env=ENV)
+    assert copied.returncode == 0, copied.stderr
+    victim = protected_customer(source)  # read before the source goes away
+    source_file.unlink()
+    args = ["verify", "--post-split", "--mapping", str(MAPPING), "--nw", nw, "--retail", retail, "--json"]
+    clean = run_cli(*args, env=ENV)
+    assert clean.returncode == 0, (clean.stderr, failing(clean))
+    ids = {c["id"] for c in json.loads(clean.stdout)["checks"]}
+    assert "nw.completeness" not in ids and {"retail.fingerprint", "retail.temporal_scope"} <= ids
+    account = reflected(retail, "retail_account")
+    first = rows(retail, "retail_account", ["account_no"])[0]["account_no"]
+    execute(retail, account.update().where(account.c.account_no == first).values(note="督促 " + victim["phone"]))
+    leaked = run_cli(*args, env=ENV)
+    assert leaked.returncode == 1
+    assert ("retail.fingerprint", "retail_account") in failing(leaked)
+    assert victim["phone"] not in leaked.stdout + leaked.stderr

@@ -18,6 +18,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from split.errors import MappingError, MappingProblem
 from split.mapping.model import (
     DESTINATIONS,
+    KINDS,
     Affiliate,
     AllRows,
     ColumnRule,
@@ -42,24 +43,6 @@ FOLLOW_KEYS = {"follow": True, "on": True, "at": False}
 PARTITION_KEYS = {"by": True, "rows": False}
 WAVE_KEYS = {"name": True, "tables": True}
 DEFAULT_PARTITION_ROWS = 100_000
-KINDS = (
-    "name",
-    "name_kana",
-    "phone",
-    "email",
-    "address",
-    "postal_code",
-    "supply_point_id",
-    "meter_no",
-    "contract_no",
-    "retailer_code",
-    "corporate_number",
-    "free_text",
-    "amount",
-    "date",
-    "code",
-    "other",
-)
 
 
 class _Reader:

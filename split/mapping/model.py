@@ -26,6 +26,20 @@ class Destination(StrEnum):
 
 
 DESTINATIONS = tuple(d.value for d in Destination)
+
+# Kinds of value, for normalising and scanning. Identifying kinds are what the leak checks fingerprint.
+IDENTIFYING_KINDS = (
+    "name",
+    "name_kana",
+    "phone",
+    "email",
+    "address",
+    "postal_code",
+    "supply_point_id",
+    "meter_no",
+    "contract_no",
+)
+KINDS = (*IDENTIFYING_KINDS, "retailer_code", "corporate_number", "free_text", "amount", "date", "code", "other")
 STORES = ("nw", "retail")
 
 

@@ -1,0 +1,69 @@
+"""Throughput and peak memory of the retail.fingerprint scan on a larger reference database.
+
+    .venv/bin/python bench/fingerprint.py --supply-points 10000 --dir /tmp/bk-bench
+
+Builds the reference database on SQLite (unless it exists), copies it, then times building the protected
+set and scanning the retail store, partitioned by the plan's key ranges. Prints one Markdown table row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import secrets
+import time
+from pathlib import Path
+
+from split import api
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--supply-points", type=int, default=10_000)
+    parser.add_argument("--dir", type=Path, default=Path("/tmp/bk-bench"))
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    os.environ.setdefault("BUNKATSU_ENCODE_KEY", secrets.token_hex(16))
+    args.dir.mkdir(parents=True, exist_ok=True)
+    urls = {r: f"sqlite:///{args.dir / f'{r}-{args.supply_points}.db'}" for r in ("shared", "nw", "retail")}
+    mapping = api.bundled_mapping()
+    if not (args.dir / f"shared-{args.supply_points}.db").exists():
+        api.sample_db(urls["shared"], args.supply_points, 1)
+        api.copy(mapping, urls["shared"], urls["nw"], urls["retail"], workers=args.workers)
+
+    from checks.context import VerifyContext, allowed_retail_columns
+    from checks.fingerprint import fingerprint_and_patterns, protected_values
+    from split.db import engine_for
+    from split.plan import compile_plan
+
+    checked = api.check_inputs(mapping, urls["shared"])
+    plan = compile_plan(checked.mapping, checked.schema, engine_for(urls["shared"]))
+    ctx = VerifyContext(
+        plan,
+        checked.mapping,
+        urls["shared"],
+        {"nw": urls["nw"], "retail": urls["retail"]},
+        secrets.token_bytes(32),
+        None,
+        args.workers,
+        allowed_retail_columns(checked.mapping),
+    )
+    started = time.monotonic()
+    protected = protected_values(ctx)
+    built = time.monotonic() - started
+    started = time.monotonic()
+    results = fingerprint_and_patterns(ctx)
+    scanned = time.monotonic() - started
+    rows = sum(r.observed or 0 for r in results if r.id == "retail.fingerprint" and r.status.value == "pass")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("| supply points | retail rows scanned | protected values | build set | scan | rows/s | peak RSS |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        f"| {args.supply_points:,} | {rows:,} | {len(protected.digests):,} | {built:.1f} s | {scanned:.1f} s | "
+        f"{rows / scanned:,.0f} | {rss:,.0f} MB |"
+    )
+
+
+if __name__ == "__main__":
+    main()
