@@ -41,6 +41,7 @@ def _expectations(ctx: VerifyContext, gx: Any, table: str, columns: list[str], e
 
 
 def gx_suites(ctx: VerifyContext) -> list[CheckResult]:
+    """One suite per retail table, run by one Checkpoint; with a report folder its action writes Data Docs."""
     import sqlalchemy as sa
 
     url = ctx.stores["retail"]
@@ -48,42 +49,59 @@ def gx_suites(ctx: VerifyContext) -> list[CheckResult]:
     tables = [(t, sp) for t, sp in ctx.retail_tables() if t.name in present]
     if not tables:
         return []
+    planned: dict[str, list[tuple]] = {}
     try:
-        gx, source = _datasource(url)
-    except Exception as exc:  # GX failing to start proves nothing: say so, never pass
-        return [
-            could_not_prove("retail.columns", "retail", None, f"Great Expectations could not start: {redact(str(exc))}")
-        ]
-    results = []
-    for table_plan, sp in tables:
-        columns = ctx.allowed_retail.get(table_plan.name, [c.name for c in sp.columns])
-        encoded = [c.name for c in sp.columns if c.transform == "encode"]
-        planned = _expectations(ctx, gx, table_plan.name, columns, encoded)
-        try:
+        gx, context, source = _context(url, ctx.gx_docs_dir)
+        definitions = []
+        for table_plan, sp in tables:
+            columns = ctx.allowed_retail.get(table_plan.name, [c.name for c in sp.columns])
+            encoded = [c.name for c in sp.columns if c.transform == "encode"]
+            planned[table_plan.name] = _expectations(ctx, gx, table_plan.name, columns, encoded)
             asset = source.add_table_asset(name=table_plan.name, table_name=table_plan.name)
-            batch = asset.add_batch_definition_whole_table("whole").get_batch()
-            suite = gx.ExpectationSuite(name=f"retail.{table_plan.name}")
-            for _, _, expectation in planned:
+            suite = context.suites.add(gx.ExpectationSuite(name=f"retail.{table_plan.name}"))
+            for _, _, expectation in planned[table_plan.name]:
                 suite.add_expectation(expectation)
-            validation = batch.validate(suite, result_format=RESULT_FORMAT)
-        except Exception as exc:  # a suite that cannot run is "could not prove" for each of its checks
-            results += [could_not_prove(cid, "retail", table_plan.name, redact(str(exc))) for cid, _, _ in planned]
-            continue
-        results += [
-            _result(cid, table_plan.name, column, r) for (cid, column, _), r in _pair(planned, validation.results)
-        ]
+            batch = asset.add_batch_definition_whole_table("whole")
+            definition = gx.ValidationDefinition(data=batch, suite=suite, name=f"retail.{table_plan.name}")
+            definitions.append(context.validation_definitions.add(definition))
+        docs = [gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=[DOCS_SITE])]
+        checkpoint = gx.Checkpoint(
+            name="bunkatsu-retail",
+            validation_definitions=definitions,
+            actions=docs if ctx.gx_docs_dir else [],
+            result_format=RESULT_FORMAT,
+        )
+        run = context.checkpoints.add(checkpoint).run()
+    except Exception as exc:  # GX failing to start or run proves nothing: say so, never pass
+        reason = f"Great Expectations could not run: {redact(str(exc))[:200]}"
+        return [could_not_prove("retail.columns", "retail", None, reason)]
+    results = []
+    for validation in run.run_results.values():
+        table = validation.suite_name.removeprefix("retail.")
+        pairs = _pair(planned[table], validation.results)
+        results += [_result(cid, table, column, r) for (cid, column, _), r in pairs]
     return results
 
 
-def _datasource(url: str) -> tuple[Any, Any]:
+DOCS_SITE = "bunkatsu"
+
+
+def _context(url: str, docs_dir: str | None) -> tuple[Any, Any, Any]:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)  # GX's bars would clutter stderr
+    if docs_dir is not None:
+        site: Any = {
+            "class_name": "SiteBuilder",
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": docs_dir},
+        }
+        context.add_data_docs_site(site_name=DOCS_SITE, site_config=site)
     connection = engine_for(url).url.render_as_string(hide_password=False)
-    return gx, context.data_sources.add_sql(name="retail", connection_string=connection)
+    return gx, context, context.data_sources.add_sql(name="retail", connection_string=connection)
 
 
 def _pair(planned: list[tuple], results: list[Any]) -> list[tuple[tuple, Any]]:

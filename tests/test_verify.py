@@ -181,8 +181,9 @@ def test_verify_catches_every_planted_leak_and_loss(split_stores, tmp_path):
         if undo is None:  # the encoded column: restore by recopying that one value is not possible; check last
             continue
         execute(url, *undo)
-    artefacts = [p.read_text(encoding="utf-8") for p in reports.rglob("*") if p.is_file()] + outputs
+    artefacts = [p.read_bytes() for p in reports.rglob("*") if p.is_file()] + [o.encode() for o in outputs]
     assert len(artefacts) > 3 * len(mutations)
+    assert any(p.match("*/gx/index.html") for p in reports.rglob("*")), "Data Docs are part of the report folder"
     planted = [
         victim["phone"],
         victim["phone"].replace("-", ""),
@@ -191,9 +192,9 @@ def test_verify_catches_every_planted_leak_and_loss(split_stores, tmp_path):
         victim["name_kana"],
         "C0000123",
     ]
-    for text in artefacts:
+    for blob in artefacts:
         for value in planted:
-            assert value not in text, f"a planted value leaked into a report: {value!r}"
+            assert value.encode() not in blob, f"a planted value leaked into a report: {value!r}"
 
 
 @pytest.mark.parametrize("split_stores", [BACKEND_PARAMS[0]], indirect=True)
@@ -218,6 +219,7 @@ def test_report_folder_and_outputs(split_stores, tmp_path):
     assert {c["id"] for c in gx} == {"retail.columns", "retail.encoded", "retail.row_scope"}
     junit = (tmp_path / "r" / "junit.xml").read_text(encoding="utf-8")
     assert junit.count("<testcase") == len(report["checks"]) and "<failure" not in junit
+    assert (tmp_path / "r" / "gx" / "index.html").is_file()
     html = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
     assert "PASS — the split is clean" in html and "<script" not in html and "http" not in html.split("</style>")[0]
     assert json.loads(result.stdout)["verdict"] == "pass"

@@ -18,7 +18,8 @@ def write_report(result: Any, folder: str | Path) -> Path:
     (folder / "report.json").write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
     (folder / "junit.xml").write_bytes(junit_xml(data))
     env = Environment(loader=PackageLoader("split.report", "templates"), autoescape=select_autoescape(["html"]))
-    html = env.get_template("index.html.j2").render(r=data, max_rows=max_rows(data))
+    gx_docs = (folder / "gx" / "index.html").is_file()
+    html = env.get_template("index.html.j2").render(r=data, max_rows=max_rows(data), gx_docs=gx_docs)
     (folder / "index.html").write_text(html, encoding="utf-8")
     return folder / "index.html"
 
