@@ -120,9 +120,12 @@ def describe_db_error(exc: BaseException, *, hide_values: bool = True) -> str:
     return f"{type(orig).__name__}: {text[:300]}"
 
 
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]+):[^@\s]+@")
+
+
 def redact(text: str) -> str:
-    """Quoted strings and long digit runs replaced: what drivers and libraries quote may be protected."""
-    return _LONG_NUMBER.sub("…", _QUOTED.sub("«…»", text))
+    """Passwords in URLs masked; quoted strings and long digit runs replaced (they may be protected values)."""
+    return _LONG_NUMBER.sub("…", _QUOTED.sub("«…»", _URL_PASSWORD.sub(r"\1:***@", text)))
 
 
 def is_disconnect(exc: BaseException) -> bool:

@@ -87,3 +87,13 @@ def test_deadlocks_lock_timeouts_and_lost_connections_are_transient():
     lost = sa.exc.OperationalError("stmt", {}, Exception("server closed the connection"), connection_invalidated=True)
     assert is_transient(lost)
     assert not is_transient(ValueError("not a database error"))
+
+
+def test_redact_masks_passwords_in_urls_and_quoted_values():
+    from split.db import redact
+
+    text = redact(
+        "cannot connect to postgresql://loader:s3cr3t@db.example/nw: value '090-1234-5678' id 0610000000000000104729"
+    )
+    assert "s3cr3t" not in text and "postgresql://loader:***@db.example/nw" in text
+    assert "090-1234-5678" not in text and "0610000000000000104729" not in text
