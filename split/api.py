@@ -393,7 +393,7 @@ def verify(
         workers,
         allowed_retail_columns(full_mapping),
         post_split,
-        str(Path(report_dir) / "gx") if report_dir else None,
+        str(Path(report_dir).resolve() / "gx") if report_dir else None,  # GX wants an absolute path
     )
     results = run_checks(ctx, on_step)
     stores = {r: t.masked for r, t in roles.items()}

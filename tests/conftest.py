@@ -115,12 +115,14 @@ def encode_key(monkeypatch: pytest.MonkeyPatch) -> str:
     return TEST_KEY
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: int = 300, cwd: Path = ROOT
+) -> subprocess.CompletedProcess:
     """Run `bunkatsu` in a child process, as a user would (exit codes, stdout/stderr separated)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("BUNKATSU_") or k == "BUNKATSU_REQUIRE_SERVERS"}
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "split", *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=ROOT
+        [sys.executable, "-m", "split", *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=cwd
     )
 
 
