@@ -65,6 +65,7 @@ class TableCopy:
     partitions: int
     rows: dict[str, int] = field(default_factory=dict)  # per store, from the ledger of this plan
     skipped: int = 0  # partitions already finished by an earlier run
+    methods: list[str] = field(default_factory=list)  # copy-stream | copy-rows | insert (see README)
 
     def to_dict(self) -> dict:
         return {
@@ -74,6 +75,7 @@ class TableCopy:
             "partitions": self.partitions,
             "rows": self.rows,
             "skipped_partitions": self.skipped,
+            "methods": self.methods,
         }
 
 
@@ -86,10 +88,14 @@ class CopyResult:
     tables: list[TableCopy]
     created: dict[str, list[str]]
     seconds: float
+    snapshot: str | None = None  # the PostgreSQL snapshot every partition read
+    dashboard: str | None = None  # the Dask dashboard, when run on a cluster
 
     def to_dict(self) -> dict:
         return {
             "run_id": self.run_id,
+            "snapshot": self.snapshot,
+            "dashboard": self.dashboard,
             "plan_hash": self.plan_hash,
             "mapping_sha256": self.mapping_sha256,
             "stores": self.stores,
@@ -102,6 +108,7 @@ class CopyResult:
 class Progress:
     """What a long verb reports while it works; the CLI draws bars from it. Defaults to silence."""
 
+    def note(self, message: str) -> None: ...
     def start(self, total: int, tables: dict[str, int]) -> None: ...
     def done(self, result: object) -> None: ...
     def stop(self) -> None: ...
@@ -116,51 +123,68 @@ def copy(
     workers: int = 2,
     waves: list[str] | None = None,
     tables: list[str] | None = None,
+    scheduler: str | None = None,
     progress: Progress | None = None,
 ) -> CopyResult:
     from split.db import check_reachable, engine_for
     from split.engine.partition import PartitionTask, copy_partition
-    from split.engine.run import run_tasks
+    from split.engine.run import Runner
+    from split.engine.snapshot import exported_snapshot
     from split.ledger import recorded_counts
     from split.plan import compile_plan
+    from split.settings import Secret
 
     started = time.monotonic()
     checked = check_inputs(mapping_file, source)
     mapping = checked.mapping
     targets = {"nw": store_url("nw", nw, ENV_NW), "retail": store_url("retail", retail, ENV_RETAIL)}
     _distinct_stores(checked.source, *targets.values())
-    encode_key(required=mapping.encodes)
-    if workers < 1:
-        raise ConfigError(f"--workers must be at least 1 (got {workers})")
+    key = encode_key(required=mapping.encodes)
     for target in targets.values():
         check_reachable(target.url, target.role, must_exist=False)
     plan_ = compile_plan(mapping, checked.schema, engine_for(checked.source.url))
     selected = select_tables(plan_, waves, tables)
-
-    created = prepare_targets(plan_, mapping, targets)
-    run_id = uuid.uuid4().hex
-    tasks = [
-        PartitionTask(
-            t, sp.store, part, checked.source.url, targets[sp.store].url, plan_.hash, plan_.mapping_sha256, run_id
-        )
-        for t in selected
-        for part in t.partitions
-        for sp in t.stores
-    ]
     progress = progress or Progress()
-    progress.start(len(tasks), {t.name: len(t.partitions) * len(t.stores) for t in selected})
-    try:
-        results = run_tasks(copy_partition, tasks, workers, progress.done, name="copy")
-    finally:
-        progress.stop()
+
+    with Runner(workers, scheduler) as runner:
+        dashboard = runner.dashboard_link
+        if dashboard:
+            progress.note(f"Dask dashboard: {dashboard}")
+        created = prepare_targets(plan_, mapping, targets)
+        run_id = uuid.uuid4().hex
+        with exported_snapshot(checked.source.url) as snapshot:
+            tasks = [
+                PartitionTask(
+                    t,
+                    sp.store,
+                    part,
+                    checked.source.url,
+                    targets[sp.store].url,
+                    plan_.hash,
+                    plan_.mapping_sha256,
+                    run_id,
+                    snapshot,
+                    Secret(key) if key else None,
+                )
+                for t in selected
+                for part in t.partitions
+                for sp in t.stores
+            ]
+            progress.start(len(tasks), {t.name: len(t.partitions) * len(t.stores) for t in selected})
+            try:
+                results = runner.map(copy_partition, tasks, progress.done, name="copy")
+            finally:
+                progress.stop()
     counts = {role: recorded_counts(engine_for(t.url), plan_.hash) for role, t in targets.items()}
     summary = []
     for t in selected:
         skipped = sum(1 for r in results if r.table == t.name and r.skipped)
         rows = {sp.store: counts[sp.store].get(t.name, 0) for sp in t.stores}
-        summary.append(TableCopy(t.name, t.wave, t.source_rows, len(t.partitions), rows, skipped))
+        methods = sorted({r.method for r in results if r.table == t.name and r.method})
+        summary.append(TableCopy(t.name, t.wave, t.source_rows, len(t.partitions), rows, skipped, methods))
     stores = {"source": checked.source.masked, **{r: t.masked for r, t in targets.items()}}
-    return CopyResult(run_id, plan_.hash, plan_.mapping_sha256, stores, summary, created, time.monotonic() - started)
+    seconds = time.monotonic() - started
+    return CopyResult(run_id, plan_.hash, plan_.mapping_sha256, stores, summary, created, seconds, snapshot, dashboard)
 
 
 def prepare_targets(plan_, mapping: Mapping, targets: dict[str, StoreUrl]) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]

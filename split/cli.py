@@ -115,6 +115,13 @@ def copy(
     wave: Annotated[list[str] | None, typer.Option("--wave", help="Copy only this wave (repeatable).")] = None,
     tables: Annotated[list[str] | None, typer.Option("--tables", help="Copy only this table (repeatable).")] = None,
     workers: Annotated[int, typer.Option(help="Partitions copied at once (1 = serial, same code path).")] = 2,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            envvar="DASK_SCHEDULER_ADDRESS",
+            help="Run the partitions on this dask.distributed scheduler (tcp://host:8786) instead of locally.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Split the source into the NW and retail stores. Resumable: a re-run skips finished partitions."""
@@ -129,6 +136,7 @@ def copy(
         workers=workers,
         waves=wave,
         tables=tables,
+        scheduler=scheduler,
         progress=BarProgress(enabled=sys.stderr.isatty()),
     )
     if as_json:

@@ -21,6 +21,17 @@ class BunkatsuError(Exception):
     def render(self) -> str:
         return f"{self.message}\n  → {self.hint}" if self.hint else self.message
 
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        # Errors travel back from Dask worker processes: keep the hint and every attribute.
+        return (_restore, (type(self), self.args, self.__dict__.copy()))
+
+
+def _restore(cls: type[BunkatsuError], args: tuple, state: dict) -> BunkatsuError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class UsageError(BunkatsuError):
     """Bad input: options, environment, mapping, configuration. Nothing was written. Exit 2."""

@@ -77,7 +77,7 @@ def plan_sql(plan: Any) -> str:
 
 def copy_summary(result: Any) -> None:
     table = Table(title=f"copy {result.run_id[:12]} · plan {result.plan_hash[:12]}…")
-    for col in ("table", "wave", "source rows", "NW rows", "retail rows", "partitions", "resumed"):
+    for col in ("table", "wave", "source rows", "NW rows", "retail rows", "partitions", "resumed", "method"):
         table.add_column(col, justify="left" if col in ("table", "wave") else "right")
     for t in result.tables:
         table.add_row(
@@ -88,6 +88,7 @@ def copy_summary(result: Any) -> None:
             _rows(t.rows.get("retail")),
             str(t.partitions),
             str(t.skipped) if t.skipped else "–",
+            ", ".join(t.methods) or "–",
         )
     out.print(table)
     for role, url in result.stores.items():
@@ -95,6 +96,8 @@ def copy_summary(result: Any) -> None:
     created = {r: c for r, c in result.created.items() if c}
     for role, names in created.items():
         out.print(f"  created {len(names)} table(s) in {role}")
+    if result.snapshot:
+        out.print(f"  every partition read PostgreSQL snapshot {result.snapshot}")
     out.print(f"  finished in {result.seconds:.1f} s")
 
 
@@ -139,6 +142,9 @@ class BarProgress(ProgressProtocol):
             disable=not enabled,
         )
         self.ids: dict[str, Any] = {}
+
+    def note(self, message: str) -> None:
+        err.print(message)  # printed even without bars: e.g. the Dask dashboard link
 
     def start(self, total: int, tables: dict[str, int]) -> None:
         for name, count in tables.items():

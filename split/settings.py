@@ -97,3 +97,18 @@ def encode_key(required: bool) -> bytes | None:
     if len(key) < 16:
         raise ConfigError(f"{ENV_ENCODE_KEY} is too short ({len(key)} characters)", hint="use at least 16 characters")
     return key.encode()
+
+
+class Secret:
+    """A secret value that never shows in a repr, a log line or a Dask dashboard."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: bytes) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (Secret, (self.value,))

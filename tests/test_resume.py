@@ -15,15 +15,6 @@ from tests.helpers import canonical_rows, column_names, table_names
 ENV = {"BUNKATSU_ENCODE_KEY": TEST_KEY}
 
 
-@pytest.fixture
-def small_partitions(tmp_path: Path) -> Path:
-    """The reference mapping with many small partitions, so that a kill lands between them."""
-    text = MAPPING.read_text(encoding="utf-8").replace("rows: 20000", "rows: 1500").replace("rows: 5000", "rows: 800")
-    path = tmp_path / "small.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 def copy(mapping: Path, source: str, nw: str, retail: str, fault: str | None = None, workers: int = 2):
     env = {**ENV, **({"BUNKATSU_FAULT": fault} if fault else {})}
     return run_cli(

@@ -1,7 +1,7 @@
 """One unit of work: copy one key range of one table into one store, with its ledger row, exactly once.
 
-extract (the store's SELECT, streamed) → route (encode what the plan says) → load (insert, then the
-ledger row, in the same target transaction). Runs in Dask workers: everything it needs is in the task,
+extract (the store's SELECT, streamed, inside the run's snapshot) → route (encode what the plan says) →
+load (COPY on PostgreSQL targets, INSERT elsewhere; then the ledger row, in the same target transaction). Runs in Dask workers: everything it needs is in the task,
 connections are opened here, never passed in.
 """
 
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,13 +19,16 @@ from split import ledger
 from split.checksum import RowHasher
 from split.db import describe_db_error, engine_for, is_transient
 from split.encode import token
-from split.engine.faults import fault_point
+from split.engine import pgcopy
+from split.engine.faults import arm_drop_fault, fault_point
+from split.engine.snapshot import is_postgresql, source_connection
 from split.errors import TerminalError, TransientError
-from split.plan import Partition, StorePlan, TablePlan, store_select
-from split.settings import encode_key
+from split.plan import Partition, StorePlan, TablePlan, render, store_select
+from split.settings import Secret, encode_key
 
 BATCH_ROWS = 5_000
 RETRIES = 3
+BACKOFF_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -32,11 +36,13 @@ class PartitionTask:
     table: TablePlan
     store: str
     partition: Partition
-    source_url: str
-    target_url: str
+    source_url: str = field(repr=False)  # may carry a password: kept out of reprs, logs and Dask's dashboard
+    target_url: str = field(repr=False)
     plan_hash: str
     mapping_sha256: str
     run_id: str
+    snapshot: str | None = None  # the run's exported PostgreSQL snapshot
+    key: Secret | None = None  # the encode key, for workers that do not share this process's environment
 
     @property
     def store_plan(self) -> StorePlan:
@@ -58,23 +64,24 @@ class PartitionResult:
     checksum: str
     skipped: bool  # already recorded in the ledger by an earlier run of the same plan
     seconds: float
+    method: str = ""  # copy-stream | copy-rows | insert
 
 
 def copy_partition(task: PartitionTask) -> PartitionResult:
     """Copy with retries for transient failures (the partition's transaction was rolled back, so redoing it
-    is safe); other database errors end the run clearly."""
+    is safe, after a growing pause); other database errors end the run clearly."""
     for attempt in range(RETRIES):
         try:
             return _copy_once(task)
         except sa.exc.DBAPIError as exc:
             if is_transient(exc) and attempt + 1 < RETRIES:
-                time.sleep(0.5 * 2**attempt)
+                time.sleep(BACKOFF_SECONDS * 2**attempt)
                 continue
             what = f"copying {task.label} failed"
             if is_transient(exc):
                 raise TransientError(
                     f"{what} after {RETRIES} attempts: {describe_db_error(exc)}",
-                    hint="run the same command again: finished partitions are kept",
+                    hint="run the same command again when the database is back: finished partitions are kept",
                 ) from None
             raise TerminalError(
                 f"{what}: {describe_db_error(exc)}",
@@ -90,14 +97,9 @@ def _copy_once(task: PartitionTask) -> PartitionResult:
     with target.begin() as tconn:
         if ledger.is_recorded(tconn, task.plan_hash, task.table.name, part.no):
             return PartitionResult(task.table.name, task.store, part.no, 0, "", True, 0.0)
-        table = _target_table(task.table, store_plan)
-        tconn.execute(_delete_range(table, task.table.key, part))  # rows of an earlier, different plan
-        hasher = RowHasher()
-        names = [c.name for c in store_plan.columns]
-        for rows in routed_batches(task):
-            hasher.update(rows)
-            tconn.execute(table.insert(), [dict(zip(names, row, strict=True)) for row in rows])
-            fault_point("rows-written")
+        tconn.execute(_delete_range(_target_table(task.table, store_plan), task.table.key, part))
+        arm_drop_fault(tconn)
+        rows, checksum, method = _load(task, tconn)
         entry = ledger.LedgerEntry(
             task.plan_hash,
             task.table.name,
@@ -106,16 +108,61 @@ def _copy_once(task: PartitionTask) -> PartitionResult:
             task.run_id,
             part.lo,
             part.hi,
-            hasher.rows,
-            hasher.hexdigest(),
+            rows,
+            checksum,
             task.mapping_sha256,
         )
         ledger.record(tconn, entry)
         fault_point("ledger-written")
     fault_point("committed")
-    return PartitionResult(
-        task.table.name, task.store, part.no, hasher.rows, hasher.hexdigest(), False, time.monotonic() - started
-    )
+    seconds = time.monotonic() - started
+    return PartitionResult(task.table.name, task.store, part.no, rows, checksum, False, seconds, method)
+
+
+def _load(task: PartitionTask, tconn: sa.Connection) -> tuple[int, str, str]:
+    """Write the partition's rows into the open target transaction; (rows, checksum, method)."""
+    store_plan = task.store_plan
+    names = [c.name for c in store_plan.columns]
+    to_postgresql = tconn.dialect.name == "postgresql"
+    transforms = any(c.transform != "copy" for c in store_plan.columns)
+    if to_postgresql and is_postgresql(task.source_url) and not transforms:
+        stmt = store_select(task.table, store_plan, task.partition)
+        with source_connection(task.source_url, task.snapshot) as sconn:
+            sql = render(stmt, sconn.dialect)
+            with _raw_errors(tconn, sconn):
+                rows, checksum = pgcopy.stream(sconn, tconn, sql, task.table.name, names, _flushed)
+        return rows, checksum, "copy-stream"
+    hasher = RowHasher()
+
+    def written(rows: list[tuple]) -> None:
+        hasher.update(rows)
+        fault_point("rows-written")
+
+    if to_postgresql:
+        with _raw_errors(tconn):
+            pgcopy.write_rows(tconn, task.table.name, names, routed_batches(task), written)
+        return hasher.rows, hasher.hexdigest(), "copy-rows"
+    table = _target_table(task.table, store_plan)
+    for batch in routed_batches(task):
+        tconn.execute(table.insert(), [dict(zip(names, row, strict=True)) for row in batch])
+        written(batch)
+    return hasher.rows, hasher.hexdigest(), "insert"
+
+
+def _flushed() -> None:
+    fault_point("rows-written")
+
+
+@contextmanager
+def _raw_errors(*conns: sa.Connection) -> Iterator[None]:
+    """psycopg's own exceptions (raised inside COPY) as SQLAlchemy's, so that retries treat them alike."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.Error as exc:
+        broken = [c for c in conns if pgcopy.is_broken(c)]
+        raise pgcopy.as_dbapi_error(exc, broken) from None
 
 
 def routed_batches(task: PartitionTask) -> Iterator[list[tuple]]:
@@ -123,9 +170,8 @@ def routed_batches(task: PartitionTask) -> Iterator[list[tuple]]:
     store_plan = task.store_plan
     stmt = store_select(task.table, store_plan, task.partition)
     encoded = [i for i, c in enumerate(store_plan.columns) if c.transform == "encode"]
-    key = encode_key(required=True) if encoded else None
-    source = engine_for(task.source_url)
-    with source.connect() as sconn:
+    key = (task.key.value if task.key else encode_key(required=True)) if encoded else None
+    with source_connection(task.source_url, task.snapshot) as sconn:
         result = sconn.execution_options(stream_results=True, max_row_buffer=BATCH_ROWS).execute(stmt)
         for chunk in result.partitions(BATCH_ROWS):
             yield [_route(row, encoded, key) for row in chunk]

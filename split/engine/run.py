@@ -1,7 +1,12 @@
-"""The only module that talks to Dask: runs independent tasks (copy partitions, check partitions) locally.
+"""The only module that talks to Dask: runs independent tasks (copy partitions, check partitions).
 
-`workers=1` uses Dask's synchronous scheduler (same code path, one at a time, easy to debug); more
-workers use the threaded scheduler. Completion is reported from Dask's callbacks, in this process.
+- Local (default): `workers=1` uses Dask's synchronous scheduler (same code path, one at a time, easy to
+  debug); more workers use the threaded scheduler. The COPY fast path spends its time in the servers
+  and in psycopg's C code, which release the GIL (threads vs processes measured in BENCHMARKS.md).
+- `scheduler="tcp://host:8786"`: the same tasks on an existing dask.distributed cluster. Tasks carry
+  URLs and plans, never connections; each worker process opens and caches its own engines.
+
+Completion is reported in this process, in the order tasks finish; results come back in item order.
 """
 
 from __future__ import annotations
@@ -9,8 +14,96 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from split.errors import ConfigError
+
 T = TypeVar("T")
 R = TypeVar("R")
+
+CONNECT_TIMEOUT = "10s"
+
+
+class Runner:
+    """Where tasks run. Connect early (`with Runner(...)`), so that a wrong scheduler address is a usage
+    error before anything is written."""
+
+    def __init__(self, workers: int = 2, scheduler: str | None = None) -> None:
+        if workers < 1:
+            raise ConfigError(f"--workers must be at least 1 (got {workers})")
+        self.workers = workers
+        self.scheduler = scheduler
+        self.client: Any = None
+
+    def __enter__(self) -> Runner:
+        if self.scheduler:
+            from distributed import Client
+
+            try:
+                self.client = Client(self.scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+            except (OSError, TimeoutError) as exc:
+                raise ConfigError(
+                    f"cannot reach the Dask scheduler at {self.scheduler}: {type(exc).__name__}",
+                    hint="start the cluster (`dask scheduler` and `dask worker ADDR`) or check the address",
+                ) from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+
+    @property
+    def dashboard_link(self) -> str | None:
+        return self.client.dashboard_link if self.client is not None else None
+
+    def map(
+        self,
+        fn: Callable[[T], R],
+        items: Sequence[T],
+        on_done: Callable[[R], None] | None = None,
+        name: str = "task",
+    ) -> list[R]:
+        """fn(item) for every item, in parallel; results in the order of `items`. The first failure is raised."""
+        if not items:
+            return []
+        if self.client is not None:
+            return self._map_distributed(fn, items, on_done, name)
+        return self._map_local(fn, items, on_done, name)
+
+    def _map_local(self, fn: Callable, items: Sequence, on_done: Callable | None, name: str) -> list:
+        import dask
+        from dask.callbacks import Callback
+
+        keys = {f"{name}-{i}" for i in range(len(items))}
+
+        class _Progress(Callback):
+            def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
+                if on_done is not None and key in keys:
+                    on_done(result)
+
+        graph = [dask.delayed(fn, pure=False)(item, dask_key_name=f"{name}-{i}") for i, item in enumerate(items)]
+        scheduler = "synchronous" if self.workers <= 1 else "threads"
+        with _Progress():
+            return list(dask.compute(*graph, scheduler=scheduler, num_workers=self.workers))
+
+    def _map_distributed(self, fn: Callable, items: Sequence, on_done: Callable | None, name: str) -> list:
+        import uuid
+
+        from distributed import as_completed
+
+        run = uuid.uuid4().hex[:8]  # keys are unique per call: a cluster outlives runs
+        futures = [self.client.submit(fn, item, key=f"{name}-{run}-{i}", pure=False) for i, item in enumerate(items)]
+        index = {f.key: i for i, f in enumerate(futures)}
+        results: list = [None] * len(items)
+        try:
+            for future in as_completed(futures, loop=self.client.loop):
+                result = future.result()  # re-raises the task's exception here
+                results[index[future.key]] = result
+                if on_done is not None:
+                    on_done(result)
+        except BaseException:
+            self.client.cancel(futures)
+            raise
+        return results
 
 
 def run_tasks(
@@ -20,20 +113,6 @@ def run_tasks(
     on_done: Callable[[R], None] | None = None,
     name: str = "task",
 ) -> list[R]:
-    """fn(item) for every item, in parallel; results in the order of `items`. The first failure is raised."""
-    if not items:
-        return []
-    import dask
-    from dask.callbacks import Callback
-
-    keys = {f"{name}-{i}" for i in range(len(items))}
-
-    class _Progress(Callback):
-        def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
-            if on_done is not None and key in keys:
-                on_done(result)
-
-    graph = [dask.delayed(fn, pure=False)(item, dask_key_name=f"{name}-{i}") for i, item in enumerate(items)]
-    scheduler = "synchronous" if workers <= 1 else "threads"
-    with _Progress():
-        return list(dask.compute(*graph, scheduler=scheduler, num_workers=max(workers, 1)))
+    """Local convenience: fn(item) for every item on this machine's scheduler."""
+    with Runner(workers) as runner:
+        return runner.map(fn, items, on_done, name)

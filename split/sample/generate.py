@@ -474,5 +474,15 @@ def _insert(engine: sa.Engine, batch: Batch, counts: dict[str, int]) -> None:
         for table in s.TABLES:  # parents first
             rows = batch.rows.get(table.name)
             if rows:
-                conn.execute(table.insert(), rows)
+                if conn.dialect.name == "postgresql":  # COPY: benchmark-sized sources build in minutes
+                    from split.engine.pgcopy import write_rows
+
+                    names = list(table.columns.keys())
+                    write_rows(conn, table.name, names, [[tuple(r.get(n) for n in names) for r in rows]], _ignore)
+                else:
+                    conn.execute(table.insert(), rows)
                 counts[table.name] += len(rows)
+
+
+def _ignore(_rows: object) -> None:
+    pass

@@ -1,0 +1,110 @@
+"""The PostgreSQL fast path: COPY through psycopg 3 (DESIGN.md §5, measured in BENCHMARKS.md).
+
+- `stream`: PostgreSQL → PostgreSQL without transforms. `COPY (SELECT …) TO STDOUT` on the source is
+  piped block by block into `COPY … FROM STDIN` on the target; rows never become Python objects.
+  Binary format when the column types are identical on both sides, text otherwise (text converts
+  between compatible types, binary does not). Writes are grouped into ~1 MiB, which halves the CPU
+  psycopg spends per row. The checksum is SHA-256 of the byte stream, the count is the server's.
+- `write_rows`: any source → PostgreSQL target for rows that went through Python (encoded columns,
+  other source engines): `COPY … FROM STDIN` with psycopg's own adaptation instead of INSERTs.
+
+psycopg raises its own exceptions here, not SQLAlchemy's; `as_dbapi_error` wraps them so the retry
+logic sees one kind of error, and a broken connection is invalidated instead of going back to the pool.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+FLUSH_BYTES = 1 << 20
+
+
+def copy_columns(conn: Any, table: str, columns: Sequence[str]) -> str:
+    """`"table" ("a", "b")` quoted by the server's rules."""
+    from psycopg import sql
+
+    ident = sql.SQL("{} ({})").format(sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)))
+    return ident.as_string(conn)
+
+
+def column_types(conn: Any, table: str, columns: Sequence[str]) -> list[str]:
+    """The server's type names (with modifiers) of the columns, in order."""
+    from psycopg import sql
+
+    query = sql.SQL(
+        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
+        " WHERE attrelid = {}::regclass AND attnum > 0 AND NOT attisdropped"
+    ).format(sql.Literal(sql.Identifier(table).as_string(conn)))
+    with conn.cursor() as cur:
+        types = dict(cur.execute(query).fetchall())
+    return [types.get(name, "?") for name in columns]
+
+
+def stream(
+    source: sa.Connection,
+    target: sa.Connection,
+    select_sql: str,
+    table: str,
+    columns: Sequence[str],
+    on_flush: Callable[[], None],
+) -> tuple[int, str]:
+    """Pipe one SELECT into one table; returns (rows, sha256 of the stream)."""
+    src, dst = _raw(source), _raw(target)
+    same_types = column_types(src, table, columns) == column_types(dst, table, columns)
+    fmt = "(FORMAT binary)" if same_types else ""
+    digest = hashlib.sha256()
+    with src.cursor() as out_cur, dst.cursor() as in_cur:
+        with (
+            out_cur.copy(f"COPY ({select_sql}) TO STDOUT {fmt}") as out,
+            in_cur.copy(f"COPY {copy_columns(dst, table, columns)} FROM STDIN {fmt}") as into,
+        ):
+            buffer = bytearray()
+            for block in out:
+                buffer += block
+                if len(buffer) >= FLUSH_BYTES:
+                    digest.update(buffer)
+                    into.write(buffer)
+                    buffer = bytearray()
+                    on_flush()
+            digest.update(buffer)
+            into.write(buffer)
+            on_flush()  # every partition passes here at least once, with its data sent but COPY not ended
+        sent, received = out_cur.rowcount, in_cur.rowcount
+    if sent != received:  # never expected; a silent loss is the one thing a copy must not do
+        raise RuntimeError(f"COPY of {table}: {sent} rows read but {received} written")
+    return received, digest.hexdigest()
+
+
+def write_rows(
+    target: sa.Connection, table: str, columns: Sequence[str], batches: Iterable[list[tuple]], on_batch: Callable
+) -> None:
+    """COPY rows that were prepared in Python (text format: psycopg adapts each value)."""
+    dst = _raw(target)
+    with dst.cursor() as cur, cur.copy(f"COPY {copy_columns(dst, table, columns)} FROM STDIN") as into:
+        for rows in batches:
+            for row in rows:
+                into.write_row(row)
+            on_batch(rows)
+
+
+def _raw(conn: sa.Connection) -> Any:
+    return conn.connection.driver_connection
+
+
+def is_broken(conn: sa.Connection) -> bool:
+    raw = _raw(conn)
+    return bool(getattr(raw, "broken", False) or getattr(raw, "closed", False))
+
+
+def as_dbapi_error(exc: Exception, broken: Sequence[sa.Connection]) -> sa.exc.DBAPIError:
+    """psycopg's own error as SQLAlchemy's; broken connections are invalidated, never pooled again."""
+    import psycopg
+
+    for conn in broken:
+        conn.invalidate()
+    error = sa.exc.DBAPIError.instance(None, None, exc, psycopg.Error, connection_invalidated=bool(broken))
+    return error  # type: ignore[return-value]
