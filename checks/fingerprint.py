@@ -9,11 +9,13 @@ found as `090-1234-5678`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -54,6 +56,7 @@ def protected_values(ctx: VerifyContext) -> Protected:
     out_of_scope: dict[str, str] = {}
     allowed: set[str] = set()
     engine = engine_for(ctx.source_url)
+    norm = functools.lru_cache(maxsize=1 << 16)(normalize)  # ids repeat once per reading, month, memo
     with engine.connect() as conn:
         for rule in ctx.mapping.tables:
             columns = [c for c in rule.columns if c.kind in IDENTIFYING]
@@ -69,7 +72,7 @@ def protected_values(ctx: VerifyContext) -> Protected:
                 for col, value in zip(columns, row[1:], strict=True):
                     if value is None:
                         continue
-                    text = normalize(value)
+                    text = norm(value)
                     if row[0] and col.name in reaching:
                         allowed.add(text)
                     elif len(text) >= MIN_LENGTH:
@@ -104,7 +107,9 @@ class ScanHits:
 def scan(task: ScanTask, protected: Protected) -> ScanHits:
     hits = ScanHits(task.table)
     table = sa.Table(task.table, sa.MetaData(), autoload_with=engine_for(task.url))
-    stmt = sa.select(table)
+    texts = [c for c in table.c if _may_hold_text(c.type)]
+    stmt = sa.select(*texts) if texts else sa.select(sa.literal(1))
+    stmt = stmt.select_from(table)
     if task.key is not None and task.key in table.c:
         key = table.c[task.key]
         if task.partition.lo is not None:
@@ -112,25 +117,59 @@ def scan(task: ScanTask, protected: Protected) -> ScanHits:
         if task.partition.hi is not None:
             stmt = stmt.where(key < task.partition.hi)
     lengths = sorted(protected.lengths)
+    modes = {c.name: _mode(task.kinds.get(c.name)) for c in texts}
+    # Values repeat (a supply point id once per reading, a status code in every row): each distinct
+    # (mode, value) is normalised and looked up once per key range.
+    seen: dict[tuple[str, str], tuple[set[bytes], bool]] = {}
     with engine_for(task.url).connect() as conn:
         for row in conn.execution_options(stream_results=True).execute(stmt):
             hits.scanned += 1
-            for column, value in row._mapping.items():
+            for column, value in zip(modes, row, strict=False):  # no text columns: nothing to look up
                 if not isinstance(value, str) or not value:
                     continue
-                text = normalize(value)
-                found = _lookup(protected, text, lengths if task.kinds.get(column, None) in WINDOW_KINDS else [])
+                mode = modes[column]
+                found, pattern = seen.get((mode, value)) or _remember(seen, protected, mode, value, lengths)
                 if found:
                     hits.rows[column] += 1
                     for digest in found:
                         hits.kinds[column].add(protected.digests[digest])
                         if len(hits.samples[column]) < SAMPLES:
                             hits.samples[column].append(digest.hex())
-                if task.kinds.get(column) == "free_text" and any(
-                    protected.digest(m) in protected.digests for m in PATTERNS.findall(text)
-                ):
+                if pattern:
                     hits.pattern_rows[column] += 1
     return hits
+
+
+SEEN_LIMIT = 200_000  # distinct values remembered per key range: bounds memory on free text
+
+
+def _remember(
+    seen: dict[tuple[str, str], tuple[set[bytes], bool]], protected: Protected, mode: str, value: str, lengths: list
+) -> tuple[set[bytes], bool]:
+    text = normalize(value)
+    found = _lookup(protected, text, lengths if mode != "whole" else [])
+    pattern = mode == "free_text" and any(protected.digest(m) in protected.digests for m in PATTERNS.findall(text))
+    if len(seen) >= SEEN_LIMIT:
+        seen.clear()
+    seen[(mode, value)] = (found, pattern)
+    return found, pattern
+
+
+def _mode(kind: str | None) -> str:
+    """whole: the value is looked up as a whole; window: also every substring; free_text: and patterns."""
+    if kind == "free_text":
+        return "free_text"
+    return "window" if kind in WINDOW_KINDS else "whole"
+
+
+def _may_hold_text(ctype: Any) -> bool:
+    """Strings, and any type the driver might hand back as one (fail closed: scan what is not known)."""
+    if isinstance(ctype, sa.String):
+        return True
+    try:
+        return ctype.python_type is str
+    except NotImplementedError:
+        return True
 
 
 def _lookup(protected: Protected, text: str, lengths: list[int]) -> set[bytes]:

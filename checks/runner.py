@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from checks.context import VerifyContext
@@ -30,13 +31,19 @@ CHECKS: list[tuple[str, Callable[[VerifyContext], list[CheckResult]]]] = [
 POST_SPLIT_SKIPS = {"nw.completeness", "retail.completeness"}
 
 
-def run_checks(ctx: VerifyContext, on_step: Callable[[str], None] | None = None) -> list[CheckResult]:
-    """Database errors inside a check become "could not prove" results; anything else is a bug and raises."""
+def run_checks(
+    ctx: VerifyContext, on_step: Callable[[str], None] | None = None, seconds: dict[str, float] | None = None
+) -> list[CheckResult]:
+    """Database errors inside a check become "could not prove" results; anything else is a bug and raises.
+    `seconds` receives the wall time of each step (for reports and benchmarks)."""
     results: list[CheckResult] = []
     for name, check in CHECKS:
         if ctx.post_split and name in POST_SPLIT_SKIPS:
             continue
         if on_step:
             on_step(name)
+        started = time.monotonic()
         results += check(ctx)
+        if seconds is not None:
+            seconds[name] = round(time.monotonic() - started, 3)
     return results

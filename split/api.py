@@ -348,6 +348,7 @@ class VerifyResult:
     checks: list  # checks.results.CheckResult
     seconds: float
     report: str | None = None
+    step_seconds: dict[str, float] = field(default_factory=dict)  # wall time per check step
 
     @property
     def exit_code(self) -> int:
@@ -364,6 +365,7 @@ class VerifyResult:
             "stores": self.stores,
             "summary": summary,
             "seconds": round(self.seconds, 2),
+            "step_seconds": self.step_seconds,
             "tables": self.tables,
             "checks": [c.to_dict() for c in self.checks],
             "report": self.report,
@@ -419,7 +421,8 @@ def verify(
         post_split,
         str(Path(report_dir).resolve() / "gx") if report_dir else None,  # GX wants an absolute path
     )
-    results = run_checks(ctx, on_step)
+    step_seconds: dict[str, float] = {}
+    results = run_checks(ctx, on_step, step_seconds)
     stores = {r: t.masked for r, t in roles.items()}
     result = VerifyResult(
         verdict(results).value,
@@ -431,6 +434,7 @@ def verify(
         _table_summary(plan_, targets, results),
         results,
         time.monotonic() - started,
+        step_seconds=step_seconds,
     )
     if report_dir is not None:
         from split.report import write_report

@@ -1,7 +1,7 @@
 """`bunkatsu copy` and `verify` on PostgreSQL → PostgreSQL against the physical limit, in the same run.
 
-    .venv/bin/python bench/copy.py --rows 1000000             # quick (make bench)
-    .venv/bin/python bench/copy.py --rows 10000000 --rows 20000000
+    .venv/bin/python bench/copy_pg.py --rows 1000000             # quick (make bench)
+    .venv/bin/python bench/copy_pg.py --rows 10000000 --rows 20000000
 
 For each size: builds the reference database with `interval_reading_30min` at that many rows (first run
 only; kept as bk_bench_src_<rows>), then, each into freshly created stores with bunkatsu's own DDL:
@@ -201,7 +201,7 @@ class Bench:
         cmd += ["--nw", stores["nw"], "--retail", stores["retail"], "--workers", str(self.workers), "--json"]
         seconds, peak, out = peak_rss(cmd, env=self.env)
         result = json.loads(out)
-        slowest = sorted(result.get("check_seconds", {}).items(), key=lambda kv: -kv[1])[:3]
+        slowest = sorted(result.get("step_seconds", {}).items(), key=lambda kv: -kv[1])[:3]
         note = f"verdict {result['verdict']}" + "".join(f"; {k} {v:.0f} s" for k, v in slowest)
         return Measure("bunkatsu verify (whole split)", self.rows, *self.counts(stores), seconds, peak, note)
 
