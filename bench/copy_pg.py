@@ -11,7 +11,9 @@ only; kept as bk_bench_src_<rows>), then, each into freshly created stores with 
   3. the same on a dask.distributed LocalCluster of worker processes (`--scheduler`);
   4. pandas `read_sql(chunksize)` + `to_sql(method="multi")`, on the first --pandas-rows key range only
      (it is two orders of magnitude slower) and extrapolated linearly to the full size;
-  5. `bunkatsu verify` of the split (the other tables are copied first, untimed; they hold ~8 % of the rows).
+  5. `bunkatsu verify` of the split (the other tables are copied first, untimed; they hold ~8 % of the rows);
+  6. diagnostics: the source reads alone (NW, retail with the scope pushed down, and one read with the
+     scope as a column, which routing in the client would need).
 Wall time and peak RSS (sum over the process tree, polled every 50 ms) per method; row counts are compared
 with the pipes' so that a fast wrong copy cannot win. Prints a Markdown table and writes JSON to --out.
 """
@@ -166,6 +168,23 @@ class Bench:
             seconds, peak = seconds + s, max(peak, p)
         return Measure("raw psql COPY pipes (NW, then retail)", self.rows, *self.counts(stores), seconds, peak)
 
+    def source_reads(self) -> list[Measure]:
+        """What reading the source costs, to /dev/null: the two scoped reads the copy makes, and the one
+        read that routing in the client would need instead (every row, with its scope as a column)."""
+        columns, predicate = self.statements()
+        cols = ", ".join(columns)
+        reads = {
+            "source read: NW (all rows)": f"SELECT {cols} FROM {TABLE}",
+            "source read: retail (scope pushed down)": f"SELECT {cols} FROM {TABLE} WHERE {predicate}",
+            "source read: once, scope as a column": f"SELECT {cols}, ({predicate}) AS in_retail FROM {TABLE}",
+        }
+        out = []
+        for name, select in reads.items():
+            cmd = f'psql -X -q "{libpq(self.source)}" -c "COPY ({_q(select)}) TO STDOUT (FORMAT binary)" > /dev/null'
+            seconds, peak, _ = peak_rss(["bash", "-o", "pipefail", "-c", cmd])
+            out.append(Measure(name, self.rows, 0, 0, seconds, peak, "diagnostic: read only, nothing written"))
+        return out
+
     def bunkatsu_copy(self, scheduler: str | None = None) -> Measure:
         stores = self.fresh_stores("copy" if not scheduler else "dist", create_tables=False)
         cmd = [str(BIN / "bunkatsu"), "copy", "--mapping", str(self.mapping), "--source", self.source]
@@ -201,8 +220,12 @@ class Bench:
         cmd += ["--nw", stores["nw"], "--retail", stores["retail"], "--workers", str(self.workers), "--json"]
         seconds, peak, out = peak_rss(cmd, env=self.env)
         result = json.loads(out)
-        slowest = sorted(result.get("step_seconds", {}).items(), key=lambda kv: -kv[1])[:3]
-        note = f"verdict {result['verdict']}" + "".join(f"; {k} {v:.0f} s" for k, v in slowest)
+        steps = result["step_seconds"]
+        slowest = sorted(steps.items(), key=lambda kv: -kv[1])[:4]
+        scanned = sum(t["retail_rows"] or 0 for t in result["tables"])
+        fingerprint = steps["retail.fingerprint + retail.patterns"]
+        note = f"verdict {result['verdict']}; fingerprint scan {scanned / fingerprint:,.0f} retail rows/s"
+        note += "".join(f"; {k} {v:.1f} s" for k, v in slowest)
         return Measure("bunkatsu verify (whole split)", self.rows, *self.counts(stores), seconds, peak, note)
 
 
@@ -240,7 +263,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--partition-rows", type=int, default=500_000)
     parser.add_argument("--pandas-rows", type=int, default=200_000)
-    parser.add_argument("--skip", action="append", default=[], help="pipes|copy|cluster|pandas|verify")
+    parser.add_argument("--skip", action="append", default=[], help="pipes|copy|verify|cluster|pandas|reads")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -259,6 +282,8 @@ def main() -> None:
             if name not in args.skip:
                 results.append(step())
                 print(row(results[-1], results), file=sys.stderr)
+        if "reads" not in args.skip:
+            results += bench.source_reads()
     print_table(results)
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -280,7 +305,8 @@ def start_cluster(workers: int) -> str:
 def row(m: Measure, all_results: list[Measure]) -> str:
     pipes = next((r for r in all_results if r.rows == m.rows and r.method.startswith("raw")), None)
     ratio = f"{m.seconds / pipes.seconds:.2f}×" if pipes else "–"
-    rate = f"{(m.nw_rows + m.retail_rows) / m.seconds:,.0f}" if not m.method.startswith("pandas") else "–"
+    written = m.nw_rows + m.retail_rows
+    rate = f"{written / m.seconds:,.0f}" if written and not m.method.startswith("pandas") else "–"
     return (
         f"| {m.rows:,} | {m.method} | {m.seconds:.1f} s | {ratio} | {rate} | {m.peak_rss_mb:.0f} MB "
         f"| {m.nw_rows:,} / {m.retail_rows:,} | {m.note} |"
