@@ -42,6 +42,10 @@ class Protected:
     digests: dict[bytes, str] = field(default_factory=dict)  # digest → kind
     lengths: set[int] = field(default_factory=set)
     key: bytes = b""
+    # Values retail legitimately holds (identifying values of in-scope rows, in columns that reach retail).
+    # A retail value equal to one of them is not looked into: "中之島5丁目2-15 グランドパレス704号室" of an
+    # in-scope customer contains "中之島5丁目2-15" of an out-of-scope one and leaks nothing.
+    allowed: set[bytes] = field(default_factory=set)
 
     def digest(self, text: str) -> bytes:
         return hashlib.blake2b(text.encode(), key=self.key[:64], digest_size=8).digest()
@@ -78,6 +82,7 @@ def protected_values(ctx: VerifyContext) -> Protected:
                     elif len(text) >= MIN_LENGTH:
                         out_of_scope.setdefault(text, col.kind or "")
     protected = Protected(key=ctx.report_key)
+    protected.allowed = {protected.digest(text) for text in allowed}
     for text, kind in out_of_scope.items():
         if text not in allowed:
             protected.digests[protected.digest(text)] = kind
@@ -109,13 +114,7 @@ def scan(task: ScanTask, protected: Protected) -> ScanHits:
     table = sa.Table(task.table, sa.MetaData(), autoload_with=engine_for(task.url))
     texts = [c for c in table.c if _may_hold_text(c.type)]
     stmt = sa.select(*texts) if texts else sa.select(sa.literal(1))
-    stmt = stmt.select_from(table)
-    if task.key is not None and task.key in table.c:
-        key = table.c[task.key]
-        if task.partition.lo is not None:
-            stmt = stmt.where(key >= task.partition.lo)
-        if task.partition.hi is not None:
-            stmt = stmt.where(key < task.partition.hi)
+    stmt = _in_range(stmt.select_from(table), table, task.key, task.partition)
     lengths = sorted(protected.lengths)
     modes = {c.name: _mode(task.kinds.get(c.name)) for c in texts}
     # Values repeat (a supply point id once per reading, a status code in every row): each distinct
@@ -147,6 +146,9 @@ def _remember(
     seen: dict[tuple[str, str], tuple[set[bytes], bool]], protected: Protected, mode: str, value: str, lengths: list
 ) -> tuple[set[bytes], bool]:
     text = normalize(value)
+    if protected.digest(text) in protected.allowed:
+        seen[(mode, value)] = (set(), False)
+        return set(), False
     found = _lookup(protected, text, lengths if mode != "whole" else [])
     pattern = mode == "free_text" and any(protected.digest(m) in protected.digests for m in PATTERNS.findall(text))
     if len(seen) >= SEEN_LIMIT:
@@ -181,10 +183,27 @@ def _lookup(protected: Protected, text: str, lengths: list[int]) -> set[bytes]:
         if n >= len(text):
             break
         for i in range(len(text) - n + 1):
+            if _glued(text, i, i + n):
+                continue
             d = protected.digest(text[i : i + n])
             if d in protected.digests:
                 found.add(d)
     return found
+
+
+_DIGITS = frozenset("0123456789")
+_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")  # text is normalised: case-folded, NFKC
+
+
+def _glued(text: str, start: int, end: int) -> bool:
+    """A window that cuts through a run of digits or of Latin letters is part of another token: postal code
+    5421537 is not inside pole number k854215370, nor lot 2-1 inside lot 2-15. Kanji and kana runs have no
+    word boundaries (山田太郎様), so windows in them always count."""
+
+    def same(a: str, b: str) -> bool:
+        return (a in _DIGITS and b in _DIGITS) or (a in _LETTERS and b in _LETTERS)
+
+    return (start > 0 and same(text[start - 1], text[start])) or (end < len(text) and same(text[end - 1], text[end]))
 
 
 def fingerprint_and_patterns(ctx: VerifyContext) -> list[CheckResult]:
@@ -353,19 +372,36 @@ def _dated_rows_outside(job: tuple) -> tuple[int, int, tuple[str, ...]]:
     assert scope.at is not None
     outside = total = 0
     samples: list[str] = []
-    stmt = sa.select(*keys, table.c[scope.at], *table.primary_key.columns)
-    if table_plan.key is not None:
-        if part.lo is not None:
-            stmt = stmt.where(table.c[table_plan.key] >= part.lo)
-        if part.hi is not None:
-            stmt = stmt.where(table.c[table_plan.key] < part.hi)
+    at = table.c[scope.at]
+    # Readings repeat (point, day) 48 times: PostgreSQL and SQLite group them (their equality is exact);
+    # elsewhere, where a case-insensitive collation could merge two keys, every row is read.
+    grouped = engine_for(url).dialect.name in ("postgresql", "sqlite")
+    stmt = sa.select(*keys, at, sa.func.count() if grouped else sa.literal(1))
+    stmt = _in_range(stmt, table, table_plan.key, part)
+    if grouped:
+        stmt = stmt.group_by(*keys, at)
+    offending: list[tuple] = []  # (key values…, day) of the first few groups outside
     with engine_for(url).connect() as conn:
         for row in conn.execution_options(stream_results=True).execute(stmt):
-            total += 1
+            rows = int(row[-1])
+            total += rows
             day = _day(row[len(keys)])
             spans = periods.get(tuple(str(v) for v in row[: len(keys)]), [])
             if day is None or not any(s <= day and (e is None or day <= e) for s, e in spans):
-                outside += 1
-                if len(samples) < SAMPLES:
-                    samples.append(ctx.keyed_hash("|".join(str(v) for v in row[len(keys) + 1 :])))
-    return outside, total, tuple(samples)
+                outside += rows
+                if len(offending) < SAMPLES:
+                    offending.append(tuple(row[: len(keys) + 1]))
+        for group in offending:  # keyed hashes of the offending rows' primary keys
+            where = [c == v for c, v in zip([*keys, at], group, strict=True)]
+            pk = sa.select(*table.primary_key.columns).where(*where).limit(SAMPLES - len(samples))
+            samples += [ctx.keyed_hash("|".join(map(str, r))) for r in conn.execute(pk)]
+    return outside, total, tuple(samples[:SAMPLES])
+
+
+def _in_range(stmt: Any, table: sa.Table, key: str | None, part: Partition) -> Any:
+    if key is not None and key in table.c:
+        if part.lo is not None:
+            stmt = stmt.where(table.c[key] >= part.lo)
+        if part.hi is not None:
+            stmt = stmt.where(table.c[key] < part.hi)
+    return stmt

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import MAPPING, TEST_KEY, run_cli, sample_source
+from tests.conftest import MAPPING, sample_source
+from tests.test_resume import copy as copy_with
 from tests.test_resume import store_image
 
 
@@ -22,20 +23,7 @@ def cluster() -> Iterator[str]:
 
 
 def copy(source: str, nw: str, retail: str, *extra: str):
-    return run_cli(
-        "copy",
-        "--mapping",
-        str(MAPPING),
-        "--source",
-        source,
-        "--nw",
-        nw,
-        "--retail",
-        retail,
-        "--json",
-        *extra,
-        env={"BUNKATSU_ENCODE_KEY": TEST_KEY},
-    )
+    return copy_with(MAPPING, source, nw, retail, extra=extra)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])

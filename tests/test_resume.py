@@ -15,7 +15,9 @@ from tests.helpers import canonical_rows, column_names, table_names
 ENV = {"BUNKATSU_ENCODE_KEY": TEST_KEY}
 
 
-def copy(mapping: Path, source: str, nw: str, retail: str, fault: str | None = None, workers: int = 2):
+def copy(
+    mapping: Path, source: str, nw: str, retail: str, fault: str | None = None, workers: int = 2, extra: tuple = ()
+):
     env = {**ENV, **({"BUNKATSU_FAULT": fault} if fault else {})}
     return run_cli(
         "copy",
@@ -30,6 +32,7 @@ def copy(mapping: Path, source: str, nw: str, retail: str, fault: str | None = N
         "--workers",
         str(workers),
         "--json",
+        *extra,
         env=env,
     )
 

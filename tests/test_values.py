@@ -97,3 +97,41 @@ def test_redact_masks_passwords_in_urls_and_quoted_values():
     )
     assert "s3cr3t" not in text and "postgresql://loader:***@db.example/nw" in text
     assert "090-1234-5678" not in text and "0610000000000000104729" not in text
+
+
+def _protected(out_of_scope: list[str], allowed: list[str]):
+    from checks.fingerprint import Protected
+
+    protected = Protected(key=b"k" * 32)
+    for text in map(normalize, out_of_scope):
+        protected.digests[protected.digest(text)] = "test"
+        protected.lengths.add(len(text))
+    protected.allowed = {protected.digest(normalize(t)) for t in allowed}
+    return protected
+
+
+def _hit(protected, value: str, mode: str = "free_text") -> bool:
+    from checks.fingerprint import _remember
+
+    found, _pattern = _remember({}, protected, mode, value, sorted(protected.lengths))
+    return bool(found)
+
+
+def test_windows_do_not_cut_through_digit_or_letter_runs():
+    """At 26k supply points, postal codes turned up inside pole numbers and lot 2-1 inside lot 2-15."""
+    protected = _protected(["542-1537", "中之島5丁目2-1", "abc@example.jp"], [])
+    assert not _hit(protected, "K854215370")
+    assert not _hit(protected, "大阪市北区中之島5丁目2-15")
+    assert not _hit(protected, "zabc@example.jp")
+    # …but a protected value next to other kinds of characters is still found, in any spelling.
+    assert _hit(protected, "転居先〒５４２－１５３７です")
+    assert _hit(protected, "TEL5421537")
+    assert _hit(protected, "大阪市北区中之島5丁目2-1 ハイツ梅")
+    assert _hit(protected, "連絡はabc@example.jpへ")
+
+
+def test_a_value_retail_legitimately_holds_is_not_looked_into():
+    protected = _protected(["中之島5丁目2-15"], ["中之島5丁目2-15 グランドパレス704号室"])
+    assert not _hit(protected, "中之島5丁目2-15 グランドパレス704号室", "window")
+    assert _hit(protected, "中之島5丁目2-15 グランドパレス705号室", "window")  # not the allowed value
+    assert _hit(protected, "中之島5丁目2-15 グランドパレス704号室 様", "window")  # allowed value plus more
