@@ -25,7 +25,7 @@ from split.db import describe_db_error, engine_for
 from split.engine.run import run_tasks
 from split.mapping.model import IDENTIFYING_KINDS, Follow, NoRows
 from split.normalize import normalize
-from split.plan import Partition, TablePlan
+from split.plan import Partition, TablePlan, in_key_range
 from split.scope import source_table
 
 IDENTIFYING = set(IDENTIFYING_KINDS)
@@ -399,9 +399,4 @@ def _dated_rows_outside(job: tuple) -> tuple[int, int, tuple[str, ...]]:
 
 
 def _in_range(stmt: Any, table: sa.Table, key: str | None, part: Partition) -> Any:
-    if key is not None and key in table.c:
-        if part.lo is not None:
-            stmt = stmt.where(table.c[key] >= part.lo)
-        if part.hi is not None:
-            stmt = stmt.where(table.c[key] < part.hi)
-    return stmt
+    return in_key_range(stmt, table.c[key], part) if key is not None and key in table.c else stmt

@@ -258,12 +258,17 @@ def store_select(table_plan: TablePlan, store_plan: StorePlan, part: Partition) 
     if store_plan.predicate_sql:
         stmt = stmt.where(sa.text(store_plan.predicate_sql))
     if table_plan.key is not None:
-        key = table.c[table_plan.key]
-        if part.lo is not None:
-            stmt = stmt.where(key >= part.lo)
-        if part.hi is not None:
-            stmt = stmt.where(key < part.hi)
+        stmt = in_key_range(stmt, table.c[table_plan.key], part)
     return stmt.order_by(*(table.c[c] for c in table_plan.order_by))
+
+
+def in_key_range(stmt: Any, key: Any, part: Partition) -> Any:
+    """Restrict a SELECT or DELETE to the partition's half-open key range [lo, hi) (open ends stay open)."""
+    if part.lo is not None:
+        stmt = stmt.where(key >= part.lo)
+    if part.hi is not None:
+        stmt = stmt.where(key < part.hi)
+    return stmt
 
 
 def render_statement(plan: Plan, table_plan: TablePlan, store_plan: StorePlan) -> str:

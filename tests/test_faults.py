@@ -26,6 +26,13 @@ def baseline(dbs, backend: str, mapping, source: str) -> tuple[str, str]:
     return nw, retail
 
 
+def prepared(dbs, session_dbs, backend: str, mapping) -> tuple[str, tuple[str, str], tuple[str, str]]:
+    """The source, stores from an uninterrupted copy, and a fresh empty pair for the faulty run."""
+    source = sample_source(session_dbs, backend)
+    base = baseline(dbs, backend, mapping, source)
+    return source, base, (dbs.url(backend, "nw"), dbs.url(backend, "rt"))
+
+
 def partition_tasks(mapping, source: str) -> int:
     """How many (partition, store) tasks the plan has: the last one is where 'the last partition' dies."""
     plan = json.loads(run_cli("plan", "--mapping", str(mapping), "--source", source, "--json").stdout)
@@ -55,9 +62,7 @@ def test_sigkill_at_many_points_on_the_fast_path(dbs, session_dbs, small_partiti
 
 @pytest.mark.parametrize("backend", SERVERS)
 def test_a_dropped_target_connection_is_retried(backend, dbs, session_dbs, small_partitions):
-    source = sample_source(session_dbs, backend)
-    base_nw, base_retail = baseline(dbs, backend, small_partitions, source)
-    nw, retail = dbs.url(backend, "nw"), dbs.url(backend, "rt")
+    source, (base_nw, base_retail), (nw, retail) = prepared(dbs, session_dbs, backend, small_partitions)
     dropped = copy(small_partitions, source, nw, retail, fault="rows-written:3:drop")
     assert dropped.returncode == 0, dropped.stderr
     assert store_image(nw) == store_image(base_nw)
@@ -66,9 +71,7 @@ def test_a_dropped_target_connection_is_retried(backend, dbs, session_dbs, small
 
 @pytest.mark.parametrize("backend", SERVERS)
 def test_a_connection_that_keeps_dropping_ends_clearly_and_resumes(backend, dbs, session_dbs, small_partitions):
-    source = sample_source(session_dbs, backend)
-    base_nw, base_retail = baseline(dbs, backend, small_partitions, source)
-    nw, retail = dbs.url(backend, "nw"), dbs.url(backend, "rt")
+    source, (base_nw, base_retail), (nw, retail) = prepared(dbs, session_dbs, backend, small_partitions)
     failed = copy(small_partitions, source, nw, retail, fault="rows-written:5+:drop")
     assert failed.returncode == 3, failed.stderr
     assert "after 3 attempts" in failed.stderr and "run the same command again" in failed.stderr

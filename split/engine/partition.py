@@ -23,7 +23,7 @@ from split.engine import pgcopy
 from split.engine.faults import arm_drop_fault, fault_point
 from split.engine.snapshot import is_postgresql, source_connection
 from split.errors import TerminalError, TransientError
-from split.plan import Partition, StorePlan, TablePlan, render, store_select
+from split.plan import Partition, StorePlan, TablePlan, in_key_range, render, store_select
 from split.settings import Secret, encode_key
 
 BATCH_ROWS = 5_000
@@ -97,7 +97,9 @@ def _copy_once(task: PartitionTask) -> PartitionResult:
     with target.begin() as tconn:
         if ledger.is_recorded(tconn, task.plan_hash, task.table.name, part.no):
             return PartitionResult(task.table.name, task.store, part.no, 0, "", True, 0.0)
-        tconn.execute(_delete_range(_target_table(task.table, store_plan), task.table.key, part))
+        table = _target_table(task.table, store_plan)
+        delete = sa.delete(table)  # rows of an earlier, different plan in this key range
+        tconn.execute(in_key_range(delete, sa.column(task.table.key), part) if task.table.key else delete)
         arm_drop_fault(tconn)
         rows, checksum, method = _load(task, tconn)
         entry = ledger.LedgerEntry(
@@ -188,14 +190,3 @@ def _route(row: Sequence[Any], encoded: list[int], key: bytes | None) -> tuple:
 
 def _target_table(table_plan: TablePlan, store_plan: StorePlan) -> Any:
     return sa.table(table_plan.name, *(sa.column(c.name, c.type) for c in store_plan.columns))
-
-
-def _delete_range(table: Any, key: str | None, part: Partition) -> Any:
-    stmt = sa.delete(table)
-    if key is not None:
-        column: Any = sa.column(key)
-        if part.lo is not None:
-            stmt = stmt.where(column >= part.lo)
-        if part.hi is not None:
-            stmt = stmt.where(column < part.hi)
-    return stmt

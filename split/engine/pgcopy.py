@@ -75,12 +75,21 @@ def stream(
             on_flush()  # every partition passes here at least once, with its data sent but COPY not ended
         sent, received = out_cur.rowcount, in_cur.rowcount
     if sent != received:  # never expected; a silent loss is the one thing a copy must not do
-        raise RuntimeError(f"COPY of {table}: {sent} rows read but {received} written")
+        from split.errors import TerminalError
+
+        raise TerminalError(
+            f"COPY of {table}: {sent} rows read from the source but {received} written; the partition was rolled back",
+            hint="report this as a bug with the plan hash; then run the same command again",
+        )
     return received, digest.hexdigest()
 
 
 def write_rows(
-    target: sa.Connection, table: str, columns: Sequence[str], batches: Iterable[list[tuple]], on_batch: Callable
+    target: sa.Connection,
+    table: str,
+    columns: Sequence[str],
+    batches: Iterable[list[tuple]],
+    on_batch: Callable[[list[tuple]], None] | None = None,
 ) -> None:
     """COPY rows that were prepared in Python (text format: psycopg adapts each value)."""
     dst = _raw(target)
@@ -88,7 +97,8 @@ def write_rows(
         for rows in batches:
             for row in rows:
                 into.write_row(row)
-            on_batch(rows)
+            if on_batch is not None:
+                on_batch(rows)
 
 
 def _raw(conn: sa.Connection) -> Any:

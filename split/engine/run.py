@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from split.errors import ConfigError
+from split.errors import ConfigError, TransientError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -94,12 +94,21 @@ class Runner:
         futures = [self.client.submit(fn, item, key=f"{name}-{run}-{i}", pure=False) for i, item in enumerate(items)]
         index = {f.key: i for i, f in enumerate(futures)}
         results: list = [None] * len(items)
+        from distributed import KilledWorker
+        from distributed.comm import CommClosedError
+
         try:
             for future in as_completed(futures, loop=self.client.loop):
                 result = future.result()  # re-raises the task's exception here
                 results[index[future.key]] = result
                 if on_done is not None:
                     on_done(result)
+        except (KilledWorker, CommClosedError) as exc:
+            self.client.cancel(futures)
+            raise TransientError(
+                f"the Dask cluster at {self.scheduler} lost a worker or the scheduler ({type(exc).__name__})",
+                hint="check the workers' logs and memory, then run the same command again: finished work is kept",
+            ) from None
         except BaseException:
             self.client.cancel(futures)
             raise

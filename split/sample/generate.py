@@ -478,11 +478,7 @@ def _insert(engine: sa.Engine, batch: Batch, counts: dict[str, int]) -> None:
                     from split.engine.pgcopy import write_rows
 
                     names = list(table.columns.keys())
-                    write_rows(conn, table.name, names, [[tuple(r.get(n) for n in names) for r in rows]], _ignore)
+                    write_rows(conn, table.name, names, [[tuple(r.get(n) for n in names) for r in rows]])
                 else:
                     conn.execute(table.insert(), rows)
                 counts[table.name] += len(rows)
-
-
-def _ignore(_rows: object) -> None:
-    pass
