@@ -27,6 +27,7 @@ import os
 import secrets
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -86,7 +87,12 @@ class Bench:
         self.server, self.rows, self.workers = server.rstrip("/"), rows, workers
         self.partition_rows, self.pandas_rows = partition_rows, pandas_rows
         self.source = f"{self.server}/bk_bench_src_{rows}"
-        self.env = {**os.environ, "BUNKATSU_ENCODE_KEY": os.environ.get("BUNKATSU_ENCODE_KEY") or secrets.token_hex(16)}
+        self.migrations = tempfile.mkdtemp(prefix="bk-bench-migrations-")  # the stores' Alembic revisions
+        self.env = {
+            **os.environ,
+            "BUNKATSU_ENCODE_KEY": os.environ.get("BUNKATSU_ENCODE_KEY") or secrets.token_hex(16),
+            "BUNKATSU_MIGRATIONS": self.migrations,
+        }
         self.mapping = Path(f"/tmp/bk-bench-mapping-{partition_rows}.yaml")
         from split.api import bundled_mapping
 
@@ -121,11 +127,13 @@ class Bench:
             create_database(url)
         if create_tables:
             from split import api
+            from split.schema.command import prepare_for_copy
             from split.settings import StoreUrl
 
             plan = api.plan(self.mapping, self.source)
             checked = api.check_inputs(self.mapping, self.source)
-            api.prepare_targets(plan, checked.mapping, {r: StoreUrl(r, u) for r, u in stores.items()})
+            targets = {r: StoreUrl(r, u) for r, u in stores.items()}
+            prepare_for_copy(plan, checked.mapping, checked.schema, targets, self.migrations)
         self.checkpoint()
         return stores
 

@@ -285,10 +285,10 @@ def fingerprint_and_patterns(ctx: VerifyContext) -> list[CheckResult]:
 def _unplanned_tables(ctx: VerifyContext, present: set[str]) -> list[str]:
     """Every other table of the retail store is scanned whole: an extract someone left there is exactly the
     risk, and after the split retail-only tables are not in the NW-based plan."""
-    from checks.structure import TOOLKIT_TABLES
+    from split.introspect import TOOLKIT_TABLES
 
     planned = {t.name for t, _ in ctx.retail_tables()}
-    return sorted(present - planned - TOOLKIT_TABLES)
+    return sorted(present - planned - set(TOOLKIT_TABLES))
 
 
 # ── retail.temporal_scope ─────────────────────────────────────────────────────────────────────

@@ -10,10 +10,9 @@ from checks.context import VerifyContext
 from checks.results import CheckResult, could_not_prove, failed, passed
 from split.db import engine_for
 from split.encode import is_token
-from split.ledger import LEDGER_TABLE
+from split.introspect import TOOLKIT_TABLES
 from split.mapping.model import Follow, Own
 
-TOOLKIT_TABLES = {LEDGER_TABLE, "alembic_version"}
 SAMPLES = 5
 
 

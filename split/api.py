@@ -86,7 +86,7 @@ class CopyResult:
     mapping_sha256: str
     stores: dict[str, str]  # role → masked URL
     tables: list[TableCopy]
-    created: dict[str, list[str]]
+    schema_notes: list[str]  # what `copy` did to the store schemas (first revision, upgrade to head)
     seconds: float
     snapshot: str | None = None  # the PostgreSQL snapshot every partition read
     dashboard: str | None = None  # the Dask dashboard, when run on a cluster
@@ -99,7 +99,7 @@ class CopyResult:
             "plan_hash": self.plan_hash,
             "mapping_sha256": self.mapping_sha256,
             "stores": self.stores,
-            "created_tables": self.created,
+            "schema": self.schema_notes,
             "seconds": round(self.seconds, 3),
             "tables": [t.to_dict() for t in self.tables],
         }
@@ -124,6 +124,7 @@ def copy(
     waves: list[str] | None = None,
     tables: list[str] | None = None,
     scheduler: str | None = None,
+    migrations: str | Path | None = None,
     progress: Progress | None = None,
 ) -> CopyResult:
     from split.db import check_reachable, engine_for
@@ -132,6 +133,8 @@ def copy(
     from split.engine.snapshot import exported_snapshot
     from split.ledger import recorded_counts
     from split.plan import compile_plan
+    from split.schema.command import prepare_for_copy
+    from split.schema.derive import load_levels
     from split.settings import Secret
 
     started = time.monotonic()
@@ -150,7 +153,10 @@ def copy(
         dashboard = runner.dashboard_link
         if dashboard:
             progress.note(f"Dask dashboard: {dashboard}")
-        created = prepare_targets(plan_, mapping, targets)
+        schema_notes, metadata = prepare_for_copy(plan_, mapping, checked.schema, targets, migrations)
+        for note in schema_notes:
+            progress.note(note)
+        levels = load_levels(metadata)
         run_id = uuid.uuid4().hex
         with exported_snapshot(checked.source.url) as snapshot:
             tasks = [
@@ -171,8 +177,11 @@ def copy(
                 for sp in t.stores
             ]
             progress.start(len(tasks), {t.name: len(t.partitions) * len(t.stores) for t in selected})
-            try:
-                results = runner.map(copy_partition, tasks, progress.done, name="copy")
+            results = []
+            try:  # foreign-key parents commit before their children start: one map per load level
+                for level in sorted({levels[t.table.name] for t in tasks}):
+                    batch = [t for t in tasks if levels[t.table.name] == level]
+                    results += runner.map(copy_partition, batch, progress.done, name=f"copy-{level}")
             finally:
                 progress.stop()
     counts = {role: recorded_counts(engine_for(t.url), plan_.hash) for role, t in targets.items()}
@@ -184,34 +193,9 @@ def copy(
         summary.append(TableCopy(t.name, t.wave, t.source_rows, len(t.partitions), rows, skipped, methods))
     stores = {"source": checked.source.masked, **{r: t.masked for r, t in targets.items()}}
     seconds = time.monotonic() - started
-    return CopyResult(run_id, plan_.hash, plan_.mapping_sha256, stores, summary, created, seconds, snapshot, dashboard)
-
-
-def prepare_targets(plan_, mapping: Mapping, targets: dict[str, StoreUrl]) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
-    """Check both stores first (nothing written if one is wrong), then create missing tables and the ledger."""
-    import sqlalchemy as sa
-
-    from split.db import describe_db_error, engine_for, sqlite_path
-    from split.errors import TerminalError
-    from split.ledger import ensure_ledger
-    from split.schema.create import check_store_tables, create_store_tables
-
-    for role, target in targets.items():
-        path = sqlite_path(target.url)
-        if path is None or path.exists():  # inspecting a missing SQLite file would create it
-            check_store_tables(plan_, role, engine_for(target.url, writer=True))
-    created = {}
-    for role, target in targets.items():
-        engine = engine_for(target.url, writer=True)
-        try:
-            created[role] = create_store_tables(plan_, role, engine, mapping)
-            ensure_ledger(engine)
-        except sa.exc.DBAPIError as exc:
-            raise TerminalError(
-                f"cannot create the tables of the {role} store {target.masked}: {describe_db_error(exc)}",
-                hint="give the loading account CREATE on the target schema (or create the tables), then run again",
-            ) from None
-    return created
+    return CopyResult(
+        run_id, plan_.hash, plan_.mapping_sha256, stores, summary, schema_notes, seconds, snapshot, dashboard
+    )
 
 
 def select_tables(plan_, waves: list[str] | None, tables: list[str] | None) -> list:  # type: ignore[no-untyped-def]
@@ -319,6 +303,8 @@ def demo(
     files = {role: folder / f"{role}.db" for role in ("shared", "nw", "retail")}
     for path in files.values():
         path.unlink(missing_ok=True)
+    migrations = folder / "migrations"  # the stores' Alembic revisions: recreated with the stores
+    shutil.rmtree(migrations, ignore_errors=True)
     mapping = folder / "takuso.yaml"
     shutil.copyfile(bundled_mapping(), mapping)
     generated = not os.environ.get(ENV_ENCODE_KEY)
@@ -327,9 +313,11 @@ def demo(
     urls = {role: f"sqlite:///{path}" for role, path in files.items()}
     sample = sample_db(urls["shared"], supply_points, seed)
     plan_ = plan(mapping, urls["shared"])
-    result = copy(mapping, urls["shared"], urls["nw"], urls["retail"], workers=workers, progress=progress)
+    result = copy(
+        mapping, urls["shared"], urls["nw"], urls["retail"], workers=workers, migrations=migrations, progress=progress
+    )
     proof = verify(mapping, urls["shared"], urls["nw"], urls["retail"], report_dir=folder / "report", workers=workers)
-    shown = {k: str(v) for k, v in {**files, "mapping": mapping}.items()}
+    shown = {k: str(v) for k, v in {**files, "mapping": mapping, "migrations": migrations}.items()}
     return DemoResult(str(folder), shown, sample, plan_, result, proof, generated)
 
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-TOOLKIT_TABLES = ("bunkatsu_ledger", "alembic_version")
+# The toolkit's own tables in a store: the ledger and the Alembic version table (ours and the default name).
+TOOLKIT_TABLES = ("bunkatsu_ledger", "bunkatsu_schema_version", "alembic_version")
 
 
 @dataclass(frozen=True)
@@ -30,11 +31,19 @@ class ForeignKeyInfo:
 
 
 @dataclass(frozen=True)
+class IndexInfo:
+    name: str
+    columns: tuple[str, ...]
+    unique: bool = False
+
+
+@dataclass(frozen=True)
 class TableInfo:
     name: str
     columns: tuple[ColumnInfo, ...]
     primary_key: tuple[str, ...]
     foreign_keys: tuple[ForeignKeyInfo, ...] = ()
+    indexes: tuple[IndexInfo, ...] = ()
 
     def column(self, name: str) -> ColumnInfo | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -79,5 +88,10 @@ def reflect_source(engine: sa.Engine) -> SourceSchema:
             ForeignKeyInfo(tuple(fk["constrained_columns"]), fk["referred_table"], tuple(fk["referred_columns"]))
             for fk in inspector.get_foreign_keys(name)
         )
-        tables[name] = TableInfo(name, columns, pk, fks)
+        indexes = tuple(
+            IndexInfo(str(ix["name"]), tuple(str(c) for c in ix["column_names"]), bool(ix.get("unique")))
+            for ix in inspector.get_indexes(name)
+            if ix.get("name") and all(ix.get("column_names") or [None])  # expression indexes are not copied
+        )
+        tables[name] = TableInfo(name, columns, pk, fks, indexes)
     return SourceSchema(engine.dialect.name, tables)

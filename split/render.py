@@ -93,9 +93,6 @@ def copy_summary(result: Any) -> None:
     out.print(table)
     for role, url in result.stores.items():
         out.print(f"  {role:<7} {url}")
-    created = {r: c for r, c in result.created.items() if c}
-    for role, names in created.items():
-        out.print(f"  created {len(names)} table(s) in {role}")
     if result.snapshot:
         out.print(f"  every partition read PostgreSQL snapshot {result.snapshot}")
     out.print(f"  finished in {result.seconds:.1f} s")

@@ -13,6 +13,8 @@ ENV_NW = "BUNKATSU_NW_URL"
 ENV_RETAIL = "BUNKATSU_RETAIL_URL"
 ENV_MAPPING = "BUNKATSU_MAPPING"
 ENV_ENCODE_KEY = "BUNKATSU_ENCODE_KEY"
+ENV_MIGRATIONS = "BUNKATSU_MIGRATIONS"
+DEFAULT_MIGRATIONS = "migrations"
 
 SUPPORTED_BACKENDS = ("sqlite", "postgresql", "mysql", "mariadb")
 
@@ -82,6 +84,11 @@ def mapping_path(value: str | Path | None) -> Path:
     if not path.is_file():
         raise ConfigError(f"mapping file not found: {path}", hint="check the path (relative to the current folder)")
     return path
+
+
+def migrations_dir(value: str | Path | None) -> Path:
+    """The folder holding one Alembic environment per store (`<dir>/nw`, `<dir>/retail`)."""
+    return Path(value or os.environ.get(ENV_MIGRATIONS) or DEFAULT_MIGRATIONS)
 
 
 def encode_key(required: bool) -> bytes | None:

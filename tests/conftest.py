@@ -109,6 +109,14 @@ def sample_source(session_dbs: Databases, backend: str, supply_points: int = 200
     return _sources[key]
 
 
+@pytest.fixture(autouse=True)
+def migrations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's stores get their own Alembic revisions (never the repository's `migrations/`)."""
+    folder = tmp_path / "migrations"
+    monkeypatch.setenv("BUNKATSU_MIGRATIONS", str(folder))
+    return folder
+
+
 @pytest.fixture
 def encode_key(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("BUNKATSU_ENCODE_KEY", TEST_KEY)
@@ -119,7 +127,8 @@ def run_cli(
     *args: str, env: dict[str, str] | None = None, timeout: int = 300, cwd: Path = ROOT
 ) -> subprocess.CompletedProcess:
     """Run `bunkatsu` in a child process, as a user would (exit codes, stdout/stderr separated)."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("BUNKATSU_") or k == "BUNKATSU_REQUIRE_SERVERS"}
+    kept = ("BUNKATSU_REQUIRE_SERVERS", "BUNKATSU_MIGRATIONS")  # the test's own revisions folder, see `migrations`
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("BUNKATSU_") or k in kept}
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "split", *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=cwd

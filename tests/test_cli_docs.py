@@ -13,16 +13,33 @@ import typer.main
 from split.cli import app
 from tests.conftest import ROOT, run_cli
 
-COMMANDS = sorted(c.name for c in typer.main.get_command(app).commands.values())  # type: ignore[attr-defined]
+
+def _commands(group, prefix=()):  # type: ignore[no-untyped-def]
+    """Every command path, sub-commands of groups included: ("copy",), ("schema",), ("schema", "check"), …"""
+    for name, command in group.commands.items():
+        yield (*prefix, name)
+        if hasattr(command, "commands"):
+            yield from _commands(command, (*prefix, name))
+
+
+ROOT_GROUP = typer.main.get_command(app)
+COMMANDS = sorted(" ".join(path) for path in _commands(ROOT_GROUP))
+
+
+def _click_command(path: str):  # type: ignore[no-untyped-def]
+    command = ROOT_GROUP
+    for name in path.split():
+        command = command.commands[name]  # type: ignore[attr-defined]
+    return command
 
 
 def test_the_expected_commands_exist():
-    assert {"sample-db", "plan", "copy", "demo"} <= set(COMMANDS)
+    assert {"sample-db", "plan", "copy", "demo", "schema revision", "schema upgrade", "schema check"} <= set(COMMANDS)
 
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help_with_an_example_and_is_in_the_readme(command):
-    result = run_cli(command, "--help")
+    result = run_cli(*command.split(), "--help")
     assert result.returncode == 0
     assert "Example" in result.stdout
     assert f"bunkatsu {command}" in (ROOT / "README.md").read_text(encoding="utf-8")
@@ -30,8 +47,7 @@ def test_every_command_has_help_with_an_example_and_is_in_the_readme(command):
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_option_has_help_text(command):
-    click_command = typer.main.get_command(app).commands[command]  # type: ignore[attr-defined]
-    for param in click_command.params:
+    for param in _click_command(command).params:
         if param.param_type_name == "option":
             assert param.help, f"{command} {param.opts} has no help text"
 

@@ -229,7 +229,7 @@ def test_a_database_refusing_work_is_one_message_and_exit_3(setup, dbs):
         assert result.returncode == 3, result.stderr
         assert "Traceback" not in result.stderr and "pw-not-shown" not in result.stderr
         flat = " ".join(result.stderr.split())
-        assert "cannot create the tables of the nw store" in flat and "permission denied" in flat
+        assert "the nw store" in flat and "refused a schema change" in flat and "permission denied" in flat
     finally:
         from split.db import dispose_all
 

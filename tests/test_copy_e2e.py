@@ -133,14 +133,15 @@ def test_split_is_exact(split_stores):
     source_tables = table_names(source)
 
     # NW: every table but retail's own, every column, every row.
-    assert table_names(nw) == source_tables - RETAIL_ONLY_TABLES | {"bunkatsu_ledger"}
+    toolkit = {"bunkatsu_ledger", "bunkatsu_schema_version"}
+    assert table_names(nw) == source_tables - RETAIL_ONLY_TABLES | toolkit
     for table in source_tables - RETAIL_ONLY_TABLES:
         columns = column_names(source, table)
         assert column_names(nw, table) == columns, table
         assert canonical_rows(nw, table, columns) == canonical_rows(source, table, columns), table
 
     # Retail: exactly the allowed tables and columns.
-    assert table_names(retail) == source_tables - NW_ONLY_TABLES | {"bunkatsu_ledger"}
+    assert table_names(retail) == source_tables - NW_ONLY_TABLES | toolkit
     periods = affiliate_periods(source)
     for table in source_tables - NW_ONLY_TABLES:
         allowed = [c for c in column_names(source, table) if c not in NW_ONLY_COLUMNS.get(table, set())]

@@ -1,0 +1,323 @@
+"""The `schema` verbs, one function each, like Alembic's command module: revision, upgrade, downgrade, check.
+
+Plus `prepare_for_copy`, which `copy` calls before it writes: an empty store is brought to head (writing
+the first revision when there is none), a store that is behind, drifted or generated from another
+mapping stops the copy with the `schema` command that fixes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from split.errors import ConfigError, TerminalError
+from split.schema.migrations import StoreEnv, StoreStatus, compare, current_revision, store_tables
+from split.settings import ENV_NW, ENV_RETAIL, StoreUrl, migrations_dir, store_url
+
+STORES = ("nw", "retail")
+
+
+def stores_of(choice: str) -> tuple[str, ...]:
+    if choice == "both":
+        return STORES
+    if choice not in STORES:
+        raise ConfigError(f"unknown store {choice!r}", hint="use --store nw, retail or both")
+    return (choice,)
+
+
+def store_envs(
+    stores: tuple[str, ...], nw: str | None, retail: str | None, migrations: str | Path | None
+) -> list[StoreEnv]:
+    """The environments of the chosen stores; each store's URL is required and checked before any work."""
+    from split.db import check_reachable
+
+    folder = migrations_dir(migrations)
+    given = {"nw": (nw, ENV_NW), "retail": (retail, ENV_RETAIL)}
+    envs = []
+    for store in stores:
+        target: StoreUrl = store_url(store, *given[store])
+        check_reachable(target.url, store, must_exist=False)
+        envs.append(StoreEnv(store, folder / store, target.url, target.masked))
+    return envs
+
+
+@dataclass(frozen=True)
+class Derived:
+    """What the mapping asks of one store: its metadata and that metadata's digest for the store's engine."""
+
+    metadata: sa.MetaData
+    digest: str
+    mapping_path: str
+    mapping_sha256: str
+
+    def template_args(self, store: str) -> dict:
+        return {
+            "bunkatsu_store": store,
+            "bunkatsu_mapping": self.mapping_path,
+            "bunkatsu_mapping_sha256": self.mapping_sha256,
+            "bunkatsu_schema_digest": self.digest,
+        }
+
+
+def derive(plan_: Any, mapping: Any, schema: Any, env: StoreEnv) -> Derived:
+    from split.db import engine_for
+    from split.schema.derive import schema_digest, store_metadata
+
+    dialect = engine_for(env.url).dialect
+    metadata = store_metadata(plan_, mapping, schema, env.store, dialect)
+    return Derived(metadata, schema_digest(metadata, dialect), plan_.mapping_path, plan_.mapping_sha256)
+
+
+def derive_all(mapping_file: str | Path | None, source: str | None, envs: list[StoreEnv]) -> dict[str, Derived]:
+    from split.api import check_inputs
+    from split.db import engine_for
+    from split.plan import compile_plan
+
+    checked = check_inputs(mapping_file, source)
+    plan_ = compile_plan(checked.mapping, checked.schema, engine_for(checked.source.url))
+    return {env.store: derive(plan_, checked.mapping, checked.schema, env) for env in envs}
+
+
+@contextmanager
+def connection(env: StoreEnv) -> Iterator[sa.Connection]:
+    """One transaction on the store for a whole Alembic command (DDL is transactional where the engine allows)."""
+    from split.db import describe_db_error, engine_for
+
+    try:
+        with engine_for(env.url, writer=True).begin() as conn:  # on SQLite, a writer makes DDL transactional too
+            yield conn
+    except sa.exc.DBAPIError as exc:
+        raise TerminalError(
+            f"the {env.store} store {env.masked} refused a schema change: {describe_db_error(exc)}",
+            hint="give the migrating account DDL rights on the store (CREATE/ALTER/DROP), then run again",
+        ) from None
+
+
+def status(env: StoreEnv, derived: Derived, conn: sa.Connection) -> StoreStatus:
+    head = env.head()
+    digest = env.head_digest()
+    tables = store_tables(conn)
+    current = current_revision(conn)
+    differences = compare(conn, derived.metadata) if tables else []
+    return StoreStatus(
+        env.store,
+        env.masked,
+        str(env.directory.parent),
+        current,
+        head,
+        None if digest is None else digest == derived.digest,
+        len(tables),
+        differences,
+    )
+
+
+# ── check ──────────────────────────────────────────────────────────────────────────────────
+
+
+def check(
+    mapping_file: str | Path | None = None,
+    source: str | None = None,
+    nw: str | None = None,
+    retail: str | None = None,
+    *,
+    store: str = "both",
+    migrations: str | Path | None = None,
+) -> list[StoreStatus]:
+    """Each store against its head and the mapping (the CLI exits 1 unless every state is `ok`)."""
+    envs = store_envs(stores_of(store), nw, retail, migrations)
+    derived = derive_all(mapping_file, source, envs)
+    out = []
+    for env in envs:
+        with connection(env) as conn:
+            out.append(status(env, derived[env.store], conn))
+    return out
+
+
+# ── revision ───────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass
+class RevisionResult:
+    store: str
+    revision: str | None  # None: the store already matches the mapping, no file written
+    down_revision: str | None
+    path: str | None
+    changes: list[str] = field(default_factory=list)
+    initialised: list[str] = field(default_factory=list)  # environment files written for the first time
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def revision(
+    mapping_file: str | Path | None = None,
+    source: str | None = None,
+    nw: str | None = None,
+    retail: str | None = None,
+    *,
+    store: str = "both",
+    message: str | None = None,
+    migrations: str | Path | None = None,
+) -> list[RevisionResult]:
+    """Autogenerate one revision per store from the difference between the store (at head) and the mapping."""
+    envs = store_envs(stores_of(store), nw, retail, migrations)
+    derived = derive_all(mapping_file, source, envs)
+    for env in envs:  # every store at head before any file is written
+        with connection(env) as conn:
+            st = status(env, derived[env.store], conn)
+        if st.head is not None and st.current != st.head:
+            raise ConfigError(
+                f"the {env.store} store is at {st.current or 'base'}, head is {st.head}: a revision is generated "
+                "against a store at head",
+                hint=f"run `bunkatsu schema upgrade --store {env.store}` first",
+            )
+    return [write_revision(env, derived[env.store], message) for env in envs]
+
+
+def write_revision(env: StoreEnv, derived: Derived, message: str | None) -> RevisionResult:
+    from alembic import command
+
+    initialised = [str(p) for p in env.init()]
+    head = env.head()
+    with connection(env) as conn:
+        changes = [d.text for d in compare(conn, derived.metadata)]
+        config = env.config(
+            connection=conn, target_metadata=derived.metadata, template_args=derived.template_args(env.store)
+        )
+        script = command.revision(config, message or f"schema from mapping {derived.mapping_sha256[:12]}", True)
+    if isinstance(script, list):  # one environment, one script; a list only when Alembic made none
+        script = script[0] if script else None
+    if script is None:  # no change: Alembic wrote nothing (see environment.revision_directives)
+        return RevisionResult(env.store, None, head, None, [], initialised)
+    return RevisionResult(env.store, script.revision, head, script.path, changes, initialised)
+
+
+# ── upgrade / downgrade ────────────────────────────────────────────────────────────────────
+
+
+@dataclass
+class MoveResult:
+    store: str
+    before: str | None
+    after: str | None
+    sql: str | None = None  # with --sql: the DDL, nothing run
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def upgrade(
+    nw: str | None = None,
+    retail: str | None = None,
+    *,
+    store: str = "both",
+    to: str = "head",
+    sql: bool = False,
+    migrations: str | Path | None = None,
+) -> list[MoveResult]:
+    envs = store_envs(stores_of(store), nw, retail, migrations)
+    for env in envs:
+        _require_revisions(env)
+    return [_move(env, "upgrade", to, sql) for env in envs]
+
+
+def downgrade(
+    nw: str | None = None,
+    retail: str | None = None,
+    *,
+    store: str = "both",
+    to: str = "-1",
+    sql: bool = False,
+    migrations: str | Path | None = None,
+) -> list[MoveResult]:
+    envs = store_envs(stores_of(store), nw, retail, migrations)
+    for env in envs:
+        _require_revisions(env)
+    return [_move(env, "downgrade", to, sql) for env in envs]
+
+
+def _require_revisions(env: StoreEnv) -> None:
+    if not env.has_revisions():
+        raise ConfigError(
+            f"no revisions for the {env.store} store in {env.directory}",
+            hint=f"write the first with `bunkatsu schema revision --store {env.store}` (or pass --migrations DIR)",
+        )
+
+
+def _move(env: StoreEnv, direction: str, to: str, sql: bool) -> MoveResult:
+    from alembic import command
+    from alembic.util import CommandError
+
+    with connection(env) as conn:
+        before = current_revision(conn)
+        try:
+            if sql:  # offline: Alembic renders the DDL from the revisions, the store is only asked where it is
+                config = env.config()
+                getattr(command, direction)(config, f"{before}:{to}" if before else to, sql=True)
+                return MoveResult(env.store, before, before, config.output_buffer.getvalue())
+            getattr(command, direction)(env.config(connection=conn), to)
+        except CommandError as exc:
+            raise ConfigError(f"{env.store} store: {exc}", hint="see `alembic history` for the revision ids") from None
+        after = current_revision(conn)
+    return MoveResult(env.store, before, after)
+
+
+# ── copy ───────────────────────────────────────────────────────────────────────────────────
+
+
+def prepare_for_copy(
+    plan_: Any, mapping: Any, schema: Any, targets: dict[str, StoreUrl], migrations: Any
+) -> tuple[list[str], dict[str, sa.MetaData]]:
+    """Bring empty stores to head, refuse the others unless they are at head and match the mapping.
+
+    Every store is checked before anything is written (exit 2, naming the `schema` command that fixes it).
+    Returns notes for the operator (what was written and applied) and each store's derived schema.
+    """
+    folder = migrations_dir(migrations)
+    envs = [StoreEnv(role, folder / role, t.url, t.masked) for role, t in targets.items()]
+    derived = {env.store: derive(plan_, mapping, schema, env) for env in envs}
+    statuses = {}
+    for env in envs:
+        with connection(env) as conn:
+            statuses[env.store] = status(env, derived[env.store], conn)
+    for env in envs:
+        _refuse_unless_copyable(statuses[env.store])
+    notes = []
+    for env in envs:
+        st = statuses[env.store]
+        if st.state == "empty":
+            if st.head is None:
+                written = write_revision(env, derived[env.store], None)
+                notes.append(f"{env.store} store: wrote the first revision {written.revision} ({written.path})")
+            moved = _move(env, "upgrade", "head", False)
+            notes.append(f"{env.store} store was empty: upgraded to head {moved.after}")
+            with connection(env) as conn:
+                after = status(env, derived[env.store], conn)
+            if after.state not in ("ok", "loosened"):
+                raise ConfigError(
+                    f"the {env.store} store at head {after.head} does not match the mapping: "
+                    + "; ".join(d.text for d in after.differences[:5]),
+                    hint="the revisions do not build the mapping's schema: " + after.fix(),
+                )
+        elif st.state == "loosened":
+            notes.append(f"{env.store} store: {st.summary()}; {st.fix()}")
+    return notes, {store: d.metadata for store, d in derived.items()}
+
+
+def _refuse_unless_copyable(st: StoreStatus) -> None:
+    if st.state in ("ok", "loosened") or (st.state == "empty" and st.head_matches_mapping is not False):
+        return
+    shown = [d.text for d in st.differences if not d.loosened]
+    detail = f": {'; '.join(shown[:5])}" + (f" (and {len(shown) - 5} more)" if len(shown) > 5 else "") if shown else ""
+    if st.state == "empty":  # empty, but head was written for another mapping
+        raise ConfigError(
+            f"the {st.store} store is empty, but head {st.head} was generated from another mapping",
+            hint=f"run `bunkatsu schema upgrade --store {st.store}`, then `bunkatsu schema revision --store "
+            f"{st.store}`, review it and `schema upgrade` again",
+        )
+    raise ConfigError(f"the {st.store} store {st.url} {st.summary()}{detail}", hint=f"run {st.fix()}")

@@ -1,0 +1,233 @@
+"""A store's Alembic environment, configured in code, and the comparison of a store with its schema.
+
+Each store has its own environment, `<migrations>/<store>/` (env.py, script.py.mako, versions/), and
+`<migrations>/alembic.ini` has one section per store, so plain `alembic -n nw …` works as well. The
+ini file is optional: without it everything is set here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from split.errors import ConfigError
+from split.schema.environment import VERSION_TABLE, include_name
+
+TEMPLATES = Path(__file__).parent / "templates"
+FILE_TEMPLATE = "%%(year)d%%(month).2d%%(day).2d_%%(hour).2d%%(minute).2d_%%(rev)s_%%(slug)s"
+
+
+@dataclass(frozen=True)
+class StoreEnv:
+    """The Alembic environment of one store: where its revisions live and which database it manages."""
+
+    store: str
+    directory: Path  # <migrations>/<store>
+    url: str
+    masked: str
+
+    @property
+    def ini(self) -> Path:
+        return self.directory.parent / "alembic.ini"
+
+    def init(self) -> list[Path]:
+        """Write the environment's files that are missing (never overwrite the user's). Returns those written."""
+        written = []
+        files = {
+            self.directory / "env.py": (TEMPLATES / "env.py.tmpl")
+            .read_text()
+            .format(store=self.store, upper=self.store.upper()),
+            self.directory / "script.py.mako": (TEMPLATES / "script.py.mako").read_text(),
+            self.ini: (TEMPLATES / "alembic.ini.tmpl").read_text(),
+        }
+        (self.directory / "versions").mkdir(parents=True, exist_ok=True)
+        for path, text in files.items():
+            if not path.exists():
+                path.write_text(text, encoding="utf-8")
+                written.append(path)
+        return written
+
+    def config(self, **attributes: Any) -> Any:
+        """An Alembic Config: the store's section of alembic.ini when there is one, completed in code."""
+        from alembic.config import Config
+
+        quiet = argparse.Namespace(quiet=True)  # results are printed by bunkatsu, in text or JSON
+        buffer = io.StringIO()
+        if self.ini.is_file():
+            config = Config(str(self.ini), ini_section=self.store, output_buffer=buffer, cmd_opts=quiet)
+        else:
+            config = Config(output_buffer=buffer, cmd_opts=quiet)
+        defaults = {"script_location": str(self.directory), "path_separator": "os", "file_template": FILE_TEMPLATE}
+        for option, value in defaults.items():
+            if not config.get_main_option(option):
+                config.set_main_option(option, value)
+        config.attributes.update(url=self.url, **attributes)
+        return config
+
+    def has_revisions(self) -> bool:
+        return (self.directory / "env.py").is_file() and self.head() is not None
+
+    def script(self) -> Any:
+        from alembic.script import ScriptDirectory
+
+        return ScriptDirectory.from_config(self.config())
+
+    def head(self) -> str | None:
+        if not (self.directory / "env.py").is_file():
+            return None
+        heads = self.script().get_heads()
+        if len(heads) > 1:
+            raise ConfigError(
+                f"the {self.store} migrations in {self.directory} have several heads: {', '.join(heads)}",
+                hint=f"merge them: alembic -c {self.ini} -n {self.store} merge heads -m merge",
+            )
+        return heads[0] if heads else None
+
+    def head_digest(self) -> str | None:
+        """The schema digest the head revision was generated for; None for a revision written by hand."""
+        head = self.head()
+        if head is None:
+            return None
+        return getattr(self.script().get_revision(head).module, "bunkatsu_schema_digest", None)
+
+
+def current_revision(conn: sa.Connection) -> str | None:
+    from alembic.migration import MigrationContext
+
+    return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+
+
+def store_tables(conn: sa.Connection) -> list[str]:
+    """The store's tables but Alembic's version table (`schema revision` creates it in an empty store)."""
+    return sorted(t for t in sa.inspect(conn).get_table_names() if t != VERSION_TABLE)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One way the store differs from the schema the mapping derives. `loosened`: a column that is still
+    nullable where the mapping wants NOT NULL (added to a table with rows; tightened after the copy)."""
+
+    text: str
+    loosened: bool = False
+
+
+def compare(conn: sa.Connection, metadata: sa.MetaData) -> list[Difference]:
+    """The store against the derived schema, as Alembic's autogenerate sees it."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    context = MigrationContext.configure(
+        conn, opts={"compare_type": True, "include_name": include_name, "version_table": VERSION_TABLE}
+    )
+    out = []
+    for diff in compare_metadata(context, metadata):
+        for item in diff if isinstance(diff, list) else [diff]:
+            out.append(describe(item))
+    return out
+
+
+def describe(diff: tuple) -> Difference:
+    """Alembic's diff tuple in words, from the store's point of view ("missing" = head/mapping has it)."""
+    kind = diff[0]
+    if kind in ("add_table", "remove_table"):
+        where = "missing from the store" if kind == "add_table" else "in the store but not in the schema"
+        return Difference(f"table {diff[1].name}: {where}")
+    if kind in ("add_column", "remove_column"):
+        where = "missing from the store" if kind == "add_column" else "in the store but not in the schema"
+        return Difference(f"column {diff[2]}.{diff[3].name}: {where}")
+    if kind in ("add_index", "remove_index", "add_fk", "remove_fk", "add_constraint", "remove_constraint"):
+        obj = diff[1]
+        what = {"index": "index", "fk": "foreign key", "constraint": "constraint"}[kind.split("_", 1)[1]]
+        where = "missing from the store" if kind.startswith("add") else "in the store but not in the schema"
+        table = getattr(obj, "table", None) if what != "foreign key" else obj.parent
+        cols = ", ".join(c.name for c in getattr(obj, "columns", ()))
+        return Difference(f"{what} {obj.name or ''} on {getattr(table, 'name', '?')}({cols}): {where}")
+    if kind == "modify_nullable":
+        _, _, table, column, _, store_nullable, wanted_nullable = diff
+        state = "nullable" if store_nullable else "NOT NULL"
+        wanted = "nullable" if wanted_nullable else "NOT NULL"
+        return Difference(
+            f"column {table}.{column}: {state} in the store, {wanted} in the schema",
+            loosened=bool(store_nullable) and not wanted_nullable,
+        )
+    if kind == "modify_type":
+        _, _, table, column, _, store_type, wanted_type = diff
+        return Difference(f"column {table}.{column}: type {store_type} in the store, {wanted_type} in the schema")
+    return Difference(f"{kind}: {' '.join(str(x) for x in diff[1:] if x is not None)}")
+
+
+@dataclass
+class StoreStatus:
+    """Where a store stands against its migrations and the mapping; `state` says what to do next."""
+
+    store: str
+    url: str  # masked
+    migrations: str
+    current: str | None
+    head: str | None
+    head_matches_mapping: bool | None  # None: the head revision was written by hand
+    tables: int  # tables in the store, any
+    differences: list[Difference] = field(default_factory=list)
+
+    @property
+    def state(self) -> str:
+        if self.head is None:
+            return "empty" if not self.tables else "no-revisions"
+        if self.current is None:
+            return "empty" if not self.tables else "unversioned"
+        if self.current != self.head:
+            return "behind"
+        if self.head_matches_mapping is False:
+            return "mapping-changed"
+        if any(not d.loosened for d in self.differences):
+            return "drifted"
+        return "loosened" if self.differences else "ok"
+
+    def fix(self, mapping_hint: str = "") -> str:
+        s = self.store
+        return {
+            "empty": f"`bunkatsu schema upgrade --store {s}` (or let `copy` do it)"
+            if self.head
+            else f"`bunkatsu schema revision --store {s}` then `schema upgrade`",
+            "no-revisions": f"`bunkatsu schema revision --store {s}` then `schema upgrade`",
+            "unversioned": f"empty the store and run `bunkatsu schema upgrade --store {s}`, or, if it holds exactly "
+            f"the schema of head, adopt it: alembic -c {self.migrations}/alembic.ini -n {s} stamp head",
+            "behind": f"`bunkatsu schema upgrade --store {s}`",
+            "mapping-changed": f'`bunkatsu schema revision --store {s} -m "…"`, review it, then '
+            f"`bunkatsu schema upgrade --store {s}`",
+            "drifted": f"undo the change in the store, or write it into a revision: `bunkatsu schema revision --store "
+            f'{s} -m "…"`, review, `schema upgrade`',
+            "loosened": f"after the next `copy`, `bunkatsu schema revision --store {s}` and `schema upgrade` "
+            "make the new columns NOT NULL",
+            "ok": "",
+        }[self.state]
+
+    def summary(self) -> str:
+        return {
+            "empty": "empty",
+            "no-revisions": f"holds {self.tables} table(s) but {self.migrations}/{self.store} has no revisions",
+            "unversioned": f"holds {self.tables} table(s) but no schema version",
+            "behind": f"at {self.current or 'base'}, head is {self.head}",
+            "mapping-changed": f"head {self.head} was generated from another mapping than today's",
+            "drifted": "differs from head",
+            "loosened": "at head; new columns still nullable until the next copy",
+            "ok": f"at head {self.head}, matches the mapping",
+        }[self.state]
+
+    def to_dict(self) -> dict:
+        return {
+            "store": self.store,
+            "url": self.url,
+            "migrations": self.migrations,
+            "state": self.state,
+            "current": self.current,
+            "head": self.head,
+            "head_matches_mapping": self.head_matches_mapping,
+            "differences": [d.text for d in self.differences],
+            "fix": self.fix(),
+        }
