@@ -13,10 +13,10 @@ import sqlalchemy as sa
 
 LEDGER_TABLE = "bunkatsu_ledger"
 
-ledger_metadata = sa.MetaData()
+# Part of each store's derived schema (split/schema/derive.py): created and changed by Alembic revisions.
 ledger = sa.Table(
     LEDGER_TABLE,
-    ledger_metadata,
+    sa.MetaData(),
     sa.Column("plan_hash", sa.String(64), primary_key=True),
     sa.Column("table_name", sa.String(128), primary_key=True),
     sa.Column("partition_no", sa.Integer, primary_key=True, autoincrement=False),
@@ -43,10 +43,6 @@ class LedgerEntry:
     row_count: int
     checksum: str
     mapping_sha256: str
-
-
-def ensure_ledger(engine: sa.Engine) -> None:
-    ledger_metadata.create_all(engine, checkfirst=True)
 
 
 def is_recorded(conn: sa.Connection, plan_hash: str, table: str, partition_no: int) -> bool:

@@ -148,6 +148,8 @@ def test_upgrade_sql_prints_ddl_and_plain_alembic_works(session_dbs, dbs, migrat
 
 def test_schema_errors_are_usage_errors(session_dbs, dbs, migrations):
     split = Split(session_dbs, dbs, "sqlite")
+    assert split.cli("schema", "check").returncode == 1  # empty stores: not at head
+    assert not any(Path(url.removeprefix("sqlite:///")).exists() for url in (split.nw, split.retail))  # read only
     nothing = split.cli("schema", "upgrade")
     assert nothing.returncode == 2 and "schema revision" in nothing.stderr and "Traceback" not in nothing.stderr
     wrong = split.cli("schema", "check", "--store", "both-ish")

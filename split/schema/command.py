@@ -98,12 +98,27 @@ def connection(env: StoreEnv) -> Iterator[sa.Connection]:
         ) from None
 
 
-def status(env: StoreEnv, derived: Derived, conn: sa.Connection) -> StoreStatus:
+def _file_missing(env: StoreEnv) -> bool:
+    """A SQLite store not created yet: reading it would create the file, and checks write nothing."""
+    from split.db import sqlite_path
+
+    path = sqlite_path(env.url)
+    return path is not None and not path.is_file()
+
+
+def read_status(env: StoreEnv, derived: Derived) -> StoreStatus:
+    if _file_missing(env):
+        return _status(env, derived, None)
+    with connection(env) as conn:
+        return _status(env, derived, conn)
+
+
+def _status(env: StoreEnv, derived: Derived, conn: sa.Connection | None) -> StoreStatus:
     head = env.head()
     digest = env.head_digest()
-    tables = store_tables(conn)
-    current = current_revision(conn)
-    differences = compare(conn, derived.metadata) if tables else []
+    tables = store_tables(conn) if conn is not None else []
+    current = current_revision(conn) if conn is not None else None
+    differences = compare(conn, derived.metadata) if conn is not None and tables else []
     return StoreStatus(
         env.store,
         env.masked,
@@ -131,11 +146,7 @@ def check(
     """Each store against its head and the mapping (the CLI exits 1 unless every state is `ok`)."""
     envs = store_envs(stores_of(store), nw, retail, migrations)
     derived = derive_all(mapping_file, source, envs)
-    out = []
-    for env in envs:
-        with connection(env) as conn:
-            out.append(status(env, derived[env.store], conn))
-    return out
+    return [read_status(env, derived[env.store]) for env in envs]
 
 
 # ── revision ───────────────────────────────────────────────────────────────────────────────
@@ -168,8 +179,7 @@ def revision(
     envs = store_envs(stores_of(store), nw, retail, migrations)
     derived = derive_all(mapping_file, source, envs)
     for env in envs:  # every store at head before any file is written
-        with connection(env) as conn:
-            st = status(env, derived[env.store], conn)
+        st = read_status(env, derived[env.store])
         if st.head is not None and st.current != st.head:
             raise ConfigError(
                 f"the {env.store} store is at {st.current or 'base'}, head is {st.head}: a revision is generated "
@@ -220,10 +230,7 @@ def upgrade(
     sql: bool = False,
     migrations: str | Path | None = None,
 ) -> list[MoveResult]:
-    envs = store_envs(stores_of(store), nw, retail, migrations)
-    for env in envs:
-        _require_revisions(env)
-    return [_move(env, "upgrade", to, sql) for env in envs]
+    return _move_stores("upgrade", nw, retail, store, to, sql, migrations)
 
 
 def downgrade(
@@ -235,10 +242,16 @@ def downgrade(
     sql: bool = False,
     migrations: str | Path | None = None,
 ) -> list[MoveResult]:
+    return _move_stores("downgrade", nw, retail, store, to, sql, migrations)
+
+
+def _move_stores(
+    direction: str, nw: str | None, retail: str | None, store: str, to: str, sql: bool, migrations: str | Path | None
+) -> list[MoveResult]:
     envs = store_envs(stores_of(store), nw, retail, migrations)
-    for env in envs:
+    for env in envs:  # every store has revisions before any is moved
         _require_revisions(env)
-    return [_move(env, "downgrade", to, sql) for env in envs]
+    return [_move(env, direction, to, sql) for env in envs]
 
 
 def _require_revisions(env: StoreEnv) -> None:
@@ -253,17 +266,21 @@ def _move(env: StoreEnv, direction: str, to: str, sql: bool) -> MoveResult:
     from alembic import command
     from alembic.util import CommandError
 
-    with connection(env) as conn:
-        before = current_revision(conn)
-        try:
-            if sql:  # offline: Alembic renders the DDL from the revisions, the store is only asked where it is
-                config = env.config()
-                getattr(command, direction)(config, f"{before}:{to}" if before else to, sql=True)
-                return MoveResult(env.store, before, before, config.output_buffer.getvalue())
+    try:
+        if sql:  # offline: Alembic renders the DDL from the revisions, the store is only asked where it is
+            before = None
+            if not _file_missing(env):
+                with connection(env) as conn:
+                    before = current_revision(conn)
+            config = env.config()
+            getattr(command, direction)(config, f"{before}:{to}" if before else to, sql=True)
+            return MoveResult(env.store, before, before, config.output_buffer.getvalue())
+        with connection(env) as conn:
+            before = current_revision(conn)
             getattr(command, direction)(env.config(connection=conn), to)
-        except CommandError as exc:
-            raise ConfigError(f"{env.store} store: {exc}", hint="see `alembic history` for the revision ids") from None
-        after = current_revision(conn)
+            after = current_revision(conn)
+    except CommandError as exc:
+        raise ConfigError(f"{env.store} store: {exc}", hint="see `alembic history` for the revision ids") from None
     return MoveResult(env.store, before, after)
 
 
@@ -281,10 +298,7 @@ def prepare_for_copy(
     folder = migrations_dir(migrations)
     envs = [StoreEnv(role, folder / role, t.url, t.masked) for role, t in targets.items()]
     derived = {env.store: derive(plan_, mapping, schema, env) for env in envs}
-    statuses = {}
-    for env in envs:
-        with connection(env) as conn:
-            statuses[env.store] = status(env, derived[env.store], conn)
+    statuses = {env.store: read_status(env, derived[env.store]) for env in envs}
     for env in envs:
         _refuse_unless_copyable(statuses[env.store])
     notes = []
@@ -296,8 +310,7 @@ def prepare_for_copy(
                 notes.append(f"{env.store} store: wrote the first revision {written.revision} ({written.path})")
             moved = _move(env, "upgrade", "head", False)
             notes.append(f"{env.store} store was empty: upgraded to head {moved.after}")
-            with connection(env) as conn:
-                after = status(env, derived[env.store], conn)
+            after = read_status(env, derived[env.store])
             if after.state not in ("ok", "loosened"):
                 raise ConfigError(
                     f"the {env.store} store at head {after.head} does not match the mapping: "
