@@ -24,6 +24,8 @@ class VerifyContext:
     allowed_retail: dict[str, list[str]] = field(default_factory=dict)  # table → columns, from the full mapping
     post_split: bool = False  # the source is gone: `source_url` is the NW store, the authority
     gx_docs_dir: str | None = None  # where Great Expectations writes its Data Docs, if anywhere
+    schema: Any = None  # the reflected source (split.introspect.SourceSchema), for the derived store schemas
+    migrations: str | None = None  # the stores' Alembic environments (None: BUNKATSU_MIGRATIONS or migrations/)
 
     def retail_tables(self) -> list[tuple[TablePlan, StorePlan]]:
         return [(t, sp) for t in self.plan.tables if (sp := t.store("retail")) is not None]

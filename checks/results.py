@@ -23,6 +23,7 @@ CHECK_IDS = (
     "nw.completeness",
     "retail.completeness",
     "integrity.fk",
+    "schema.drift",
 )
 
 

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 from checks.context import VerifyContext
+from checks.drift import schema_drift
 from checks.fingerprint import fingerprint_and_patterns, temporal_scope
 from checks.reconcile import completeness
 from checks.results import CheckResult
@@ -23,6 +24,7 @@ CHECKS: list[tuple[str, Callable[[VerifyContext], list[CheckResult]]]] = [
     ("nw.completeness", lambda ctx: completeness(ctx, "nw")),
     ("retail.completeness", lambda ctx: completeness(ctx, "retail")),
     ("integrity.fk", integrity_fk),
+    ("schema.drift", schema_drift),
 ]
 
 

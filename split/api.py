@@ -316,7 +316,15 @@ def demo(
     result = copy(
         mapping, urls["shared"], urls["nw"], urls["retail"], workers=workers, migrations=migrations, progress=progress
     )
-    proof = verify(mapping, urls["shared"], urls["nw"], urls["retail"], report_dir=folder / "report", workers=workers)
+    proof = verify(
+        mapping,
+        urls["shared"],
+        urls["nw"],
+        urls["retail"],
+        report_dir=folder / "report",
+        workers=workers,
+        migrations=migrations,
+    )
     shown = {k: str(v) for k, v in {**files, "mapping": mapping, "migrations": migrations}.items()}
     return DemoResult(str(folder), shown, sample, plan_, result, proof, generated)
 
@@ -369,6 +377,7 @@ def verify(
     report_dir: str | Path | None = None,
     workers: int = 2,
     post_split: bool = False,
+    migrations: str | Path | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> VerifyResult:
     """Run every check against the stores (exit 0 pass, 1 violation, 3 could not prove).
@@ -408,6 +417,8 @@ def verify(
         allowed_retail_columns(full_mapping),
         post_split,
         str(Path(report_dir).resolve() / "gx") if report_dir else None,  # GX wants an absolute path
+        checked.schema,
+        str(migrations) if migrations else None,
     )
     step_seconds: dict[str, float] = {}
     results = run_checks(ctx, on_step, step_seconds)

@@ -173,6 +173,7 @@ def verify(
     post_split: Annotated[
         bool, typer.Option("--post-split", help="No source: the NW store is the authority (scheduled runs).")
     ] = False,
+    migrations: MigrationsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Prove the split: no non-public column or value on the retail side, nothing lost on the NW side.
@@ -187,7 +188,15 @@ def verify(
             err.print(f"[dim]checking {name}…[/]")
 
     result = api.verify(
-        mapping, source, nw, retail, report_dir=report, workers=workers, post_split=post_split, on_step=step
+        mapping,
+        source,
+        nw,
+        retail,
+        report_dir=report,
+        workers=workers,
+        post_split=post_split,
+        migrations=migrations,
+        on_step=step,
     )
     if as_json:
         _emit_json(result.to_dict())

@@ -84,6 +84,10 @@ def test_schema_lifecycle(backend, session_dbs, dbs, tmp_path, migrations):
     )
     refused = split.cli("copy")
     assert refused.returncode == 2 and "extra_note" in refused.stderr and "schema revision" in refused.stderr
+    proof = split.json("verify")
+    drift = [c for c in proof["checks"] if c["id"] == "schema.drift" and c["status"] == "fail"]
+    assert proof["verdict"] == "fail" and [c["store"] for c in drift] == ["retail"]
+    assert "customer_party.extra_note" in drift[0]["message"]
     split.execute_retail("ALTER TABLE customer_party DROP COLUMN extra_note")
     assert split.cli("schema", "check").returncode == 0
 
