@@ -117,7 +117,9 @@ class Bench:
             conn.exec_driver_sql("VACUUM ANALYZE")
         print(f"  built in {time.monotonic() - started:.0f} s", file=sys.stderr)
 
-    def fresh_stores(self, label: str, create_tables: bool) -> dict[str, str]:
+    def fresh_stores(self, label: str) -> dict[str, str]:
+        """New stores at head, holding the big table's foreign-key parents (loaded untimed): every method
+        then loads the same table into the same schema, constraints included."""
         from split.db import create_database, dispose_all, drop_database
 
         dispose_all()
@@ -125,17 +127,30 @@ class Bench:
         for url in stores.values():
             drop_database(url)
             create_database(url)
-        if create_tables:
-            from split import api
-            from split.schema.command import prepare_for_copy
-            from split.settings import StoreUrl
-
-            plan = api.plan(self.mapping, self.source)
-            checked = api.check_inputs(self.mapping, self.source)
-            targets = {r: StoreUrl(r, u) for r, u in stores.items()}
-            prepare_for_copy(plan, checked.mapping, checked.schema, targets, self.migrations)
+        cmd = [str(BIN / "bunkatsu"), "copy", "--mapping", str(self.mapping), "--source", self.source, "--json"]
+        cmd += ["--nw", stores["nw"], "--retail", stores["retail"]]
+        cmd += [arg for parent in self.parents() for arg in ("--tables", parent)]
+        peak_rss(cmd, env=self.env)
         self.checkpoint()
         return stores
+
+    def parents(self) -> list[str]:
+        """The big table's foreign-key ancestors in the NW store's derived schema (a superset of retail's)."""
+        from split import api
+        from split.db import engine_for
+        from split.schema.derive import store_metadata
+
+        checked = api.check_inputs(self.mapping, self.source)
+        plan = api.plan(self.mapping, self.source)
+        metadata = store_metadata(plan, checked.mapping, checked.schema, "nw", engine_for(self.source).dialect)
+        found: list[str] = []
+        todo = [TABLE]
+        while todo:
+            for fk in metadata.tables[todo.pop()].foreign_key_constraints:
+                if fk.referred_table.name not in found:
+                    found.append(fk.referred_table.name)
+                    todo.append(fk.referred_table.name)
+        return found
 
     def checkpoint(self) -> None:
         from split.db import engine_for
@@ -161,7 +176,7 @@ class Bench:
 
     # ── methods ──
     def raw_pipes(self) -> Measure:
-        stores = self.fresh_stores("pipe", create_tables=True)
+        stores = self.fresh_stores("pipe")
         columns, predicate = self.statements()
         cols = ", ".join(columns)
         selects = {"nw": f"SELECT {cols} FROM {TABLE}", "retail": f"SELECT {cols} FROM {TABLE} WHERE {predicate}"}
@@ -194,7 +209,7 @@ class Bench:
         return out
 
     def bunkatsu_copy(self, scheduler: str | None = None) -> Measure:
-        stores = self.fresh_stores("copy" if not scheduler else "dist", create_tables=False)
+        stores = self.fresh_stores("copy" if not scheduler else "dist")
         cmd = [str(BIN / "bunkatsu"), "copy", "--mapping", str(self.mapping), "--source", self.source]
         cmd += ["--nw", stores["nw"], "--retail", stores["retail"], "--tables", TABLE, "--json"]
         cmd += ["--workers", str(self.workers)] + (["--scheduler", scheduler] if scheduler else [])
@@ -208,7 +223,7 @@ class Bench:
         return Measure(name, self.rows, *self.counts(stores), seconds, peak, note)
 
     def pandas(self) -> Measure:
-        stores = self.fresh_stores("pandas", create_tables=True)
+        stores = self.fresh_stores("pandas")
         columns, predicate = self.statements()
         args = [sys.executable, __file__, "pandas-worker", self.source, stores["nw"], stores["retail"]]
         args += [",".join(columns), predicate, str(self.pandas_rows)]

@@ -60,6 +60,7 @@ def protected_values(ctx: VerifyContext) -> Protected:
     out_of_scope: dict[str, str] = {}
     allowed: set[str] = set()
     engine = engine_for(ctx.source_url)
+    quote = engine.dialect.identifier_preparer.quote  # a table or column may be named like a reserved word
     norm = functools.lru_cache(maxsize=1 << 16)(normalize)  # ids repeat once per reading, month, memo
     with engine.connect() as conn:
         for rule in ctx.mapping.tables:
@@ -70,8 +71,8 @@ def protected_values(ctx: VerifyContext) -> Protected:
             retail = table_plan.store("retail") if table_plan else None
             in_scope = _in_scope_sql(retail.predicate_sql) if retail else "0"
             reaching = {c.name for c in retail.columns} if retail else set()
-            names = ", ".join(c.name for c in columns)
-            stmt = sa.text(f"SELECT {in_scope} AS in_scope, {names} FROM {rule.name}")
+            names = ", ".join(quote(c.name) for c in columns)
+            stmt = sa.text(f"SELECT {in_scope} AS in_scope, {names} FROM {quote(rule.name)}")
             for row in conn.execution_options(stream_results=True).execute(stmt):
                 for col, value in zip(columns, row[1:], strict=True):
                     if value is None:

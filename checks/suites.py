@@ -57,7 +57,10 @@ def gx_suites(ctx: VerifyContext) -> list[CheckResult]:
             columns = ctx.allowed_retail.get(table_plan.name, [c.name for c in sp.columns])
             encoded = [c.name for c in sp.columns if c.transform == "encode"]
             planned[table_plan.name] = _expectations(ctx, gx, table_plan.name, columns, encoded)
-            asset = source.add_table_asset(name=table_plan.name, table_name=table_plan.name)
+            # GX wraps a plain string as quoted_name(quote=False), which never quotes: a table named like a
+            # reserved word (`order`) would break its SQL. quote=None lets SQLAlchemy quote when needed.
+            table_name = sa.quoted_name(table_plan.name, None)
+            asset = source.add_table_asset(name=table_plan.name, table_name=table_name)
             suite = context.suites.add(gx.ExpectationSuite(name=f"retail.{table_plan.name}"))
             for _, _, expectation in planned[table_plan.name]:
                 suite.add_expectation(expectation)

@@ -227,14 +227,18 @@ def test_report_folder_and_outputs(split_stores, tmp_path):
 
 
 @pytest.mark.parametrize("split_stores", [BACKEND_PARAMS[0]], indirect=True)
-def test_could_not_prove_is_exit_3_not_a_pass(split_stores):
+def test_could_not_prove_is_exit_3_not_a_pass(split_stores, monkeypatch, tmp_path):
     source, nw, retail = split_stores
     execute(nw, "DROP TABLE access_log")
+    # Without the revisions schema.drift cannot run either; with them it would report the missing table as
+    # drift (a violation, exit 1), which outranks "could not prove".
+    monkeypatch.setenv("BUNKATSU_MIGRATIONS", str(tmp_path / "no-revisions-here"))
     result = verify(source, nw, retail)
     assert result.returncode == 3, result.stderr
     report = json.loads(result.stdout)
     assert report["verdict"] == "error"
-    assert any(c["status"] == "error" and c["id"] == "nw.completeness" for c in report["checks"])
+    errors = {c["id"] for c in report["checks"] if c["status"] == "error"}
+    assert {"nw.completeness", "schema.drift"} <= errors
 
 
 @pytest.mark.parametrize("split_stores", [BACKEND_PARAMS[1]], indirect=True)
@@ -276,3 +280,40 @@ def test_post_split_runs_without_the_source(dbs, tmp_path):
     assert leaked.returncode == 1
     assert ("retail.fingerprint", "retail_account") in failing(leaked)
     assert victim["phone"] not in leaked.stdout + leaked.stderr
+
+
+RESERVED_MAPPING = """\
+version: 1
+system: reserved
+affiliate: {name: x, retailer_codes: [A0001]}
+tables:
+  order:
+    retail: {own: select}
+    columns: {id: shared, select: shared, group: {to: shared, kind: phone}}
+"""
+
+
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
+def test_tables_and_columns_named_like_reserved_words(backend, dbs, tmp_path):
+    """`order`, `select`, `group`: every statement quotes names, so the proof runs (and still finds a leak)."""
+    source, nw, retail = dbs.url(backend, "src"), dbs.url(backend, "nw"), dbs.url(backend, "retail")
+    md = sa.MetaData()
+    order = sa.Table(
+        "order",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("select", sa.String(5)),
+        sa.Column("group", sa.String(20)),
+    )
+    md.create_all(engine_for(source))
+    execute(source, order.insert().values([(1, "A0001", "090-1234-5678"), (2, "B0002", "080-9999-0000")]))
+    mapping = tmp_path / "reserved.yaml"
+    mapping.write_text(RESERVED_MAPPING, encoding="utf-8")
+    stores = ["--mapping", str(mapping), "--source", source, "--nw", nw, "--retail", retail]
+    copied = run_cli("copy", *stores, env=ENV)
+    assert copied.returncode == 0, copied.stderr
+    clean = run_cli("verify", *stores, "--json", env=ENV)
+    assert clean.returncode == 0, (clean.stderr, failing(clean))
+    execute(retail, order.update().where(order.c.id == 1).values(group="080-9999-0000"))
+    leaked = run_cli("verify", *stores, "--json", env=ENV)
+    assert leaked.returncode == 1 and ("retail.fingerprint", "order") in failing(leaked)
