@@ -36,3 +36,16 @@ def canonical_rows(url: str, table: str, columns: list[str]) -> Counter:
 def count(url: str, table: str) -> int:
     with engine_for(url).connect() as conn:
         return int(conn.execute(sa.select(sa.func.count()).select_from(sa.table(table))).scalar_one())
+
+
+def period_table(md: sa.MetaData) -> sa.Table:
+    """The supply contract periods of the property tests: which retailer had a point from start to end."""
+    return sa.Table(
+        "period",
+        md,
+        sa.Column("pid", sa.Integer, primary_key=True),
+        sa.Column("spid", sa.Integer),
+        sa.Column("retailer", sa.String(1)),
+        sa.Column("start_day", sa.Date),
+        sa.Column("end_day", sa.Date),
+    )

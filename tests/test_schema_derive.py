@@ -18,6 +18,7 @@ from split.introspect import ForeignKeyInfo, reflect_source
 from split.mapping import parse_mapping
 from split.plan import compile_plan
 from split.schema.derive import _check_compiles, fk_guaranteed, store_metadata, target_type
+from tests.helpers import period_table
 
 
 def test_mariadb_types_keep_every_value():
@@ -103,15 +104,7 @@ def test_a_kept_foreign_key_never_has_an_orphan_in_the_retail_store(point, child
     engine = engine_for(f"sqlite:///{_db}")
     md = sa.MetaData()
     tables = {
-        "period": sa.Table(
-            "period",
-            md,
-            sa.Column("pid", sa.Integer, primary_key=True),
-            sa.Column("spid", sa.Integer),
-            sa.Column("retailer", sa.String(1)),
-            sa.Column("start_day", sa.Date),
-            sa.Column("end_day", sa.Date),
-        ),
+        "period": period_table(md),
         "point": sa.Table(
             "point", md, sa.Column("spid", sa.Integer, primary_key=True), sa.Column("retailer", sa.String(1))
         ),

@@ -15,6 +15,7 @@ from split.db import engine_for
 from split.introspect import reflect_source
 from split.mapping import parse_mapping
 from split.plan import compile_plan
+from tests.helpers import period_table
 
 RETAILERS = ["A", "B", "C"]
 BASE_DAY = date(2024, 1, 1)
@@ -49,15 +50,7 @@ URL = f"sqlite:///{_db}"
 
 def _load(engine, period_rows, reading_rows, note_rows):
     md = sa.MetaData()
-    p = sa.Table(
-        "period",
-        md,
-        sa.Column("pid", sa.Integer, primary_key=True),
-        sa.Column("spid", sa.Integer),
-        sa.Column("retailer", sa.String(1)),
-        sa.Column("start_day", sa.Date),
-        sa.Column("end_day", sa.Date),
-    )
+    p = period_table(md)
     r = sa.Table(
         "reading",
         md,
