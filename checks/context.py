@@ -26,12 +26,15 @@ class VerifyContext:
     gx_docs_dir: str | None = None  # where Great Expectations writes its Data Docs, if anywhere
     schema: Any = None  # the reflected source (split.introspect.SourceSchema), for the derived store schemas
     migrations: str | None = None  # the stores' Alembic environments (None: BUNKATSU_MIGRATIONS or migrations/)
+    only: frozenset[str] | None = None  # a wave or a rehearsal: the tables whose rows are checked (None: all)
 
     def retail_tables(self) -> list[tuple[TablePlan, StorePlan]]:
-        return [(t, sp) for t in self.plan.tables if (sp := t.store("retail")) is not None]
+        return self.store_tables("retail")
 
     def store_tables(self, store: str) -> list[tuple[TablePlan, StorePlan]]:
-        return [(t, sp) for t in self.plan.tables if (sp := t.store(store)) is not None]
+        """The tables whose rows the checks cover in that store; schemas and table lists are always checked whole."""
+        chosen = [t for t in self.plan.tables if self.only is None or t.name in self.only]
+        return [(t, sp) for t in chosen if (sp := t.store(store)) is not None]
 
     def keyed_hash(self, value: Any) -> str:
         """How a protected value or key appears in a report: 16 hex digits of HMAC-SHA256, never the value."""

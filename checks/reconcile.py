@@ -22,7 +22,7 @@ from split.db import describe_db_error, engine_for
 from split.engine.partition import PartitionTask, routed_batches
 from split.engine.pgcopy import column_types
 from split.engine.run import run_tasks
-from split.engine.snapshot import is_postgresql
+from split.engine.snapshot import is_postgresql, source_connection
 from split.plan import in_key_range, render, store_select
 
 MASK = (1 << 64) - 1
@@ -92,8 +92,8 @@ def _sql_summaries(task: PartitionTask) -> tuple[tuple[int, int], tuple[int, int
     actual: Any = sa.select(*(sa.column(n) for n in names)).select_from(sa.table(task.table.name))
     actual = _in_range(actual, task)
     out = []
-    for url, stmt in ((task.source_url, expected), (task.target_url, actual)):
-        with engine_for(url).connect() as conn:
+    with source_connection(task.source_url, task.snapshot) as src, engine_for(task.target_url).connect() as dst:
+        for conn, stmt in ((src, expected), (dst, actual)):
             count, total = conn.exec_driver_sql(_AGGREGATE.format(render(stmt, conn.dialect))).one()
             out.append((int(count), int(total)))
     return out[0], out[1]

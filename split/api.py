@@ -10,12 +10,13 @@ import secrets
 import shutil
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from split.errors import ConfigError
+from split.errors import ConfigError, RuntimeFailure
 from split.settings import ENV_ENCODE_KEY, ENV_NW, ENV_RETAIL, ENV_SOURCE, StoreUrl, encode_key, mapping_path, store_url
 
 if TYPE_CHECKING:
@@ -198,6 +199,171 @@ def copy(
     )
 
 
+# ── sync ───────────────────────────────────────────────────────────────────────────────────
+
+
+def sync(
+    mapping_file: str | Path | None = None,
+    source: str | None = None,
+    nw: str | None = None,
+    retail: str | None = None,
+    *,
+    workers: int = 2,
+    waves: list[str] | None = None,
+    tables: list[str] | None = None,
+    migrations: str | Path | None = None,
+    progress: Progress | None = None,
+):  # -> split.sync.SyncResult
+    """Bring copied stores up to date with the source: compare key ranges, rewrite only the rows that differ."""
+    from checks.reconcile import summarise_range
+    from split import sync as sync_
+    from split.db import check_reachable, engine_for
+    from split.engine.partition import PartitionTask
+    from split.engine.run import Runner
+    from split.engine.snapshot import exported_snapshot
+    from split.plan import compile_plan
+    from split.schema.command import require_at_head
+    from split.schema.derive import load_levels
+    from split.settings import Secret
+
+    started = time.monotonic()
+    checked = check_inputs(mapping_file, source)
+    targets = {"nw": store_url("nw", nw, ENV_NW), "retail": store_url("retail", retail, ENV_RETAIL)}
+    _distinct_stores(checked.source, *targets.values())
+    key = encode_key(required=checked.mapping.encodes)
+    for target in targets.values():
+        check_reachable(target.url, target.role, must_exist=False)  # a missing store is "empty: copy first"
+    plan_ = compile_plan(checked.mapping, checked.schema, engine_for(checked.source.url))
+    selected = select_tables(plan_, waves, tables)
+    levels = load_levels(require_at_head(plan_, checked.mapping, checked.schema, targets, migrations))
+    progress = progress or Progress()
+    run_id = uuid.uuid4().hex
+    with Runner(workers) as runner, exported_snapshot(checked.source.url) as snapshot:
+        tasks = [
+            PartitionTask(
+                t,
+                sp.store,
+                part,
+                checked.source.url,
+                targets[sp.store].url,
+                plan_.hash,
+                plan_.mapping_sha256,
+                run_id,
+                snapshot,
+                Secret(key) if key else None,
+            )
+            for t in selected
+            for part in t.partitions
+            for sp in t.stores
+        ]
+        progress.note(f"comparing {len(tasks)} key range(s)")
+        summaries = runner.map(summarise_range, tasks, name="sync-compare")
+        differing = [s.task for s in summaries if s.source != s.target]
+        keyed = [t for t in differing if t.store_plan.primary_key]
+        steps = Counter(t.table.name for t in [*keyed, *differing])
+        changes = []
+        progress.start(sum(steps.values()), {t.name: steps[t.name] for t in selected if steps[t.name]})
+        try:
+            for level in sorted({levels[t.table.name] for t in keyed}, reverse=True):  # children first
+                batch = [t for t in keyed if levels[t.table.name] == level]
+                changes += runner.map(sync_.delete_gone, batch, progress.done, name=f"sync-delete-{level}")
+            for level in sorted({levels[t.table.name] for t in differing}):  # parents first
+                batch = [t for t in differing if levels[t.table.name] == level]
+                changes += runner.map(sync_.apply_range, batch, progress.done, name=f"sync-apply-{level}")
+        finally:
+            progress.stop()
+    stores = {"source": checked.source.masked, **{r: t.masked for r, t in targets.items()}}
+    return sync_.SyncResult(
+        run_id,
+        plan_.hash,
+        plan_.mapping_sha256,
+        stores,
+        sync_.summary(selected, changes, summaries),
+        time.monotonic() - started,
+        snapshot,
+    )
+
+
+# ── dry-run ────────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass
+class DryRunResult:
+    scratch: str  # where the scratch stores were (folder or masked server)
+    tables: list[str]  # what was rehearsed: the chosen tables and the parents they need
+    copy: CopyResult
+    verify: VerifyResult
+    removed: bool = True
+
+    @property
+    def exit_code(self) -> int:
+        return self.verify.exit_code
+
+    def to_dict(self) -> dict:
+        return {
+            "verdict": self.verify.verdict,
+            "scratch": self.scratch,
+            "scratch_removed": self.removed,
+            "tables": self.tables,
+            "report": self.verify.report,
+            "copy": self.copy.to_dict(),
+            "verify": self.verify.to_dict(),
+        }
+
+
+def dry_run(
+    mapping_file: str | Path | None = None,
+    source: str | None = None,
+    *,
+    scratch_url: str | None = None,
+    waves: list[str] | None = None,
+    tables: list[str] | None = None,
+    report_dir: str | Path | None = None,
+    workers: int = 2,
+    progress: Progress | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> DryRunResult:
+    """Rehearse the split into scratch stores: copy, verify, report; the scratch is removed in every case."""
+    from split.db import engine_for
+    from split.plan import compile_plan, with_parents
+    from split.scratch import scratch_stores
+
+    checked = check_inputs(mapping_file, source)
+    encode_key(required=checked.mapping.encodes)
+    plan_ = compile_plan(checked.mapping, checked.schema, engine_for(checked.source.url))
+    chosen = [t.name for t in select_tables(plan_, waves, tables)]
+    needed = with_parents(checked.mapping, checked.schema, chosen)
+    rehearsed = [t.name for t in plan_.tables if t.name in needed]
+    try:
+        with scratch_stores(scratch_url) as scratch:
+            nw, retail = scratch.stores["nw"], scratch.stores["retail"]
+            migrations = scratch.folder / "migrations"
+            copied = copy(
+                mapping_file,
+                source,
+                nw,
+                retail,
+                workers=workers,
+                tables=rehearsed,
+                migrations=migrations,
+                progress=progress,
+            )
+            proof = verify(
+                mapping_file,
+                source,
+                nw,
+                retail,
+                report_dir=report_dir,
+                workers=workers,
+                migrations=migrations,
+                tables=rehearsed,
+                on_step=on_step,
+            )
+    except KeyboardInterrupt:  # the block above removed the scratch on its way out
+        raise RuntimeFailure("interrupted: the rehearsal stopped and its scratch stores were removed") from None
+    return DryRunResult(scratch.where, rehearsed, copied, proof)
+
+
 def select_tables(plan_, waves: list[str] | None, tables: list[str] | None) -> list:  # type: ignore[no-untyped-def]
     """The tables of the chosen waves and/or names, in plan order; unknown names are usage errors."""
     known_waves = {t.wave for t in plan_.tables}
@@ -290,6 +456,40 @@ def bundled_mapping() -> Path:
     return Path(__file__).resolve().parent.parent / "mappings" / "takuso.yaml"
 
 
+@dataclass(frozen=True)
+class DemoFolder:
+    folder: Path
+    files: dict[str, Path]  # shared / nw / retail SQLite files
+    mapping: Path
+    migrations: Path
+    generated_key: bool
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return {role: f"sqlite:///{path}" for role, path in self.files.items()}
+
+    def shown(self) -> dict[str, str]:
+        return {k: str(v) for k, v in {**self.files, "mapping": self.mapping, "migrations": self.migrations}.items()}
+
+
+def _demo_folder(folder: str | Path) -> DemoFolder:
+    """The demo's folder, emptied of an earlier run: three SQLite files, the mapping, the revisions."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {role: folder / f"{role}.db" for role in ("shared", "nw", "retail")}
+    for path in files.values():
+        path.unlink(missing_ok=True)
+    migrations = folder / "migrations"  # the stores' Alembic revisions: recreated with the stores
+    shutil.rmtree(migrations, ignore_errors=True)
+    shutil.rmtree(folder / "cutover-reports", ignore_errors=True)
+    mapping = folder / "takuso.yaml"
+    shutil.copyfile(bundled_mapping(), mapping)
+    generated = not os.environ.get(ENV_ENCODE_KEY)
+    if generated:  # a throwaway key for the demo only; real runs take it from the NW's secret store
+        os.environ[ENV_ENCODE_KEY] = secrets.token_hex(32)
+    return DemoFolder(folder, files, mapping, migrations, generated)
+
+
 def demo(
     folder: str | Path = "bunkatsu-demo",
     supply_points: int = 1000,
@@ -298,35 +498,105 @@ def demo(
     workers: int = 2,
     progress: Progress | None = None,
 ) -> DemoResult:
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    files = {role: folder / f"{role}.db" for role in ("shared", "nw", "retail")}
-    for path in files.values():
-        path.unlink(missing_ok=True)
-    migrations = folder / "migrations"  # the stores' Alembic revisions: recreated with the stores
-    shutil.rmtree(migrations, ignore_errors=True)
-    mapping = folder / "takuso.yaml"
-    shutil.copyfile(bundled_mapping(), mapping)
-    generated = not os.environ.get(ENV_ENCODE_KEY)
-    if generated:  # a throwaway key for the demo only; real runs take it from the NW's secret store
-        os.environ[ENV_ENCODE_KEY] = secrets.token_hex(32)
-    urls = {role: f"sqlite:///{path}" for role, path in files.items()}
+    d = _demo_folder(folder)
+    urls = d.urls
     sample = sample_db(urls["shared"], supply_points, seed)
-    plan_ = plan(mapping, urls["shared"])
+    plan_ = plan(d.mapping, urls["shared"])
     result = copy(
-        mapping, urls["shared"], urls["nw"], urls["retail"], workers=workers, migrations=migrations, progress=progress
-    )
-    proof = verify(
-        mapping,
+        d.mapping,
         urls["shared"],
         urls["nw"],
         urls["retail"],
-        report_dir=folder / "report",
         workers=workers,
-        migrations=migrations,
+        migrations=d.migrations,
+        progress=progress,
     )
-    shown = {k: str(v) for k, v in {**files, "mapping": mapping, "migrations": migrations}.items()}
-    return DemoResult(str(folder), shown, sample, plan_, result, proof, generated)
+    proof = verify(
+        d.mapping,
+        urls["shared"],
+        urls["nw"],
+        urls["retail"],
+        report_dir=d.folder / "report",
+        workers=workers,
+        migrations=d.migrations,
+    )
+    return DemoResult(str(d.folder), d.shown(), sample, plan_, result, proof, d.generated_key)
+
+
+@dataclass
+class StagedDemoResult:
+    folder: str
+    files: dict[str, str]
+    runs: list  # split.cutover.CutoverRun, in the order they ran (two per wave: day and night)
+    changes: dict[str, int]  # what changed in the source while the contracts wave was under way
+    verify: VerifyResult
+    generated_key: bool
+
+    def to_dict(self) -> dict:
+        return {
+            "folder": self.folder,
+            "files": self.files,
+            "generated_encode_key": self.generated_key,
+            "source_changes": self.changes,
+            "runs": [r.to_dict() for r in self.runs],
+            "verify": {"verdict": self.verify.verdict, "report": self.verify.report},
+        }
+
+
+def demo_staged(
+    folder: str | Path = "bunkatsu-demo",
+    supply_points: int = 1000,
+    seed: int = 1,
+    *,
+    workers: int = 2,
+    progress: Progress | None = None,
+    on_run: Callable[[object], None] | None = None,
+) -> StagedDemoResult:
+    """The staged flow: every wave walked through `cutover run` (day: up to the first gate; night: freeze,
+    final sync, final gate, switched), with the shared system changing while the contracts wave is open."""
+    from split import cutover
+    from split.sample.live import a_day_of_changes
+
+    d = _demo_folder(folder)
+    urls = d.urls
+    sample_db(urls["shared"], supply_points, seed)
+    common = dict(
+        mapping_file=d.mapping,
+        source=urls["shared"],
+        nw=urls["nw"],
+        retail=urls["retail"],
+        operator="demo",
+        reports=d.folder / "cutover-reports",
+        workers=workers,
+        migrations=d.migrations,
+        progress=progress,
+    )
+    runs: list = []
+    changes: dict[str, int] = {}
+
+    def ran(run_) -> bool:  # type: ignore[no-untyped-def]
+        runs.append(run_)
+        if on_run is not None:
+            on_run(run_)
+        return run_.exit_code == 0
+
+    for wave in load_mapping_file(d.mapping).waves:
+        if not ran(cutover.run(**common, wave=wave.name, until="verify", confirm=None)):
+            break
+        if wave.name == "contracts":  # the shared system moved on between the first gate and the freeze
+            changes = a_day_of_changes(urls["shared"])
+        if not ran(cutover.run(**common, wave=wave.name, confirm=lambda question: True)):  # the demo confirms
+            break
+    proof = verify(
+        d.mapping,
+        urls["shared"],
+        urls["nw"],
+        urls["retail"],
+        report_dir=d.folder / "report",
+        workers=workers,
+        migrations=d.migrations,
+    )
+    return StagedDemoResult(str(d.folder), d.shown(), runs, changes, proof, d.generated_key)
 
 
 # ── verify ─────────────────────────────────────────────────────────────────────────────────
@@ -378,11 +648,14 @@ def verify(
     workers: int = 2,
     post_split: bool = False,
     migrations: str | Path | None = None,
+    waves: list[str] | None = None,
+    tables: list[str] | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> VerifyResult:
     """Run every check against the stores (exit 0 pass, 1 violation, 3 could not prove).
 
     With `post_split` there is no source: the NW store is the authority for scopes and protected values.
+    With `waves`/`tables`, the row checks cover those tables only (the retail store still may hold no other table).
     """
     import hashlib
     import hmac
@@ -403,6 +676,7 @@ def verify(
     for target in targets.values():
         check_reachable(target.url, target.role)
     plan_ = compile_plan(mapping, checked.schema, engine_for(checked.source.url))
+    only = frozenset(t.name for t in select_tables(plan_, waves, tables)) if waves or tables else None
     # Report hashes are keyed, and never with the encode key itself: a report must not help to link tokens.
     report_key = hmac.new(key, b"bunkatsu-report", hashlib.sha256).digest() if key else secrets.token_bytes(32)
     full_mapping = load_mapping_file(mapping_file) if post_split else mapping
@@ -419,6 +693,7 @@ def verify(
         str(Path(report_dir).resolve() / "gx") if report_dir else None,  # GX wants an absolute path
         checked.schema,
         str(migrations) if migrations else None,
+        only,
     )
     step_seconds: dict[str, float] = {}
     results = run_checks(ctx, on_step, step_seconds)

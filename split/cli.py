@@ -57,6 +57,10 @@ MigrationsOpt = Annotated[
     ),
 ]
 StoreOpt = Annotated[str, typer.Option("--store", help="nw, retail or both.")]
+WaveOpt = Annotated[list[str] | None, typer.Option("--wave", help="Only this wave (repeatable).")]
+TablesOpt = Annotated[list[str] | None, typer.Option("--tables", help="Only this table (repeatable).")]
+ReportOpt = Annotated[Path | None, typer.Option("--report", help="Write index.html, report.json, junit.xml here.")]
+WorkersOpt = Annotated[int, typer.Option(help="Key ranges worked on at once (1 = serial, same code path).")]
 
 
 def _emit_json(data: dict) -> None:
@@ -122,9 +126,9 @@ def copy(
     source: SourceOpt = None,
     nw: NwOpt = None,
     retail: RetailOpt = None,
-    wave: Annotated[list[str] | None, typer.Option("--wave", help="Copy only this wave (repeatable).")] = None,
-    tables: Annotated[list[str] | None, typer.Option("--tables", help="Copy only this table (repeatable).")] = None,
-    workers: Annotated[int, typer.Option(help="Partitions copied at once (1 = serial, same code path).")] = 2,
+    wave: WaveOpt = None,
+    tables: TablesOpt = None,
+    workers: WorkersOpt = 2,
     scheduler: Annotated[
         str | None,
         typer.Option(
@@ -158,6 +162,44 @@ def copy(
 
 
 @app.command(
+    epilog="Example: BUNKATSU_ENCODE_KEY=… bunkatsu sync -m mappings/takuso.yaml --source postgresql://…/shared "
+    "--nw postgresql://…/nw --retail postgresql://…/retail --wave contracts"
+)
+def sync(
+    mapping: MappingOpt = None,
+    source: SourceOpt = None,
+    nw: NwOpt = None,
+    retail: RetailOpt = None,
+    wave: WaveOpt = None,
+    tables: TablesOpt = None,
+    workers: WorkersOpt = 2,
+    migrations: MigrationsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Bring copied stores up to date with the source: changed, new and deleted rows, and customers who switched.
+
+    Compares key-range checksums and rewrites only the rows of ranges that differ. Safe to re-run."""
+    from split import api
+    from split.render import BarProgress, sync_summary
+
+    result = api.sync(
+        mapping,
+        source,
+        nw,
+        retail,
+        workers=workers,
+        waves=wave,
+        tables=tables,
+        migrations=migrations,
+        progress=BarProgress(enabled=sys.stderr.isatty() and not as_json),
+    )
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        sync_summary(result)
+
+
+@app.command(
     epilog="Example: bunkatsu verify -m mappings/takuso.yaml --source sqlite:///shared.db --nw sqlite:///nw.db "
     "--retail sqlite:///retail.db --report report/"
 )
@@ -166,26 +208,24 @@ def verify(
     source: SourceOpt = None,
     nw: NwOpt = None,
     retail: RetailOpt = None,
-    report: Annotated[
-        Path | None, typer.Option("--report", help="Write index.html, report.json, junit.xml here.")
-    ] = None,
-    workers: Annotated[int, typer.Option(help="Key ranges checked at once.")] = 2,
+    report: ReportOpt = None,
+    workers: WorkersOpt = 2,
     post_split: Annotated[
         bool, typer.Option("--post-split", help="No source: the NW store is the authority (scheduled runs).")
     ] = False,
+    wave: WaveOpt = None,
+    tables: TablesOpt = None,
     migrations: MigrationsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Prove the split: no non-public column or value on the retail side, nothing lost on the NW side.
 
     Exit 0 when every check passes, 1 when any finds a violation, 3 when one could not run (nothing proven).
+    With --wave/--tables the row checks cover those tables; the retail store is still checked whole for
+    tables and leaked values.
     """
     from split import api
-    from split.render import err, verify_summary
-
-    def step(name: str) -> None:
-        if not as_json and err.is_terminal:
-            err.print(f"[dim]checking {name}…[/]")
+    from split.render import verify_summary
 
     result = api.verify(
         mapping,
@@ -196,12 +236,76 @@ def verify(
         workers=workers,
         post_split=post_split,
         migrations=migrations,
-        on_step=step,
+        waves=wave,
+        tables=tables,
+        on_step=_step_printer(as_json),
     )
     if as_json:
         _emit_json(result.to_dict())
     else:
         verify_summary(result)
+    raise typer.Exit(result.exit_code)
+
+
+def _step_printer(as_json: bool):  # type: ignore[no-untyped-def]
+    from split.render import err
+
+    def step(name: str) -> None:
+        if not as_json and err.is_terminal:
+            err.print(f"[dim]checking {name}…[/]")
+
+    return step
+
+
+@app.command(
+    "dry-run",
+    epilog="Examples: bunkatsu dry-run -m mappings/takuso.yaml --source postgresql://…/shared --report rehearsal/\n\n"
+    "          bunkatsu dry-run --wave contracts --scratch-url postgresql://postgres@127.0.0.1:5432",
+)
+def dry_run(
+    mapping: MappingOpt = None,
+    source: SourceOpt = None,
+    scratch_url: Annotated[
+        str | None,
+        typer.Option(
+            "--scratch-url",
+            envvar="BUNKATSU_SCRATCH_URL",
+            show_envvar=True,
+            help="PostgreSQL/MariaDB server for the scratch stores (databases made and dropped here). "
+            "[default: temporary SQLite files]",
+        ),
+    ] = None,
+    wave: WaveOpt = None,
+    tables: TablesOpt = None,
+    report: ReportOpt = None,
+    workers: WorkersOpt = 2,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rehearse the split: copy into scratch stores, verify, write the report, remove the scratch (also on failure
+    or Ctrl-C). A subset (--wave/--tables) brings the tables it needs first (foreign-key parents, follow targets).
+
+    Exit codes as `verify`: 0 the rehearsal passed, 1 a check found a violation, 3 could not prove."""
+    from split import api
+    from split.render import BarProgress, copy_summary, out, verify_summary
+
+    result = api.dry_run(
+        mapping,
+        source,
+        scratch_url=scratch_url,
+        waves=wave,
+        tables=tables,
+        report_dir=report,
+        workers=workers,
+        progress=BarProgress(enabled=sys.stderr.isatty() and not as_json),
+        on_step=_step_printer(as_json),
+    )
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        out.print(f"[bold]dry-run[/] into scratch stores at {result.scratch} ({len(result.tables)} table(s))")
+        copy_summary(result.copy)
+        verify_summary(result.verify)
+        out.print("scratch stores removed")
     raise typer.Exit(result.exit_code)
 
 
@@ -212,12 +316,18 @@ def demo(
     ),
     supply_points: Annotated[int, typer.Option(help="Size of the reference database.")] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed of the reference database.")] = 1,
+    staged: Annotated[
+        bool, typer.Option("--staged", help="Walk every wave through `cutover run`, with a source change synced.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Build the reference database on SQLite, split it into NW and retail stores, and show what went where."""
     from split import api
     from split.render import BarProgress, copy_summary, destinations, out, verify_summary
 
+    if staged:
+        _demo_staged(dir, supply_points, seed, as_json)
+        return
     result = api.demo(dir, supply_points, seed, progress=BarProgress(enabled=sys.stderr.isatty() and not as_json))
     if as_json:
         _emit_json(result.to_dict())
@@ -233,6 +343,32 @@ def demo(
         out.print(f"  {role:<8} {path}")
     out.print(f"next: open {result.verify.report} in a browser, or run")
     out.print(f"      bunkatsu plan --sql -m {result.files['mapping']} --source sqlite:///{result.files['shared']}")
+    raise typer.Exit(result.verify.exit_code)
+
+
+def _demo_staged(folder: Path, supply_points: int, seed: int, as_json: bool) -> None:
+    from split import api
+    from split.render import cutover_run_summary, out, verify_summary
+
+    def shown(run) -> None:  # type: ignore[no-untyped-def]
+        if not as_json:
+            out.print(f"[bold]cutover run --wave {run.wave}[/]")
+            cutover_run_summary(run)
+
+    if not as_json:
+        out.print(f"[bold]bunkatsu demo --staged[/]: {supply_points:,} supply points (seed {seed}), wave by wave")
+    result = api.demo_staged(folder, supply_points, seed, on_run=shown)
+    if as_json:
+        _emit_json(result.to_dict())
+        raise typer.Exit(result.verify.exit_code)
+    if result.changes:
+        out.print(
+            f"while the contracts wave was open the shared system changed ({result.changes['customers_switched']} "
+            f"customers switched retailer, {result.changes['phones_corrected']} phone corrected): the final sync "
+            "brought it over"
+        )
+    verify_summary(result.verify)
+    out.print(f"journal: SELECT * FROM bunkatsu_journal in {result.files['nw']} (and {result.files['retail']})")
     raise typer.Exit(result.verify.exit_code)
 
 
@@ -371,6 +507,126 @@ def schema_check(
             if s.state != "ok":
                 out.print(f"    → {s.fix()}")
     raise typer.Exit(0 if all(s.state == "ok" for s in statuses) else 1)
+
+
+# ── cutover ────────────────────────────────────────────────────────────────────────────────
+
+cutover_app = typer.Typer(
+    help="The staged cutover: waves walked copy → sync → verify → freeze → final-sync → final-verify → switched.",
+    epilog="Example: bunkatsu cutover status, then bunkatsu cutover run --wave masters",
+    no_args_is_help=True,
+)
+app.add_typer(cutover_app, name="cutover")
+OperatorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--operator",
+        envvar="BUNKATSU_OPERATOR",
+        show_envvar=True,
+        help="Recorded in the journal. [default: login name]",
+    ),
+]
+
+
+@cutover_app.command("status", epilog="Example: bunkatsu cutover status -m mappings/takuso.yaml --json")
+def cutover_status(
+    mapping: MappingOpt = None, source: SourceOpt = None, nw: NwOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Each wave's state from the journal in the NW store: steps passed, the next step, what it waits for."""
+    from split import cutover
+    from split.render import cutover_table
+
+    result = cutover.status(mapping, source, nw)
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        cutover_table(result)
+
+
+@cutover_app.command(
+    "run",
+    epilog="Examples: bunkatsu cutover run --wave masters --until verify   (day: copy, sync, first gate)\n\n"
+    "          bunkatsu cutover run --wave masters   (night: asks to confirm the freeze, final sync, gate, switched)",
+)
+def cutover_run(
+    wave: Annotated[str, typer.Option("--wave", help="The wave to move on.")],
+    mapping: MappingOpt = None,
+    source: SourceOpt = None,
+    nw: NwOpt = None,
+    retail: RetailOpt = None,
+    until: Annotated[str | None, typer.Option("--until", help="Stop after this step (e.g. verify).")] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Confirm the freeze without asking (scripted runs, after writes stopped).")
+    ] = False,
+    operator: OperatorOpt = None,
+    reports: Annotated[Path, typer.Option("--reports", help="Gate reports go to <dir>/<wave>/<step>-<time>/.")] = Path(
+        "cutover-reports"
+    ),
+    workers: WorkersOpt = 2,
+    migrations: MigrationsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Move one wave on from where it stopped; every step is journaled in both stores.
+
+    Exit 0 when the wave reached --until or switched, 1 when a gate found a violation (the wave stays
+    unswitched; fix, then run again: it continues with the gate), 2 when the freeze was not confirmed or
+    the wave depends on waves not switched yet, 3 when a step could not run.
+    """
+    from split import cutover
+    from split.render import BarProgress, cutover_run_summary
+
+    confirm = (lambda question: True) if yes else (_ask if sys.stdin.isatty() else None)
+    result = cutover.run(
+        mapping,
+        source,
+        nw,
+        retail,
+        wave=wave,
+        operator=operator,
+        confirm=confirm,
+        until=until,
+        reports=reports,
+        workers=workers,
+        migrations=migrations,
+        progress=BarProgress(enabled=sys.stderr.isatty() and not as_json),
+        on_step=_step_printer(as_json),
+    )
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        cutover_run_summary(result)
+    raise typer.Exit(result.exit_code)
+
+
+@cutover_app.command(
+    "rollback",
+    epilog='Example: bunkatsu cutover rollback --wave contracts --reason "billing run failed on the new store"',
+)
+def cutover_rollback(
+    wave: Annotated[str, typer.Option("--wave", help="The wave that goes back to the shared system.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why; recorded in the journal.")],
+    mapping: MappingOpt = None,
+    source: SourceOpt = None,
+    nw: NwOpt = None,
+    retail: RetailOpt = None,
+    operator: OperatorOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record that a wave goes back to the shared system; its next run starts again at copy.
+
+    The applications are pointed back by the operators (runbooks/rollback.md); rows stay in the stores."""
+    from split import cutover
+    from split.render import out
+
+    state = cutover.rollback(mapping, source, nw, retail, wave=wave, reason=reason, operator=operator)
+    if as_json:
+        _emit_json(state.to_dict())
+    else:
+        out.print(f"wave {wave}: rolled back ({reason}); next step: {state.next_step}")
+
+
+def _ask(question: str) -> bool:
+    return typer.confirm(question, default=False, err=True)
 
 
 def main() -> None:

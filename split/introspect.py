@@ -7,8 +7,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-# The toolkit's own tables in a store: the ledger and the Alembic version table (ours and the default name).
-TOOLKIT_TABLES = ("bunkatsu_ledger", "bunkatsu_schema_version", "alembic_version")
+# The toolkit's own tables in a store: the ledger, the journal and the Alembic version table (ours and the
+# default name). The first two are part of the store's derived schema; the version tables belong to Alembic.
+SCHEMA_TOOLKIT_TABLES = ("bunkatsu_ledger", "bunkatsu_journal")
+TOOLKIT_TABLES = (*SCHEMA_TOOLKIT_TABLES, "bunkatsu_schema_version", "alembic_version")
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,11 @@ ledger = sa.Table(
     sa.Column("checksum", sa.String(64), nullable=False),
     sa.Column("mapping_sha256", sa.String(64), nullable=False),
     sa.Column("finished_at", sa.DateTime, nullable=False),
+    # copy: the range was written whole; sync: brought up to date, with the rows it changed
+    sa.Column("operation", sa.String(8), nullable=False, server_default="copy"),
+    sa.Column("inserted", sa.BigInteger),
+    sa.Column("updated", sa.BigInteger),
+    sa.Column("deleted", sa.BigInteger),
 )
 
 
@@ -41,8 +46,12 @@ class LedgerEntry:
     key_lo: int | None
     key_hi: int | None
     row_count: int
-    checksum: str
+    checksum: str  # of the rows the range holds afterwards, in key order
     mapping_sha256: str
+    operation: str = "copy"
+    inserted: int | None = None
+    updated: int | None = None
+    deleted: int | None = None
 
 
 def is_recorded(conn: sa.Connection, plan_hash: str, table: str, partition_no: int) -> bool:
@@ -54,6 +63,18 @@ def is_recorded(conn: sa.Connection, plan_hash: str, table: str, partition_no: i
 
 def record(conn: sa.Connection, entry: LedgerEntry) -> None:
     conn.execute(ledger.insert().values(**entry.__dict__, finished_at=datetime.now(UTC).replace(tzinfo=None)))
+
+
+def replace(conn: sa.Connection, entry: LedgerEntry) -> None:
+    """Record a range again under the same plan (sync may bring a range up to date more than once)."""
+    conn.execute(
+        ledger.delete().where(
+            ledger.c.plan_hash == entry.plan_hash,
+            ledger.c.table_name == entry.table_name,
+            ledger.c.partition_no == entry.partition_no,
+        )
+    )
+    record(conn, entry)
 
 
 def recorded_counts(engine: sa.Engine, plan_hash: str) -> dict[str, int]:

@@ -158,6 +158,17 @@ def load_order(mapping: Mapping, schema: SourceSchema) -> list[str]:
     return out
 
 
+def with_parents(mapping: Mapping, schema: SourceSchema, names: list[str]) -> set[str]:
+    """The tables and, transitively, those they need in the stores first: foreign-key parents, follow targets."""
+    found, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo += [p for p in _parents(mapping, schema, name) if mapping.table(p) is not None]
+    return found
+
+
 def _parents(mapping: Mapping, schema: SourceSchema, name: str) -> set[str]:
     rule = mapping.table(name)
     parents = {fk.ref_table for fk in schema.tables[name].foreign_keys}

@@ -98,6 +98,51 @@ def copy_summary(result: Any) -> None:
     out.print(f"  finished in {result.seconds:.1f} s")
 
 
+def sync_summary(result: Any) -> None:
+    table = Table(title=f"sync {result.run_id[:12]} · plan {result.plan_hash[:12]}…")
+    for column in ("table", "ranges", "differing", "NW +/~/−", "retail +/~/−"):
+        table.add_column(column, justify="left" if column == "table" else "right")
+    for t in result.tables:
+        cells = [
+            "/".join(str(c[k]) for k in ("inserted", "updated", "deleted")) if (c := t.changes.get(store)) else "—"
+            for store in ("nw", "retail")
+        ]
+        table.add_row(t.name, str(t.ranges), str(t.differing), *cells)
+    out.print(table)
+    for role, url in result.stores.items():
+        out.print(f"  {role:<7} {url}")
+    if result.snapshot:
+        out.print(f"  every key range read PostgreSQL snapshot {result.snapshot}")
+    totals = ", ".join(f"{result.total(k):,} {k}" for k in ("inserted", "updated", "deleted"))
+    out.print(f"  {totals}; finished in {result.seconds:.1f} s")
+
+
+def cutover_table(status: Any) -> None:
+    table = Table(title=f"cutover of {status.system} · mapping {status.mapping_sha256[:12]}…")
+    for column in ("wave", "state", "next step", "waits for", "last entry"):
+        table.add_column(column)
+    switched = {w.wave for w in status.waves if w.state == "switched"}
+    for w in status.waves:
+        waiting = [d for d in w.depends_on if d not in switched]
+        last = f"{w.last.at:%Y-%m-%d %H:%M} {w.last.operator}" if w.last and w.last.at else ""
+        colour = "green" if w.state == "switched" else "red" if w.failed else ""
+        state = f"[{colour}]{w.state}[/]" if colour else w.state
+        table.add_row(w.wave, state, w.next_step or "—", ", ".join(waiting) or "—", last)
+    out.print(table)
+    for w in status.waves:
+        if w.failed:
+            out.print(f"  {w.wave}: {w.failed.step} failed: {w.failed.message}")
+
+
+def cutover_run_summary(result: Any) -> None:
+    for s in result.steps:
+        colour = {"passed": "green", "failed": "red"}.get(s.outcome, "yellow")
+        out.print(f"  {s.step:<13} [{colour}]{s.outcome}[/] ({s.seconds:.1f} s) {s.message}")
+        if s.report:
+            out.print(f"                report: {s.report}")
+    out.print(f"wave {result.wave}: {result.state.state}; next step: {result.state.next_step or '—'}")
+
+
 def _rows(value: int | None) -> str:
     return "–" if value is None else f"{value:,}"
 

@@ -8,10 +8,10 @@ connections are opened here, never passed in.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -29,6 +29,8 @@ from split.settings import Secret, encode_key
 BATCH_ROWS = 5_000
 RETRIES = 3
 BACKOFF_SECONDS = 0.5
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -68,23 +70,26 @@ class PartitionResult:
 
 
 def copy_partition(task: PartitionTask) -> PartitionResult:
-    """Copy with retries for transient failures (the partition's transaction was rolled back, so redoing it
-    is safe, after a growing pause); other database errors end the run clearly."""
+    return with_retries(_copy_once, task, f"copying {task.label}")
+
+
+def with_retries(work: Callable[[PartitionTask], R], task: PartitionTask, what: str) -> R:
+    """Retry transient failures (the range's transaction was rolled back, so redoing it is safe, after a
+    growing pause); other database errors end the run clearly."""
     for attempt in range(RETRIES):
         try:
-            return _copy_once(task)
+            return work(task)
         except sa.exc.DBAPIError as exc:
             if is_transient(exc) and attempt + 1 < RETRIES:
                 time.sleep(BACKOFF_SECONDS * 2**attempt)
                 continue
-            what = f"copying {task.label} failed"
             if is_transient(exc):
                 raise TransientError(
-                    f"{what} after {RETRIES} attempts: {describe_db_error(exc)}",
+                    f"{what} failed after {RETRIES} attempts: {describe_db_error(exc)}",
                     hint="run the same command again when the database is back: finished partitions are kept",
                 ) from None
             raise TerminalError(
-                f"{what}: {describe_db_error(exc)}",
+                f"{what} failed: {describe_db_error(exc)}",
                 hint="fix the cause in the database, then run the same command again",
             ) from None
     raise AssertionError("unreachable")
@@ -140,15 +145,27 @@ def _load(task: PartitionTask, tconn: sa.Connection) -> tuple[int, str, str]:
         hasher.update(rows)
         fault_point("rows-written")
 
-    if to_postgresql:
+    write_rows(tconn, task, routed_batches(task), written)
+    return hasher.rows, hasher.hexdigest(), "copy-rows" if to_postgresql else "insert"
+
+
+def write_rows(
+    tconn: sa.Connection,
+    task: PartitionTask,
+    batches: Iterable[list[tuple]],
+    on_batch: Callable[[list[tuple]], None] | None = None,
+) -> None:
+    """Rows prepared in Python into the open target transaction: COPY on PostgreSQL, INSERT elsewhere."""
+    names = [c.name for c in task.store_plan.columns]
+    if tconn.dialect.name == "postgresql":
         with _raw_errors(tconn):
-            pgcopy.write_rows(tconn, task.table.name, names, routed_batches(task), written)
-        return hasher.rows, hasher.hexdigest(), "copy-rows"
-    table = _target_table(task.table, store_plan)
-    for batch in routed_batches(task):
+            pgcopy.write_rows(tconn, task.table.name, names, batches, on_batch)
+        return
+    table = _target_table(task.table, task.store_plan)
+    for batch in batches:
         tconn.execute(table.insert(), [dict(zip(names, row, strict=True)) for row in batch])
-        written(batch)
-    return hasher.rows, hasher.hexdigest(), "insert"
+        if on_batch is not None:
+            on_batch(batch)
 
 
 def _flushed() -> None:

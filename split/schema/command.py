@@ -322,6 +322,24 @@ def prepare_for_copy(
     return notes, {store: d.metadata for store, d in derived.items()}
 
 
+def require_at_head(
+    plan_: Any, mapping: Any, schema: Any, targets: dict[str, StoreUrl], migrations: Any
+) -> dict[str, sa.MetaData]:
+    """For verbs that change rows in stores already copied (sync): each store at head and matching."""
+    folder = migrations_dir(migrations)
+    envs = [StoreEnv(role, folder / role, t.url, t.masked) for role, t in targets.items()]
+    derived = {env.store: derive(plan_, mapping, schema, env) for env in envs}
+    for env in envs:
+        st = read_status(env, derived[env.store])
+        if st.state == "empty":
+            raise ConfigError(
+                f"the {env.store} store {env.masked} is empty: there is nothing to bring up to date",
+                hint="run `bunkatsu copy` first",
+            )
+        _refuse_unless_copyable(st)
+    return {store: d.metadata for store, d in derived.items()}
+
+
 def _refuse_unless_copyable(st: StoreStatus) -> None:
     if st.state in ("ok", "loosened") or (st.state == "empty" and st.head_matches_mapping is not False):
         return

@@ -10,7 +10,7 @@ this module is the one place that decides target DDL.
 - The source's foreign keys that stay valid inside the store (`fk_guaranteed`): a retail store
   holds only the rows in scope, so a foreign key is kept only when the scopes prove that every
   retail child row's parent row is in the retail store too.
-- The toolkit's ledger table.
+- The toolkit's ledger and journal tables.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from sqlalchemy.dialects import mysql
 
 from split.errors import ConfigError
 from split.introspect import ForeignKeyInfo, IndexInfo, SourceSchema
+from split.journal import journal
 from split.ledger import ledger
 from split.mapping.model import AllRows, Follow, Mapping, Own
 from split.plan import Plan, StorePlan
@@ -125,6 +126,7 @@ def store_metadata(plan: Plan, mapping: Mapping, schema: SourceSchema, store: st
         for col in sorted(follow - leading):
             sa.Index(short_name("ix", name, col), table.c[col])
     ledger.to_metadata(metadata)
+    journal.to_metadata(metadata)
     return metadata
 
 

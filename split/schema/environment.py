@@ -12,15 +12,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from split.introspect import TOOLKIT_TABLES
+from split.introspect import SCHEMA_TOOLKIT_TABLES, TOOLKIT_TABLES
 
 VERSION_TABLE = "bunkatsu_schema_version"  # not alembic_version: a store may host its company's own Alembic project
 STORE_ENV = {"nw": "BUNKATSU_NW_URL", "retail": "BUNKATSU_RETAIL_URL"}
 
 
 def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
-    """Compare every table of the store except Alembic's version tables (the ledger is part of the schema)."""
-    return not (type_ == "table" and name in TOOLKIT_TABLES and name != "bunkatsu_ledger")
+    """Compare every table of the store except Alembic's version tables (ledger and journal are part of the schema)."""
+    return not (type_ == "table" and name in TOOLKIT_TABLES and name not in SCHEMA_TOOLKIT_TABLES)
 
 
 def revision_directives(context: Any, revision: Any, directives: list) -> None:

@@ -1,0 +1,392 @@
+"""The staged cutover as a state machine (DESIGN.md §5): one wave at a time, with gates, journaled.
+
+    copy → sync → verify (gate) → freeze (the operator confirms writes stopped) → final-sync
+         → final-verify (gate) → switched
+
+A wave's state is read from the journal in the NW store: the steps that passed, in order. `cutover run`
+continues with the first step that has not passed, so a failed gate is run again (after the cause was
+fixed) and nothing that passed is redone. A wave starts only when the waves holding the tables it needs
+(foreign-key parents, follow targets) are switched.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from split.errors import BunkatsuError, ConfigError
+from split.journal import Entry
+
+STEPS = ("copy", "sync", "verify", "freeze", "final-sync", "final-verify", "switched")
+GATES = ("verify", "final-verify")
+
+
+@dataclass
+class WaveState:
+    wave: str
+    tables: list[str]
+    depends_on: list[str]
+    passed: list[str] = field(default_factory=list)  # steps that passed, in step order
+    failed: Entry | None = None  # the last failure after the last step that passed
+    last: Entry | None = None
+
+    @property
+    def next_step(self) -> str | None:
+        return next((s for s in STEPS if s not in self.passed), None)
+
+    @property
+    def state(self) -> str:
+        if "switched" in self.passed:
+            return "switched"
+        if self.failed is not None:
+            return f"stopped at {self.failed.step}"
+        if not self.passed:
+            return "not started"
+        return f"{self.passed[-1]} passed"
+
+    def to_dict(self) -> dict:
+        return {
+            "wave": self.wave,
+            "state": self.state,
+            "next_step": self.next_step,
+            "tables": self.tables,
+            "depends_on": self.depends_on,
+            "passed": self.passed,
+            "reason": self.failed.message if self.failed else None,
+            "last": self.last.to_dict() if self.last else None,
+        }
+
+
+def wave_dependencies(mapping, schema) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+    """For each wave, the other waves holding tables its tables need in the stores first."""
+    from split.plan import with_parents
+
+    wave_of = {t: w.name for w in mapping.waves for t in w.tables}
+    deps = {}
+    for wave in mapping.waves:
+        needed = with_parents(mapping, schema, list(wave.tables))
+        names = {wave_of[t] for t in needed if t in wave_of} - {wave.name}
+        deps[wave.name] = [w.name for w in mapping.waves if w.name in names]  # in the mapping's order
+    return deps
+
+
+def wave_states(mapping, schema, entries: list[Entry]) -> dict[str, WaveState]:  # type: ignore[no-untyped-def]
+    deps = wave_dependencies(mapping, schema)
+    states = {}
+    for wave in mapping.waves:
+        st = WaveState(wave.name, list(wave.tables), deps[wave.name])
+        for entry in (e for e in entries if e.wave == wave.name):
+            st.last = entry
+            if entry.step == "rollback":  # the wave starts over; its earlier entries stay as history
+                st.passed, st.failed = [], None
+            elif entry.outcome == "passed":
+                if entry.step not in st.passed:
+                    st.passed.append(entry.step)
+                st.failed = None
+            elif entry.outcome == "failed":
+                st.failed = entry
+        st.passed.sort(key=STEPS.index)
+        states[wave.name] = st
+    return states
+
+
+def blocked_by(states: dict[str, WaveState], wave: str) -> list[str]:
+    return [d for d in states[wave].depends_on if states[d].state != "switched"]
+
+
+def gate_waves(states: dict[str, WaveState], wave: str) -> list[str]:
+    """What a gate checks row by row: the wave and every wave switched before it (the split as a whole)."""
+    return [w for w, st in states.items() if w == wave or st.state == "switched"]
+
+
+# ── the verbs ──────────────────────────────────────────────────────────────────────────────
+
+ENV_OPERATOR = "BUNKATSU_OPERATOR"
+
+
+@dataclass
+class CutoverStatus:
+    system: str
+    mapping_sha256: str
+    waves: list[WaveState]
+
+    def to_dict(self) -> dict:
+        return {
+            "system": self.system,
+            "mapping_sha256": self.mapping_sha256,
+            "waves": [w.to_dict() for w in self.waves],
+        }
+
+
+def _states(mapping_file: Any, source: Any, nw: Any) -> tuple[Any, Any, dict[str, WaveState]]:
+    from split import api, journal
+    from split.db import check_reachable, engine_for
+    from split.settings import ENV_NW, store_url
+
+    checked = api.check_inputs(mapping_file, source)
+    target = store_url("nw", nw, ENV_NW)
+    check_reachable(target.url, "nw", must_exist=False)
+    entries = journal.entries(engine_for(target.url)) if _exists(target.url) else []
+    return checked, target, wave_states(checked.mapping, checked.schema, entries)
+
+
+def _exists(url: str) -> bool:
+    from split.db import sqlite_path
+
+    path = sqlite_path(url)
+    return path is None or path.is_file()  # reading a missing SQLite store would create it
+
+
+def status(mapping_file: Any = None, source: Any = None, nw: Any = None) -> CutoverStatus:
+    """Each wave's state, read from the journal in the NW store."""
+    checked, _, states = _states(mapping_file, source, nw)
+    return CutoverStatus(checked.mapping.system, checked.mapping.sha256, list(states.values()))
+
+
+@dataclass
+class StepResult:
+    step: str
+    outcome: str  # passed | failed | declined
+    seconds: float
+    message: str = ""
+    report: str | None = None
+
+    def to_dict(self) -> dict:
+        return {**self.__dict__, "seconds": round(self.seconds, 2)}
+
+
+@dataclass
+class CutoverRun:
+    wave: str
+    operator: str
+    steps: list[StepResult]
+    state: WaveState
+    exit_code: int = 0
+
+    def to_dict(self) -> dict:
+        return {
+            "wave": self.wave,
+            "operator": self.operator,
+            "state": self.state.state,
+            "next_step": self.state.next_step,
+            "steps": [s.to_dict() for s in self.steps],
+            "exit_code": self.exit_code,
+        }
+
+
+def operator_name(value: str | None) -> str:
+    return value or os.environ.get(ENV_OPERATOR) or getpass.getuser()
+
+
+def run(
+    mapping_file: Any = None,
+    source: Any = None,
+    nw: Any = None,
+    retail: Any = None,
+    *,
+    wave: str,
+    operator: str | None = None,
+    confirm: Callable[[str], bool] | None = None,
+    until: str | None = None,
+    reports: str | Path = "cutover-reports",
+    workers: int = 2,
+    migrations: Any = None,
+    progress: Any = None,
+    on_step: Callable[[str], None] | None = None,
+) -> CutoverRun:
+    """Walk one wave from its next step to `switched` (or to `until`), journaling every step in both stores.
+
+    `confirm(question)` asks the operator at the freeze; None means no one can answer (refused up front).
+    """
+    from split.settings import ENV_RETAIL, store_url
+
+    checked, nw_target, states = _states(mapping_file, source, nw)
+    retail_target = store_url("retail", retail, ENV_RETAIL)
+    if wave not in states:
+        raise ConfigError(f"unknown wave {wave!r}", hint=f"waves: {', '.join(states)}")
+    if until is not None and until not in STEPS:
+        raise ConfigError(f"unknown step {until!r}", hint=f"steps: {', '.join(STEPS)}")
+    st, who = states[wave], operator_name(operator)
+    blockers = blocked_by(states, wave)
+    if blockers and "copy" not in st.passed:
+        raise ConfigError(
+            f"wave {wave} needs the tables of wave(s) {', '.join(blockers)}, which are not switched yet",
+            hint=f"run `bunkatsu cutover run --wave {blockers[0]}` first; `bunkatsu cutover status` shows every wave",
+        )
+    todo = list(STEPS[STEPS.index(st.next_step) :]) if st.next_step else []
+    if until is not None:
+        todo = [s for s in todo if STEPS.index(s) <= STEPS.index(until)]
+    if "freeze" in todo and confirm is None:
+        raise ConfigError(
+            f"wave {wave} reaches the freeze, and no one can confirm it here (no terminal)",
+            hint="pass --yes once writes to the wave's tables have stopped, or --until verify to stop before",
+        )
+    ctx = _WaveRun(
+        wave,
+        st,
+        states,
+        dict(mapping_file=mapping_file, source=source, nw=nw_target.url, retail=retail_target.url),
+        dict(workers=workers, migrations=migrations),
+        Path(reports),
+        progress,
+        on_step,
+        confirm,
+    )
+    done: list[StepResult] = []
+    code = 0
+    for step in todo:
+        started = time.monotonic()
+        entry = dict(wave=wave, step=step, operator=who, mapping_sha256=checked.mapping.sha256)
+        try:
+            outcome = ctx.do(step)
+        except BunkatsuError as exc:
+            _journal(ctx.urls, Entry(**entry, outcome="failed", message=exc.message))
+            raise
+        done.append(StepResult(step, outcome.outcome, time.monotonic() - started, outcome.message, outcome.report))
+        if outcome.outcome == "declined":  # nothing happened: nothing to journal
+            code = 2
+            break
+        _journal(ctx.urls, Entry(**entry, **outcome.journal))
+        if outcome.outcome != "passed":
+            code = outcome.exit_code
+            break
+    _, _, after = _states(mapping_file, source, nw_target.url)
+    return CutoverRun(wave, who, done, after[wave], code)
+
+
+@dataclass
+class _Outcome:
+    outcome: str  # passed | failed | declined
+    message: str = ""
+    report: str | None = None
+    exit_code: int = 0
+    journal: dict = field(default_factory=dict)  # the journal entry's fields
+
+    @classmethod
+    def passed(
+        cls, message: str, plan_hash: str | None = None, run_id: str | None = None, counts: dict | None = None
+    ) -> _Outcome:
+        journal = dict(outcome="passed", plan_hash=plan_hash, run_id=run_id, counts=counts or {}, message=message)
+        return cls("passed", message, journal=journal)
+
+
+@dataclass
+class _WaveRun:
+    """What every step of one `cutover run` needs; `do(step)` runs one step and says how it went."""
+
+    wave: str
+    state: WaveState
+    states: dict[str, WaveState]
+    stores: dict  # mapping_file, source, nw, retail
+    options: dict  # workers, migrations
+    reports: Path
+    progress: Any
+    on_step: Callable[[str], None] | None
+    confirm: Callable[[str], bool] | None
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return {"nw": self.stores["nw"], "retail": self.stores["retail"]}
+
+    def do(self, step: str) -> _Outcome:
+        if step == "copy":
+            return self.copy()
+        if step in ("sync", "final-sync"):
+            return self.sync()
+        if step in GATES:
+            return self.gate(step)
+        if step == "freeze":
+            return self.freeze()
+        return _Outcome.passed("the wave's tables are now served from the NW and retail stores")
+
+    def copy(self) -> _Outcome:
+        from split import api
+
+        r = api.copy(**self.stores, **self.options, waves=[self.wave], progress=self.progress)
+        rows = {t.name: t.rows for t in r.tables}
+        total = sum(sum(v.values()) for v in rows.values())
+        return _Outcome.passed(f"{total:,} rows copied", r.plan_hash, r.run_id, rows)
+
+    def sync(self) -> _Outcome:
+        from split import api
+
+        r = api.sync(**self.stores, **self.options, waves=[self.wave], progress=self.progress)
+        counts = {k: r.total(k) for k in ("inserted", "updated", "deleted")}
+        return _Outcome.passed(", ".join(f"{v:,} {k}" for k, v in counts.items()), r.plan_hash, r.run_id, counts)
+
+    def gate(self, step: str) -> _Outcome:
+        from split import api
+
+        folder = self.reports / self.wave / f"{step}-{time.strftime('%Y%m%d-%H%M%S')}"
+        waves = gate_waves(self.states, self.wave)
+        v = api.verify(**self.stores, **self.options, report_dir=folder, waves=waves, on_step=self.on_step)
+        summary = v.to_dict()["summary"]
+        message = f"{summary['pass']} passed, {summary['fail']} failed, {summary['error']} could not prove"
+        failing = sorted({c.id for c in v.checks if c.status.value != "pass"})
+        if failing:  # check ids only: a message never carries a value
+            message += ": " + ", ".join(failing)
+        outcome = "passed" if v.verdict == "pass" else "failed"
+        journal = dict(outcome=outcome, plan_hash=v.plan_hash, counts=summary, report=v.report, message=message)
+        return _Outcome(outcome, message, v.report, v.exit_code, journal)
+
+    def freeze(self) -> _Outcome:
+        question = (
+            f"Have writes to the tables of wave {self.wave} ({', '.join(self.state.tables)}) stopped in the shared "
+            "system? The final sync and gate run next."
+        )
+        if self.confirm is None or not self.confirm(question):
+            return _Outcome("declined", "the freeze was not confirmed: nothing after it ran")
+        return _Outcome.passed("writes stopped, confirmed by the operator")
+
+
+def rollback(
+    mapping_file: Any = None,
+    source: Any = None,
+    nw: Any = None,
+    retail: Any = None,
+    *,
+    wave: str,
+    reason: str,
+    operator: str | None = None,
+) -> WaveState:
+    """Record that a wave goes back to the shared system: its steps start over at `copy` on the next run.
+
+    Rows stay in the stores (the next copy or sync brings them up to date). Refused while a wave that
+    needs this one has started: roll that one back first.
+    """
+    from split.settings import ENV_RETAIL, store_url
+
+    checked, nw_target, states = _states(mapping_file, source, nw)
+    if wave not in states:
+        raise ConfigError(f"unknown wave {wave!r}", hint=f"waves: {', '.join(states)}")
+    if not reason.strip():
+        raise ConfigError("a rollback needs a reason", hint='pass --reason "…" (it goes into the journal)')
+    started = [w for w, st in states.items() if wave in st.depends_on and st.passed]
+    if started:
+        raise ConfigError(
+            f"wave(s) {', '.join(started)} need wave {wave} and have started",
+            hint=f"roll back {started[-1]} first: bunkatsu cutover rollback --wave {started[-1]} --reason …",
+        )
+    retail_target = store_url("retail", retail, ENV_RETAIL)
+    entry = Entry(wave, "rollback", "passed", operator_name(operator), checked.mapping.sha256, message=reason)
+    _journal({"nw": nw_target.url, "retail": retail_target.url}, entry)
+    _, _, after = _states(mapping_file, source, nw_target.url)
+    return after[wave]
+
+
+def _journal(urls: dict[str, str], entry: Entry) -> None:
+    """Both stores get the entry; a store without the journal yet (its copy failed before the schema) is skipped."""
+    import sqlalchemy as sa
+
+    from split import journal
+    from split.db import engine_for
+
+    for url in urls.values():
+        engine = engine_for(url, writer=True)
+        if _exists(url) and sa.inspect(engine).has_table(journal.JOURNAL_TABLE):
+            journal.append(engine, entry)

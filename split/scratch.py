@@ -1,0 +1,100 @@
+"""Scratch stores for rehearsals (`dry-run`): made for one run and removed after it, whatever happens.
+
+By default two SQLite files in a fresh temporary folder; with a server URL (PostgreSQL or MariaDB) two
+databases of its own, named `bk_dryrun_<id>_nw` / `_retail`, created and dropped here. The stores'
+Alembic revisions are written into the scratch folder too, never into the project's `migrations/`.
+SIGTERM is turned into an interrupt while scratch exists, so that `kill` cleans up like Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from split.errors import ConfigError
+
+PREFIX = "bunkatsu-dry-run-"
+
+
+@dataclass(frozen=True)
+class Scratch:
+    folder: Path  # temporary: revisions, SQLite stores
+    stores: dict[str, str]  # nw / retail → URL
+    where: str  # for people: the folder or the server (masked)
+
+
+def scratch_urls(folder: Path, server: str | None) -> tuple[dict[str, str], str]:
+    if server is None:
+        return {role: f"sqlite:///{folder / (role + '.db')}" for role in ("nw", "retail")}, str(folder)
+    from split.db import normalise_url
+    from split.settings import parse_url
+
+    parse_url(server, "scratch")
+    url = normalise_url(server)
+    if url.get_backend_name() not in ("postgresql", "mysql", "mariadb"):
+        raise ConfigError(
+            f"--scratch-url must name a PostgreSQL or MariaDB server, not {url.get_backend_name()}",
+            hint="leave it out to rehearse into temporary SQLite files",
+        )
+    run = uuid.uuid4().hex[:10]
+    urls = {
+        role: url.set(database=f"bk_dryrun_{run}_{role}").render_as_string(hide_password=False)
+        for role in ("nw", "retail")
+    }
+    return urls, url.set(database=None).render_as_string(hide_password=True)
+
+
+@contextmanager
+def scratch_stores(server: str | None = None) -> Iterator[Scratch]:
+    """Scratch stores for the block; removed on the way out, also on an error, Ctrl-C or SIGTERM."""
+    from split.db import create_database, dispose_all, drop_database
+
+    folder = Path(tempfile.mkdtemp(prefix=PREFIX))
+    created: list[str] = []
+    with _interrupts() as signalled:
+        try:
+            urls, where = scratch_urls(folder, server)
+            for url in urls.values():
+                created.append(url)
+                create_database(url)
+            yield Scratch(folder, urls, where)
+        finally:
+            dispose_all()
+            for url in created:
+                try:
+                    drop_database(url)
+                except Exception:  # noqa: BLE001 - keep removing the rest; say what is left
+                    from split.settings import mask_url
+
+                    print(f"could not drop the scratch database {mask_url(url)}: drop it by hand", file=sys.stderr)
+            shutil.rmtree(folder, ignore_errors=True)
+        if signalled:  # the interrupt was raised where Python ignores exceptions (a GC callback): honour it now
+            raise KeyboardInterrupt
+
+
+@contextmanager
+def _interrupts() -> Iterator[list[int]]:
+    """SIGINT and SIGTERM raise KeyboardInterrupt in the block and are remembered (the list gets the signal)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield []
+        return
+    signalled: list[int] = []
+
+    def interrupt(signum: int, frame: object) -> None:
+        signalled.append(signum)
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield signalled
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,120 @@
+"""`sync` after the source moved on: edits, inserts, deletes and customers switching in both directions.
+
+The oracle is independent of sync: a fresh copy of the changed source into new stores. After sync the
+stores must equal it table by table, and `verify` must pass.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from split.db import engine_for
+from split.sample.generate import AFFILIATE_CODE, generate
+from split.sample.live import SWITCH, open_period, switch_customer
+from tests.conftest import BACKEND_PARAMS, TEST_KEY, run_cli
+from tests.helpers import canonical_rows, column_names, table_names
+
+ENV = {"BUNKATSU_ENCODE_KEY": TEST_KEY}
+TOOLKIT = {"bunkatsu_ledger", "bunkatsu_schema_version", "bunkatsu_journal"}
+
+
+def cli(verb: str, mapping: Path, source: str, nw: str, retail: str, *extra: str):
+    args = [verb, "--mapping", str(mapping), "--source", source, "--nw", nw, "--retail", retail, "--json", *extra]
+    return run_cli(*args, env=ENV)
+
+
+def image(url: str) -> dict:
+    return {t: canonical_rows(url, t, column_names(url, t)) for t in table_names(url) - TOOLKIT}
+
+
+def change_the_source(url: str) -> dict:
+    """Edit, insert, delete, and switch one customer away from the affiliate and one to it."""
+    md = sa.MetaData()
+    periods = sa.Table("supply_period", md, autoload_with=engine_for(url))
+    usage = sa.Table("monthly_usage", md, autoload_with=engine_for(url))
+    party = sa.Table("customer_party", md, autoload_with=engine_for(url))
+    history = sa.Table("contact_history", md, autoload_with=engine_for(url))
+    with engine_for(url).begin() as conn:
+        leaving = open_period(conn, periods, affiliate=True)
+        coming = open_period(conn, periods, affiliate=False)
+        switch_customer(conn, periods, leaving, coming.retailer_code)
+        switch_customer(conn, periods, coming, AFFILIATE_CODE)
+        conn.execute(usage.update().where(usage.c.usage_id.in_([3, 4000])).values(kwh=usage.c.kwh + 1))
+        conn.execute(usage.delete().where(usage.c.usage_id.in_([5, 4001])))
+        template = conn.execute(sa.select(usage).where(usage.c.usage_id == 6)).one()._asdict()
+        top = conn.execute(sa.select(sa.func.max(usage.c.usage_id))).scalar_one()
+        conn.execute(usage.insert().values({**template, "usage_id": top + 1, "usage_month": date(2024, 12, 1)}))
+        conn.execute(party.update().where(party.c.party_id == 1).values(phone="090-0000-1234", memo="移転"))
+        first_contact = conn.execute(sa.select(sa.func.min(history.c.contact_id))).scalar_one()
+        conn.execute(history.delete().where(history.c.contact_id == first_contact))
+    return {"leaving": leaving.supply_point_id, "coming": coming.supply_point_id}
+
+
+def retail_usage_points(url: str) -> set[str]:
+    with engine_for(url).connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT DISTINCT supply_point_id FROM monthly_usage WHERE usage_month >= :d"), {"d": SWITCH}
+        )
+        return {r[0] for r in rows}
+
+
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
+def test_sync_brings_the_stores_to_what_a_fresh_copy_gives(backend, dbs, small_partitions):
+    source = dbs.url(backend, "src")
+    generate(source, 60, 11)
+    nw, retail = dbs.url(backend, "nw"), dbs.url(backend, "rt")
+    assert cli("copy", small_partitions, source, nw, retail).returncode == 0
+
+    moved = change_the_source(source)
+    assert moved["leaving"] in retail_usage_points(retail)
+    synced = cli("sync", small_partitions, source, nw, retail)
+    assert synced.returncode == 0, synced.stderr
+    report = json.loads(synced.stdout)
+    assert report["inserted"] > 0 and report["updated"] > 0 and report["deleted"] > 0
+    usage = next(t for t in report["tables"] if t["table"] == "monthly_usage")
+    assert 0 < usage["differing_ranges"] < usage["ranges"], "only the ranges that changed are rewritten"
+
+    fresh_nw, fresh_retail = dbs.url(backend, "nw2"), dbs.url(backend, "rt2")
+    assert cli("copy", small_partitions, source, fresh_nw, fresh_retail).returncode == 0
+    assert image(nw) == image(fresh_nw)
+    assert image(retail) == image(fresh_retail)
+    after = retail_usage_points(retail)
+    assert moved["leaving"] not in after and moved["coming"] in after  # ownership by date, both directions
+
+    proof = cli("verify", small_partitions, source, nw, retail)
+    assert proof.returncode == 0, proof.stdout[-3000:]
+
+    again = json.loads(cli("sync", small_partitions, source, nw, retail).stdout)
+    assert all(t["differing_ranges"] == 0 for t in again["tables"]), "a second sync finds nothing to do"
+
+
+def test_sync_records_each_changed_range_in_the_ledger(dbs, tmp_path, small_partitions):
+    source = f"sqlite:///{tmp_path / 'src.db'}"
+    generate(source, 40, 3)
+    nw, retail = dbs.url("sqlite", "nw"), dbs.url("sqlite", "rt")
+    assert cli("copy", small_partitions, source, nw, retail).returncode == 0
+    with engine_for(source).begin() as conn:
+        conn.execute(sa.text("UPDATE monthly_usage SET kwh = kwh + 1 WHERE usage_id = 2"))
+    report = json.loads(cli("sync", small_partitions, source, nw, retail).stdout)
+    with engine_for(nw).connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT table_name, updated, row_count, run_id FROM bunkatsu_ledger WHERE operation = 'sync'")
+        ).all()
+    assert [(t, u) for t, u, _, _ in rows] == [("monthly_usage", 1)]
+    assert rows[0][3] == report["run_id"] and rows[0][2] > 0
+
+
+def test_sync_into_empty_stores_says_copy_first(dbs, tmp_path):
+    source = f"sqlite:///{tmp_path / 'src.db'}"
+    generate(source, 10, 3)
+    nw, retail = dbs.url("sqlite", "nw"), dbs.url("sqlite", "rt")
+    from tests.conftest import MAPPING
+
+    result = cli("sync", MAPPING, source, nw, retail)
+    assert result.returncode == 2
+    assert "run `bunkatsu copy` first" in result.stderr and "Traceback" not in result.stderr
