@@ -129,14 +129,13 @@ def copy(
     progress: Progress | None = None,
 ) -> CopyResult:
     from split.db import check_reachable, engine_for
-    from split.engine.partition import PartitionTask, copy_partition
+    from split.engine.partition import copy_partition, range_tasks
     from split.engine.run import Runner
     from split.engine.snapshot import exported_snapshot
     from split.ledger import recorded_counts
     from split.plan import compile_plan
     from split.schema.command import prepare_for_copy
     from split.schema.derive import load_levels
-    from split.settings import Secret
 
     started = time.monotonic()
     checked = check_inputs(mapping_file, source)
@@ -160,23 +159,10 @@ def copy(
         levels = load_levels(metadata)
         run_id = uuid.uuid4().hex
         with exported_snapshot(checked.source.url) as snapshot:
-            tasks = [
-                PartitionTask(
-                    t,
-                    sp.store,
-                    part,
-                    checked.source.url,
-                    targets[sp.store].url,
-                    plan_.hash,
-                    plan_.mapping_sha256,
-                    run_id,
-                    snapshot,
-                    Secret(key) if key else None,
-                )
-                for t in selected
-                for part in t.partitions
-                for sp in t.stores
-            ]
+            urls = {role: t.url for role, t in targets.items()}
+            tasks = range_tasks(
+                selected, checked.source.url, urls, plan_.hash, plan_.mapping_sha256, run_id, snapshot, key
+            )
             progress.start(len(tasks), {t.name: len(t.partitions) * len(t.stores) for t in selected})
             results = []
             try:  # foreign-key parents commit before their children start: one map per load level
@@ -218,13 +204,12 @@ def sync(
     from checks.reconcile import summarise_range
     from split import sync as sync_
     from split.db import check_reachable, engine_for
-    from split.engine.partition import PartitionTask
+    from split.engine.partition import range_tasks
     from split.engine.run import Runner
     from split.engine.snapshot import exported_snapshot
     from split.plan import compile_plan
     from split.schema.command import require_at_head
     from split.schema.derive import load_levels
-    from split.settings import Secret
 
     started = time.monotonic()
     checked = check_inputs(mapping_file, source)
@@ -238,24 +223,9 @@ def sync(
     levels = load_levels(require_at_head(plan_, checked.mapping, checked.schema, targets, migrations))
     progress = progress or Progress()
     run_id = uuid.uuid4().hex
+    urls = {role: t.url for role, t in targets.items()}
     with Runner(workers) as runner, exported_snapshot(checked.source.url) as snapshot:
-        tasks = [
-            PartitionTask(
-                t,
-                sp.store,
-                part,
-                checked.source.url,
-                targets[sp.store].url,
-                plan_.hash,
-                plan_.mapping_sha256,
-                run_id,
-                snapshot,
-                Secret(key) if key else None,
-            )
-            for t in selected
-            for part in t.partitions
-            for sp in t.stores
-        ]
+        tasks = range_tasks(selected, checked.source.url, urls, plan_.hash, plan_.mapping_sha256, run_id, snapshot, key)
         progress.note(f"comparing {len(tasks)} key range(s)")
         summaries = runner.map(summarise_range, tasks, name="sync-compare")
         differing = [s.task for s in summaries if s.source != s.target]
@@ -294,6 +264,7 @@ class DryRunResult:
     copy: CopyResult
     verify: VerifyResult
     removed: bool = True
+    sample: object = None  # split.subset.Sample, when the rehearsal ran on a sample of the source
 
     @property
     def exit_code(self) -> int:
@@ -305,6 +276,7 @@ class DryRunResult:
             "scratch": self.scratch,
             "scratch_removed": self.removed,
             "tables": self.tables,
+            "sample": self.sample.to_dict() if self.sample else None,  # type: ignore[attr-defined]
             "report": self.verify.report,
             "copy": self.copy.to_dict(),
             "verify": self.verify.to_dict(),
@@ -320,6 +292,8 @@ def dry_run(
     tables: list[str] | None = None,
     report_dir: str | Path | None = None,
     workers: int = 2,
+    sample: int | None = None,
+    sample_by: str | None = None,
     progress: Progress | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> DryRunResult:
@@ -338,6 +312,16 @@ def dry_run(
         with scratch_stores(scratch_url) as scratch:
             nw, retail = scratch.stores["nw"], scratch.stores["retail"]
             migrations = scratch.folder / "migrations"
+            drawn = None
+            if sample is not None:  # the rehearsal's source is then a consistent sample, in the scratch folder
+                from split.subset import draw_sample
+
+                sampled = f"sqlite:///{scratch.folder / 'sample.db'}"
+                drawn = draw_sample(checked.source.url, checked.mapping, checked.schema, sampled, sample, sample_by)
+                if progress is not None:
+                    rows = sum(drawn.rows.values())
+                    progress.note(f"sample: {drawn.values:,} values of {drawn.anchor}, {rows:,} rows")
+                source = sampled
             copied = copy(
                 mapping_file,
                 source,
@@ -361,7 +345,7 @@ def dry_run(
             )
     except KeyboardInterrupt:  # the block above removed the scratch on its way out
         raise RuntimeFailure("interrupted: the rehearsal stopped and its scratch stores were removed") from None
-    return DryRunResult(scratch.where, rehearsed, copied, proof)
+    return DryRunResult(scratch.where, rehearsed, copied, proof, sample=drawn)
 
 
 def select_tables(plan_, waves: list[str] | None, tables: list[str] | None) -> list:  # type: ignore[no-untyped-def]

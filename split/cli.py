@@ -279,6 +279,18 @@ def dry_run(
     tables: TablesOpt = None,
     report: ReportOpt = None,
     workers: WorkersOpt = 2,
+    sample: Annotated[
+        int | None,
+        typer.Option(
+            "--sample",
+            help="Rehearse on N values of the anchor column (e.g. N supply points) with all their rows, "
+            "and the rows those refer to.",
+        ),
+    ] = None,
+    sample_by: Annotated[
+        str | None,
+        typer.Option("--sample-by", help="The anchor column. [default: the column follow scopes join on most]"),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Rehearse the split: copy into scratch stores, verify, write the report, remove the scratch (also on failure
@@ -296,6 +308,8 @@ def dry_run(
         tables=tables,
         report_dir=report,
         workers=workers,
+        sample=sample,
+        sample_by=sample_by,
         progress=BarProgress(enabled=sys.stderr.isatty() and not as_json),
         on_step=_step_printer(as_json),
     )
@@ -303,6 +317,8 @@ def dry_run(
         _emit_json(result.to_dict())
     else:
         out.print(f"[bold]dry-run[/] into scratch stores at {result.scratch} ({len(result.tables)} table(s))")
+        if result.sample:
+            out.print(f"  on a sample: {result.sample.values:,} values of {result.sample.anchor}")
         copy_summary(result.copy)
         verify_summary(result.verify)
         out.print("scratch stores removed")

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from split import ledger
 from split.checksum import RowHasher, canonical
 from split.db import engine_for
+from split.engine.faults import fault_point
 from split.engine.partition import PartitionTask, routed_batches, with_retries, write_rows
 from split.plan import TablePlan, in_key_range
 
@@ -148,6 +149,7 @@ def _delete_gone(task: PartitionTask) -> RangeChange:
         params = [{f"k_{c.name}": row[names.index(c.name)] for c in pk} for row in gone]
         if params:
             conn.execute(stmt, params)
+        fault_point("sync-deleted")
     return RangeChange(task.table.name, task.store, task.partition.no, deleted=len(gone))
 
 
@@ -174,10 +176,11 @@ def _apply_range(task: PartitionTask) -> RangeChange:
             inserted, updated, deleted = _upsert(conn, task, table, idx, expected)
         else:
             inserted, updated, deleted = _replace(conn, task, table, keyless)
-        _record(
-            conn, task, hasher, RangeChange(task.table.name, task.store, task.partition.no, inserted, updated, deleted)
-        )
-    return RangeChange(task.table.name, task.store, task.partition.no, inserted, updated, deleted)
+        change = RangeChange(task.table.name, task.store, task.partition.no, inserted, updated, deleted)
+        fault_point("sync-applied")
+        _record(conn, task, hasher, change)
+    fault_point("committed")
+    return change
 
 
 def _upsert(conn: sa.Connection, task: PartitionTask, table: sa.Table, idx: list[int], expected: dict) -> tuple:
@@ -222,26 +225,8 @@ def _replace(conn: sa.Connection, task: PartitionTask, table: sa.Table, rows: li
 
 
 def _record(conn: sa.Connection, task: PartitionTask, hasher: RowHasher, change: RangeChange) -> None:
-    part = task.partition
-    ledger.replace(
-        conn,
-        ledger.LedgerEntry(
-            task.plan_hash,
-            task.table.name,
-            part.no,
-            task.store,
-            task.run_id,
-            part.lo,
-            part.hi,
-            hasher.rows,
-            hasher.hexdigest(),
-            task.mapping_sha256,
-            operation="sync",
-            inserted=change.inserted,
-            updated=change.updated,
-            deleted=change.deleted,
-        ),
-    )
+    counts = {"inserted": change.inserted, "updated": change.updated, "deleted": change.deleted}
+    ledger.replace(conn, task.ledger_entry(hasher.rows, hasher.hexdigest(), operation="sync", **counts))
 
 
 def summary(tables: list[TablePlan], changes: list[RangeChange], summaries: list) -> list[TableSync]:  # type: ignore[type-arg]

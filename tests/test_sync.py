@@ -23,9 +23,9 @@ ENV = {"BUNKATSU_ENCODE_KEY": TEST_KEY}
 TOOLKIT = {"bunkatsu_ledger", "bunkatsu_schema_version", "bunkatsu_journal"}
 
 
-def cli(verb: str, mapping: Path, source: str, nw: str, retail: str, *extra: str):
+def cli(verb: str, mapping: Path, source: str, nw: str, retail: str, *extra: str, fault: str | None = None):
     args = [verb, "--mapping", str(mapping), "--source", source, "--nw", nw, "--retail", retail, "--json", *extra]
-    return run_cli(*args, env=ENV)
+    return run_cli(*args, env={**ENV, **({"BUNKATSU_FAULT": fault} if fault else {})})
 
 
 def image(url: str) -> dict:
@@ -118,3 +118,20 @@ def test_sync_into_empty_stores_says_copy_first(dbs, tmp_path):
     result = cli("sync", MAPPING, source, nw, retail)
     assert result.returncode == 2
     assert "run `bunkatsu copy` first" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("fault", ["sync-deleted:2", "sync-applied:3", "committed:4"])
+def test_a_sync_killed_half_way_is_finished_by_the_next(fault, dbs, tmp_path, small_partitions):
+    source = f"sqlite:///{tmp_path / 'src.db'}"
+    generate(source, 60, 11)
+    nw, retail = dbs.url("sqlite", "nw"), dbs.url("sqlite", "rt")
+    assert cli("copy", small_partitions, source, nw, retail).returncode == 0
+    change_the_source(source)
+    killed = cli("sync", small_partitions, source, nw, retail, "--workers", "1", fault=fault)
+    assert killed.returncode == -9, killed.stderr
+    assert cli("sync", small_partitions, source, nw, retail).returncode == 0
+
+    fresh_nw, fresh_retail = dbs.url("sqlite", "nw2"), dbs.url("sqlite", "rt2")
+    assert cli("copy", small_partitions, source, fresh_nw, fresh_retail).returncode == 0
+    assert image(nw) == image(fresh_nw)
+    assert image(retail) == image(fresh_retail)

@@ -3,7 +3,8 @@
 The fault fires the n-th time `point` is reached in this process (with `+`: the n-th time and every
 time after). Points: rows-written (a batch or ~1 MiB block of the partition is in the open target
 transaction, no ledger row yet), ledger-written (ledger row in the transaction, not committed),
-committed (after the commit). Actions:
+committed (after the commit); in `sync`: sync-deleted (a range's deletions in the open transaction),
+sync-applied (a range's updates and inserts in the open transaction, no ledger row yet). Actions:
 - kill (default): SIGKILL this process; no cleanup runs, as after a power cut or the OOM killer.
 - drop: the target server ends the partition's connection (terminated from another session), as when
   a network link or a server restart drops it; the copy must retry that partition.

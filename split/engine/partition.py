@@ -56,6 +56,45 @@ class PartitionTask:
     def label(self) -> str:
         return f"{self.store}:{self.table.name}#{self.partition.no}"
 
+    def ledger_entry(self, rows: int, checksum: str, **sync_counts: Any) -> ledger.LedgerEntry:
+        """The ledger row recording this range: written in the same transaction as its rows."""
+        part = self.partition
+        return ledger.LedgerEntry(
+            self.plan_hash,
+            self.table.name,
+            part.no,
+            self.store,
+            self.run_id,
+            part.lo,
+            part.hi,
+            rows,
+            checksum,
+            self.mapping_sha256,
+            **sync_counts,
+        )
+
+
+def range_tasks(
+    tables: Sequence[TablePlan],
+    source_url: str,
+    targets: dict[str, str],
+    plan_hash: str,
+    mapping_sha256: str,
+    run_id: str,
+    snapshot: str | None,
+    key: bytes | None,
+) -> list[PartitionTask]:
+    """One task per key range of each table per store that receives it."""
+    secret = Secret(key) if key else None
+    return [
+        PartitionTask(
+            t, sp.store, part, source_url, targets[sp.store], plan_hash, mapping_sha256, run_id, snapshot, secret
+        )
+        for t in tables
+        for part in t.partitions
+        for sp in t.stores
+    ]
+
 
 @dataclass(frozen=True)
 class PartitionResult:
@@ -107,19 +146,7 @@ def _copy_once(task: PartitionTask) -> PartitionResult:
         tconn.execute(in_key_range(delete, sa.column(task.table.key), part) if task.table.key else delete)
         arm_drop_fault(tconn)
         rows, checksum, method = _load(task, tconn)
-        entry = ledger.LedgerEntry(
-            task.plan_hash,
-            task.table.name,
-            part.no,
-            task.store,
-            task.run_id,
-            part.lo,
-            part.hi,
-            rows,
-            checksum,
-            task.mapping_sha256,
-        )
-        ledger.record(tconn, entry)
+        ledger.record(tconn, task.ledger_entry(rows, checksum))
         fault_point("ledger-written")
     fault_point("committed")
     seconds = time.monotonic() - started
