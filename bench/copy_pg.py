@@ -53,7 +53,9 @@ class Measure:
     note: str = ""
 
 
-def peak_rss(cmd: list[str] | str, env: dict | None = None, shell: bool = False) -> tuple[float, float, str]:
+def peak_rss(
+    cmd: list[str] | str, env: dict | None = None, shell: bool = False, check: bool = True
+) -> tuple[float, float, str]:
     """Run, polling the summed RSS of the whole process tree; (seconds, peak MB, stdout)."""
     started = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, shell=shell, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -77,7 +79,7 @@ def peak_rss(cmd: list[str] | str, env: dict | None = None, shell: bool = False)
     seconds = time.monotonic() - started
     done.set()
     poller.join()
-    if proc.returncode != 0:
+    if check and proc.returncode != 0:
         raise SystemExit(f"failed ({proc.returncode}): {cmd}\n{err[-2000:]}")
     return seconds, peak / 2**20, out
 
