@@ -61,12 +61,12 @@ def _summary(batches: Iterator[list[tuple]]) -> tuple[int, int]:
 
 
 def summarise_range(task: PartitionTask) -> RangeSummary:
-    if _in_database(task):
+    if in_database(task):
         return RangeSummary(task, *_sql_summaries(task))
     return RangeSummary(task, _summary(routed_batches(task)), _summary(_target_batches(task)))
 
 
-def _in_database(task: PartitionTask) -> bool:
+def in_database(task: PartitionTask) -> bool:
     """PostgreSQL on both sides, no transform, identical column types: each server hashes its own rows.
 
     The row's text form (`ROW(…)::text`) is then the same on both sides, so per-range count and sum of
@@ -86,11 +86,16 @@ def _in_database(task: PartitionTask) -> bool:
 _AGGREGATE = "SELECT count(*), coalesce(sum(hashtextextended(r::text, 0)), 0) FROM ({}) AS r"
 
 
-def _sql_summaries(task: PartitionTask) -> tuple[tuple[int, int], tuple[int, int]]:
+def range_statements(task: PartitionTask) -> tuple[Any, Any]:
+    """The range's rows as the source says the store should hold them, and as the store holds them."""
     expected = store_select(task.table, task.store_plan, task.partition).order_by(None)
     names = [c.name for c in task.store_plan.columns]
     actual: Any = sa.select(*(sa.column(n) for n in names)).select_from(sa.table(task.table.name))
-    actual = _in_range(actual, task)
+    return expected, _in_range(actual, task)
+
+
+def _sql_summaries(task: PartitionTask) -> tuple[tuple[int, int], tuple[int, int]]:
+    expected, actual = range_statements(task)
     out = []
     with source_connection(task.source_url, task.snapshot) as src, engine_for(task.target_url).connect() as dst:
         for conn, stmt in ((src, expected), (dst, actual)):

@@ -164,11 +164,8 @@ def copy(
                 selected, checked.source.url, urls, plan_.hash, plan_.mapping_sha256, run_id, snapshot, key
             )
             progress.start(len(tasks), {t.name: len(t.partitions) * len(t.stores) for t in selected})
-            results = []
             try:  # foreign-key parents commit before their children start: one map per load level
-                for level in sorted({levels[t.table.name] for t in tasks}):
-                    batch = [t for t in tasks if levels[t.table.name] == level]
-                    results += runner.map(copy_partition, batch, progress.done, name=f"copy-{level}")
+                results = by_level(runner, copy_partition, tasks, levels, progress, "copy")
             finally:
                 progress.stop()
     counts = {role: recorded_counts(engine_for(t.url), plan_.hash) for role, t in targets.items()}
@@ -231,15 +228,10 @@ def sync(
         differing = [s.task for s in summaries if s.source != s.target]
         keyed = [t for t in differing if t.store_plan.primary_key]
         steps = Counter(t.table.name for t in [*keyed, *differing])
-        changes = []
         progress.start(sum(steps.values()), {t.name: steps[t.name] for t in selected if steps[t.name]})
         try:
-            for level in sorted({levels[t.table.name] for t in keyed}, reverse=True):  # children first
-                batch = [t for t in keyed if levels[t.table.name] == level]
-                changes += runner.map(sync_.delete_gone, batch, progress.done, name=f"sync-delete-{level}")
-            for level in sorted({levels[t.table.name] for t in differing}):  # parents first
-                batch = [t for t in differing if levels[t.table.name] == level]
-                changes += runner.map(sync_.apply_range, batch, progress.done, name=f"sync-apply-{level}")
+            changes = by_level(runner, sync_.delete_gone, keyed, levels, progress, "sync-delete", children_first=True)
+            changes += by_level(runner, sync_.apply_range, differing, levels, progress, "sync-apply")
         finally:
             progress.stop()
     stores = {"source": checked.source.masked, **{r: t.masked for r, t in targets.items()}}
@@ -346,6 +338,15 @@ def dry_run(
     except KeyboardInterrupt:  # the block above removed the scratch on its way out
         raise RuntimeFailure("interrupted: the rehearsal stopped and its scratch stores were removed") from None
     return DryRunResult(scratch.where, rehearsed, copied, proof, sample=drawn)
+
+
+def by_level(runner, fn, tasks, levels: dict[str, int], progress, name: str, children_first: bool = False) -> list:  # type: ignore[no-untyped-def]
+    """fn over the tasks, one foreign-key load level at a time: a level commits before the next starts."""
+    results = []
+    for level in sorted({levels[t.table.name] for t in tasks}, reverse=children_first):
+        batch = [t for t in tasks if levels[t.table.name] == level]
+        results += runner.map(fn, batch, progress.done, name=f"{name}-{level}")
+    return results
 
 
 def select_tables(plan_, waves: list[str] | None, tables: list[str] | None) -> list:  # type: ignore[no-untyped-def]

@@ -78,6 +78,21 @@ def test_rehearsal_on_a_server_drops_its_databases(session_dbs, tmp_path):
     assert scratch_databases() == before
 
 
+@pytest.mark.postgresql
+def test_a_rehearsal_that_fails_still_removes_its_scratch(session_dbs, tmp_path):
+    """Every write to the scratch stores loses its connection: the copy gives up, the databases still go."""
+    require_backend("postgresql")
+    source = sample_source(session_dbs, "sqlite")
+    before = scratch_databases()
+    env = {**ENV, "TMPDIR": str(tmp_path), "BUNKATSU_FAULT": "rows-written:1+:drop"}
+    args = ["dry-run", "-m", str(MAPPING), "--source", source, "--scratch-url", PG_SERVER, "--wave", "masters"]
+    result = run_cli(*args, env=env)
+    assert result.returncode == 3, result.stderr
+    assert "after 3 attempts" in result.stderr and "Traceback" not in result.stderr
+    assert scratch_databases() == before
+    assert scratch_left(tmp_path) == []
+
+
 def test_a_scratch_url_that_is_not_a_server_is_a_usage_error(session_dbs, tmp_path):
     result = dry_run(sample_source(session_dbs, "sqlite"), tmp_path, "--scratch-url", "sqlite:///x.db")
     assert result.returncode == 2 and "PostgreSQL or MariaDB" in result.stderr
