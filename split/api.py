@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from split.errors import ConfigError, RuntimeFailure
 from split.settings import ENV_ENCODE_KEY, ENV_NW, ENV_RETAIL, ENV_SOURCE, StoreUrl, encode_key, mapping_path, store_url
@@ -22,6 +22,7 @@ from split.settings import ENV_ENCODE_KEY, ENV_NW, ENV_RETAIL, ENV_SOURCE, Store
 if TYPE_CHECKING:
     from split.introspect import SourceSchema
     from split.mapping.model import Mapping
+    from split.subset import Sample
 
 
 @dataclass(frozen=True)
@@ -256,7 +257,7 @@ class DryRunResult:
     copy: CopyResult
     verify: VerifyResult
     removed: bool = True
-    sample: object = None  # split.subset.Sample, when the rehearsal ran on a sample of the source
+    sample: Sample | None = None  # when the rehearsal ran on a sample of the source
 
     @property
     def exit_code(self) -> int:
@@ -268,7 +269,7 @@ class DryRunResult:
             "scratch": self.scratch,
             "scratch_removed": self.removed,
             "tables": self.tables,
-            "sample": self.sample.to_dict() if self.sample else None,  # type: ignore[attr-defined]
+            "sample": self.sample.to_dict() if self.sample else None,
             "report": self.verify.report,
             "copy": self.copy.to_dict(),
             "verify": self.verify.to_dict(),
@@ -545,7 +546,7 @@ def demo_staged(
     d = _demo_folder(folder)
     urls = d.urls
     sample_db(urls["shared"], supply_points, seed)
-    common = dict(
+    common: dict[str, Any] = dict(
         mapping_file=d.mapping,
         source=urls["shared"],
         nw=urls["nw"],

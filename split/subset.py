@@ -234,7 +234,7 @@ def _metadata(schema: SourceSchema) -> sa.MetaData:
             refs = [f"{fk.ref_table}.{c}" for c in fk.ref_columns]
             constraints.append(sa.ForeignKeyConstraint(list(fk.columns), refs))
         table = sa.Table(info.name, metadata, *columns, *constraints)
-        named = {}  # source index names are per table on MariaDB, per schema on SQLite: named here
+        named: dict[str, Any] = {}  # source index names are per table on MariaDB, per schema on SQLite: named here
         for ix in info.indexes:
             named.setdefault(short_name("ux" if ix.unique else "ix", info.name, *ix.columns), ix)
         for name, ix in named.items():
