@@ -305,6 +305,8 @@ def dry_run(
         with scratch_stores(scratch_url) as scratch:
             nw, retail = scratch.stores["nw"], scratch.stores["retail"]
             migrations = scratch.folder / "migrations"
+            if progress is not None:  # first, so that an operator knows what to drop after a `kill -9`
+                progress.note(f"scratch stores: {scratch.describe()}")
             drawn = None
             if sample is not None:  # the rehearsal's source is then a consistent sample, in the scratch folder
                 from split.subset import draw_sample

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from split.errors import ConfigError
 
@@ -29,6 +30,11 @@ class Scratch:
     folder: Path  # temporary: revisions, SQLite stores
     stores: dict[str, str]  # nw / retail → URL
     where: str  # for people: the folder or the server (masked)
+
+    def describe(self) -> str:
+        from split.settings import mask_url
+
+        return ", ".join(mask_url(url) for url in self.stores.values())
 
 
 def scratch_urls(folder: Path, server: str | None) -> tuple[dict[str, str], str]:
@@ -92,9 +98,15 @@ def _interrupts() -> Iterator[list[int]]:
         signalled.append(signum)
         raise KeyboardInterrupt
 
+    def unraisable(info: Any) -> None:  # an interrupt Python had to drop is honoured later: no traceback
+        if not isinstance(info.exc_value, KeyboardInterrupt):
+            previous_hook(info)
+
     previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous_hook, sys.unraisablehook = sys.unraisablehook, unraisable
     try:
         yield signalled
     finally:
+        sys.unraisablehook = previous_hook
         for sig, handler in previous.items():
             signal.signal(sig, handler)

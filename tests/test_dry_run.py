@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,13 +25,19 @@ def scratch_left(tmp: Path) -> list[Path]:
     return sorted(tmp.glob(f"{PREFIX}*"))
 
 
-def scratch_databases() -> list[str]:
+def scratch_databases(stderr: str) -> list[str]:
+    """The run's scratch databases (named on stderr when it starts) that still exist on the server.
+
+    By name, not by listing bk_dryrun_%: other tests rehearse on the same server at the same time."""
+    names = sorted(set(re.findall(r"bk_dryrun_[0-9a-f]+_(?:nw|retail)", stderr)))
+    assert len(names) == 2, stderr
     engine = sa.create_engine(f"{PG_SERVER}/postgres")
+    query = sa.text("SELECT datname FROM pg_database WHERE datname IN :names").bindparams(
+        sa.bindparam("names", expanding=True)
+    )
     try:
         with engine.connect() as conn:
-            return list(
-                conn.execute(sa.text("SELECT datname FROM pg_database WHERE datname LIKE 'bk_dryrun_%'")).scalars()
-            )
+            return list(conn.execute(query, {"names": names}).scalars())
     finally:
         engine.dispose()
 
@@ -71,11 +78,10 @@ def test_a_wave_is_rehearsed_with_the_tables_it_needs(session_dbs, tmp_path):
 def test_rehearsal_on_a_server_drops_its_databases(session_dbs, tmp_path):
     require_backend("postgresql")
     source = sample_source(session_dbs, "postgresql")
-    before = scratch_databases()
     result = dry_run(source, tmp_path, "--scratch-url", PG_SERVER, "--wave", "masters")
     assert result.returncode == 0, result.stderr
     assert "postgres@127.0.0.1" in json.loads(result.stdout)["scratch"]
-    assert scratch_databases() == before
+    assert scratch_databases(result.stderr) == []
 
 
 @pytest.mark.postgresql
@@ -83,13 +89,12 @@ def test_a_rehearsal_that_fails_still_removes_its_scratch(session_dbs, tmp_path)
     """Every write to the scratch stores loses its connection: the copy gives up, the databases still go."""
     require_backend("postgresql")
     source = sample_source(session_dbs, "sqlite")
-    before = scratch_databases()
     env = {**ENV, "TMPDIR": str(tmp_path), "BUNKATSU_FAULT": "rows-written:1+:drop"}
     args = ["dry-run", "-m", str(MAPPING), "--source", source, "--scratch-url", PG_SERVER, "--wave", "masters"]
     result = run_cli(*args, env=env)
     assert result.returncode == 3, result.stderr
     assert "after 3 attempts" in result.stderr and "Traceback" not in result.stderr
-    assert scratch_databases() == before
+    assert scratch_databases(result.stderr) == []
     assert scratch_left(tmp_path) == []
 
 
@@ -108,7 +113,6 @@ def test_an_interrupted_rehearsal_leaves_nothing_behind(backend, how, tmp_path):
     if backend == "postgresql":
         require_backend(backend)
         extra = ["--scratch-url", PG_SERVER]
-        before = scratch_databases()
     scratch_root = tmp_path / "tmp"
     scratch_root.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BUNKATSU_") or k == "BUNKATSU_MIGRATIONS"}
@@ -125,7 +129,7 @@ def test_an_interrupted_rehearsal_leaves_nothing_behind(backend, how, tmp_path):
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert scratch_left(scratch_root) == []
     if backend == "postgresql":
-        assert scratch_databases() == before
+        assert scratch_databases(stderr) == []
 
 
 def _copying(root: Path, backend: str) -> bool:
