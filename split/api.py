@@ -17,7 +17,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from split.errors import ConfigError, RuntimeFailure
-from split.settings import ENV_ENCODE_KEY, ENV_NW, ENV_RETAIL, ENV_SOURCE, StoreUrl, encode_key, mapping_path, store_url
+from split.settings import (
+    ENV_ENCODE_KEY,
+    ENV_MAPPING,
+    ENV_NW,
+    ENV_RETAIL,
+    ENV_SOURCE,
+    StoreUrl,
+    encode_key,
+    mapping_path,
+    store_url,
+)
 
 if TYPE_CHECKING:
     from split.introspect import SourceSchema
@@ -54,6 +64,49 @@ def plan(mapping_file: str | Path | None = None, source: str | None = None):  # 
 
     checked = check_inputs(mapping_file, source)
     return compile_plan(checked.mapping, checked.schema, engine_for(checked.source.url))
+
+
+# ── discover ───────────────────────────────────────────────────────────────────────────────
+
+
+def discover(
+    mapping_file: str | Path | None = None,
+    source: str | None = None,
+    *,
+    sample_rows: int | None = None,
+    draft: str | Path | None = None,
+):  # -> split.discover.Discovery
+    """Inventory the source and compare it with the mapping (if one is given): exit 1 when not covered.
+
+    With `draft`, write a mapping draft for the missing parts (NW only, marked for review).
+    """
+    from sqlalchemy.engine import make_url
+
+    from split.db import check_reachable, engine_for
+    from split.discover import discover as inventory
+    from split.discover import draft_text
+    from split.discover.sample import DEFAULT_SAMPLE_ROWS
+    from split.introspect import reflect_source
+    from split.mapping import load_mapping
+
+    rows = DEFAULT_SAMPLE_ROWS if sample_rows is None else sample_rows
+    if rows < 0:
+        raise ConfigError(f"--sample-rows {rows} is negative", hint="give a row count per table, or 0 for all rows")
+    raw = mapping_file or os.environ.get(ENV_MAPPING)
+    mapping = load_mapping(mapping_path(raw)) if raw else None  # discovery may start with no mapping at all
+    src = store_url("source", source, ENV_SOURCE)
+    target = Path(draft) if draft else None
+    if target is not None and not target.parent.is_dir():
+        raise ConfigError(f"the folder of --draft {target} does not exist", hint="create it or give another path")
+    check_reachable(src.url, "source")
+    engine = engine_for(src.url)
+    found = inventory(engine, reflect_source(engine), mapping, rows, src.masked)
+    if target is not None:
+        system = mapping.system if mapping else Path(make_url(src.url).database or "shared").stem
+        text = Path(mapping.path).read_text(encoding="utf-8") if mapping else None
+        target.write_text(draft_text(found, text, system, time.strftime("%Y-%m-%d")), encoding="utf-8")
+        found.draft = str(target)
+    return found
 
 
 # ── copy ───────────────────────────────────────────────────────────────────────────────────

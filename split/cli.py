@@ -92,6 +92,51 @@ def sample_db(
 
 
 @app.command(
+    epilog="Examples: bunkatsu discover --source postgresql://…/shared --draft mappings/draft.yaml   (no mapping yet)\n\n"
+    "          bunkatsu discover -m mappings/takuso.yaml --source sqlite:///shared.db --draft takuso-next.yaml"
+)
+def discover(
+    mapping: Annotated[
+        Path | None,
+        typer.Option(
+            "--mapping",
+            "-m",
+            envvar="BUNKATSU_MAPPING",
+            show_envvar=True,
+            help="Mapping to compare with. [default: none: every table is unmapped]",
+        ),
+    ] = None,
+    source: SourceOpt = None,
+    sample_rows: Annotated[
+        int | None,
+        typer.Option(help="Rows sampled per table to suggest kinds (0: every row). [default: 1000]"),
+    ] = None,
+    draft: Annotated[
+        Path | None,
+        typer.Option(
+            "--draft",
+            help="Write a mapping draft here: the mapping with what is missing added as NW only, marked REVIEW.",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Inventory the source: tables, columns, keys, views, routines and triggers; what the mapping does not cover;
+    which views and routines touch columns kept from retail; suggested kinds from sampled values (counts only).
+
+    Exit codes: 0 the mapping covers the source, 1 it does not (unmapped or vanished tables/columns)."""
+    from split import api
+
+    result = api.discover(mapping, source, sample_rows=sample_rows, draft=draft)
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        from split.render import discover_report
+
+        discover_report(result)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command(
     epilog="Examples: bunkatsu plan -m mappings/takuso.yaml --source sqlite:///shared.db\n\n"
     "          bunkatsu plan --sql   (with BUNKATSU_MAPPING and BUNKATSU_SOURCE_URL set)"
 )

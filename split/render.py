@@ -232,3 +232,67 @@ def verify_summary(result: Any) -> None:
     )
     if result.report:
         out.print(f"report: {result.report}")
+
+
+def discover_report(found: Any) -> None:
+    """What the inventory found, findings first; the full column list is in `--json`."""
+    schema, cov = found.schema, found.coverage
+    views = [r for r in found.readers if "view" in r.type]
+    out.print(
+        f"[bold]discover[/] {found.source} ({found.dialect}): {len(schema.tables)} tables, "
+        f"{sum(len(t.columns) for t in schema.tables.values())} columns, {len(views)} views, "
+        f"{len(found.readers) - len(views)} routines/triggers; sampled up to "
+        f"{found.sample_rows or 'all'} rows per table"
+    )
+    if found.mapping:
+        out.print(f"mapping {found.mapping} (sha256 {found.mapping_sha256[:12]}…)")
+    table = Table(show_lines=False)
+    for col in ("finding", "object", "detail"):
+        table.add_column(col)
+    suggestions = {(c.table, c.column): c for c in found.columns}
+
+    def detail(t: str, c: str) -> str:
+        s = suggestions[(t, c)].suggestion
+        return f"{s.kind}: {s.evidence}" if s else "no identifier recognised"
+
+    for t in cov.unmapped_tables:
+        cols = found.columns_of(t)
+        kinds = sorted({c.suggestion.kind for c in cols if c.suggestion})
+        table.add_row(
+            "[red]unmapped table[/]", t, f"{len(cols)} columns" + (f"; kinds: {', '.join(kinds)}" if kinds else "")
+        )
+    for t, c in cov.unmapped_columns:
+        table.add_row("[red]unmapped column[/]", f"{t}.{c}", detail(t, c))
+    for t in cov.stale_tables:
+        table.add_row("[red]vanished table[/]", t, "in the mapping, not in the source")
+    for t, c in cov.stale_columns:
+        table.add_row("[red]vanished column[/]", f"{t}.{c}", "in the mapping, not in the source")
+    for reader in found.readers:
+        kept = reader.kept_from_retail(found.mapping_model)
+        where = f" on {reader.on_table}" if reader.on_table else ""
+        if kept:
+            table.add_row(
+                f"[yellow]{reader.type}[/]", reader.name + where, f"touches columns kept from retail: {', '.join(kept)}"
+            )
+        else:
+            reads = ", ".join(reader.reads) or "no source table"
+            table.add_row(reader.type, reader.name + where, f"reads {reads}; touches no column kept from retail")
+    for c in found.kinds_to_review:
+        table.add_row(
+            "[yellow]kind to review[/]",
+            f"{c.table}.{c.column}",
+            f"mapped {c.mapped_to}/{c.mapped_kind or '–'}; {detail(c.table, c.column)}",
+        )
+    if table.row_count:
+        out.print(table)
+    if cov.covered:
+        out.print(
+            "[green]covered[/]: every source table and column is in the mapping, and nothing it names has vanished"
+        )
+    else:
+        n = len(cov.unmapped_tables) + len(cov.unmapped_columns) + len(cov.stale_tables) + len(cov.stale_columns)
+        out.print(
+            f"[red]NOT COVERED[/]: {n} finding(s); `plan`, `copy` and `dry-run` refuse this source until the mapping covers it"
+        )
+    if found.draft:
+        out.print(f"draft: {found.draft} (additions marked REVIEW, NW only until reviewed)")

@@ -38,6 +38,7 @@ IDENTIFYING_KINDS = (
     "supply_point_id",
     "meter_no",
     "contract_no",
+    "my_number",
 )
 KINDS = (*IDENTIFYING_KINDS, "retailer_code", "corporate_number", "free_text", "amount", "date", "code", "other")
 STORES = ("nw", "retail")

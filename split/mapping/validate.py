@@ -28,7 +28,8 @@ def validate_against_source(mapping: Mapping, source: SourceSchema) -> None:
             MappingProblem(
                 f"source table `{name}` is not in the mapping (fail closed: every table must be classified)",
                 mapping.path,
-                fix=f"add `{name}:` under tables: (`retail: none` sends it to NW only)",
+                fix=f"add `{name}:` under tables: (`retail: none` sends it to NW only); "
+                "`bunkatsu discover --draft FILE` drafts every missing part",
             )
         )
     if problems:
@@ -52,7 +53,8 @@ def _table_problems(mapping: Mapping, rule: TableRule, info: TableInfo, source: 
                 _p(
                     rule.pos,
                     f"table {rule.name} does not map source column(s) {', '.join(missing)}",
-                    "give each a destination (shared, nw, retail, encode, drop); fail closed",
+                    "give each a destination (shared, nw, retail, encode, drop); fail closed; "
+                    "`bunkatsu discover --draft FILE` drafts them with suggested kinds",
                 )
             )
 
