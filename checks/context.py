@@ -27,6 +27,7 @@ class VerifyContext:
     schema: Any = None  # the reflected source (split.introspect.SourceSchema), for the derived store schemas
     migrations: str | None = None  # the stores' Alembic environments (None: BUNKATSU_MIGRATIONS or migrations/)
     only: frozenset[str] | None = None  # a wave or a rehearsal: the tables whose rows are checked (None: all)
+    roles: Any = None  # checks.grants.Roles: with a roles file, the grants check runs too
 
     def retail_tables(self) -> list[tuple[TablePlan, StorePlan]]:
         return self.store_tables("retail")

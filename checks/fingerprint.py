@@ -207,28 +207,27 @@ def _glued(text: str, start: int, end: int) -> bool:
     return (start > 0 and same(text[start - 1], text[start])) or (end < len(text) and same(text[end - 1], text[end]))
 
 
-def fingerprint_and_patterns(ctx: VerifyContext) -> list[CheckResult]:
-    try:
-        protected = protected_values(ctx)
-        tasks = []
-        url = ctx.stores["retail"]
-        present = set(sa.inspect(engine_for(url)).get_table_names())
-        for table_plan, _ in ctx.retail_tables():
-            if table_plan.name not in present:
-                continue
-            rule = ctx.mapping.table(table_plan.name)
-            kinds = {c.name: c.kind for c in rule.columns} if rule else {}
-            tasks += [ScanTask(url, table_plan.name, table_plan.key, part, kinds) for part in table_plan.partitions]
-        whole = Partition(0, None, None)
-        for name in _unplanned_tables(ctx, present):
-            rule = ctx.mapping.table(name)
-            tasks.append(ScanTask(url, name, None, whole, {c.name: c.kind for c in rule.columns} if rule else {}))
-        results_by_task = run_tasks(lambda t: scan(t, protected), tasks, ctx.workers, name="fingerprint")
-    except (sa.exc.SQLAlchemyError, KeyError) as exc:
-        reason = describe_db_error(exc) if isinstance(exc, sa.exc.SQLAlchemyError) else f"column {exc} is missing"
-        return [could_not_prove("retail.fingerprint", "retail", None, reason)]
+def scan_retail(ctx: VerifyContext, protected: Protected, name: str) -> dict[str, ScanHits]:
+    """Every table of the retail store, planned ones by key range, looked up against `protected`; per table."""
+    tasks = []
+    url = ctx.stores["retail"]
+    present = set(sa.inspect(engine_for(url)).get_table_names())
+    for table_plan, _ in ctx.retail_tables():
+        if table_plan.name not in present:
+            continue
+        rule = ctx.mapping.table(table_plan.name)
+        kinds = {c.name: c.kind for c in rule.columns} if rule else {}
+        tasks += [ScanTask(url, table_plan.name, table_plan.key, part, kinds) for part in table_plan.partitions]
+    whole = Partition(0, None, None)
+    for table in _unplanned_tables(ctx, present):
+        rule = ctx.mapping.table(table)
+        tasks.append(ScanTask(url, table, None, whole, {c.name: c.kind for c in rule.columns} if rule else {}))
+    return _merged(run_tasks(lambda t: scan(t, protected), tasks, ctx.workers, name=name))
+
+
+def _merged(hits: list[ScanHits]) -> dict[str, ScanHits]:
     merged: dict[str, ScanHits] = {}
-    for h in results_by_task:
+    for h in hits:
         m = merged.setdefault(h.table, ScanHits(h.table))
         m.scanned += h.scanned
         for col, n in h.rows.items():
@@ -237,6 +236,16 @@ def fingerprint_and_patterns(ctx: VerifyContext) -> list[CheckResult]:
             m.samples[col] = (m.samples[col] + h.samples[col])[:SAMPLES]
         for col, n in h.pattern_rows.items():
             m.pattern_rows[col] += n
+    return merged
+
+
+def fingerprint_and_patterns(ctx: VerifyContext) -> list[CheckResult]:
+    try:
+        protected = protected_values(ctx)
+        merged = scan_retail(ctx, protected, "fingerprint")
+    except (sa.exc.SQLAlchemyError, KeyError) as exc:
+        reason = describe_db_error(exc) if isinstance(exc, sa.exc.SQLAlchemyError) else f"column {exc} is missing"
+        return [could_not_prove("retail.fingerprint", "retail", None, reason)]
     results = []
     for table, h in merged.items():
         for col, n in sorted(h.rows.items()):

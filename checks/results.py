@@ -24,6 +24,8 @@ CHECK_IDS = (
     "retail.completeness",
     "integrity.fk",
     "schema.drift",
+    "grants",
+    "canary",
 )
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from checks.canary import canary
 from checks.context import VerifyContext
 from checks.drift import schema_drift
 from checks.fingerprint import fingerprint_and_patterns, temporal_scope
+from checks.grants import grants
 from checks.reconcile import completeness
 from checks.results import CheckResult
 from checks.structure import integrity_fk, retail_columns, retail_encoded, retail_row_scope, retail_tables
@@ -25,6 +27,8 @@ CHECKS: list[tuple[str, Callable[[VerifyContext], list[CheckResult]]]] = [
     ("retail.completeness", lambda ctx: completeness(ctx, "retail")),
     ("integrity.fk", integrity_fk),
     ("schema.drift", schema_drift),
+    ("canary", canary),
+    ("grants", lambda ctx: grants(ctx.stores, ctx.roles, ctx.post_split) if ctx.roles else []),
 ]
 
 

@@ -477,6 +477,7 @@ class DemoResult:
     copy: CopyResult
     verify: VerifyResult
     generated_key: bool
+    audit: Any = None  # split.audit.AuditResult of the shared system's access log
 
     def to_dict(self) -> dict:
         return {
@@ -485,6 +486,7 @@ class DemoResult:
             "plan_hash": self.copy.plan_hash,
             "generated_encode_key": self.generated_key,
             "copy": self.copy.to_dict(),
+            "audit_log": self.audit.to_dict() if self.audit else None,
             "verify": {"verdict": self.verify.verdict, "report": self.verify.report},
         }
 
@@ -552,6 +554,12 @@ def demo(
         migrations=d.migrations,
         progress=progress,
     )
+    from split.audit import REFERENCE_LOG
+
+    # the shared system's access log, investigated as the seed documents did; its section joins the report
+    audit = audit_log(
+        d.mapping, urls["shared"], log_url=urls["shared"], report_dir=d.folder / "report", **REFERENCE_LOG
+    )
     proof = verify(
         d.mapping,
         urls["shared"],
@@ -561,7 +569,7 @@ def demo(
         workers=workers,
         migrations=d.migrations,
     )
-    return DemoResult(str(d.folder), d.shown(), sample, plan_, result, proof, d.generated_key)
+    return DemoResult(str(d.folder), d.shown(), sample, plan_, result, proof, d.generated_key, audit)
 
 
 @dataclass
@@ -643,8 +651,22 @@ def demo_staged(
 # ── verify ─────────────────────────────────────────────────────────────────────────────────
 
 
+class CheckOutcome:
+    """What a result made of check results shares: the exit code of its verdict and the counts per status."""
+
+    verdict: str
+    checks: list
+
+    @property
+    def exit_code(self) -> int:
+        return {"pass": 0, "fail": 1}.get(self.verdict, 3)
+
+    def summary(self) -> dict[str, int]:
+        return {s: sum(c.status.value == s for c in self.checks) for s in ("pass", "fail", "error")}
+
+
 @dataclass
-class VerifyResult:
+class VerifyResult(CheckOutcome):
     verdict: str  # pass | fail | error
     system: str
     mapping: str
@@ -657,12 +679,8 @@ class VerifyResult:
     report: str | None = None
     step_seconds: dict[str, float] = field(default_factory=dict)  # wall time per check step
 
-    @property
-    def exit_code(self) -> int:
-        return {"pass": 0, "fail": 1}.get(self.verdict, 3)
-
     def to_dict(self) -> dict:
-        summary = {s: sum(c.status.value == s for c in self.checks) for s in ("pass", "fail", "error")}
+        summary = self.summary()
         return {
             "verdict": self.verdict,
             "system": self.system,
@@ -691,12 +709,14 @@ def verify(
     migrations: str | Path | None = None,
     waves: list[str] | None = None,
     tables: list[str] | None = None,
+    roles: str | Path | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> VerifyResult:
     """Run every check against the stores (exit 0 pass, 1 violation, 3 could not prove).
 
     With `post_split` there is no source: the NW store is the authority for scopes and protected values.
     With `waves`/`tables`, the row checks cover those tables only (the retail store still may hold no other table).
+    With `roles` (a roles file, or BUNKATSU_ROLES), the grants check runs too.
     """
     import hashlib
     import hmac
@@ -709,10 +729,11 @@ def verify(
 
     started = time.monotonic()
     targets = {"nw": store_url("nw", nw, ENV_NW), "retail": store_url("retail", retail, ENV_RETAIL)}
+    role_list = _roles(roles)
     checked = _authority_inputs(mapping_file, targets["nw"]) if post_split else check_inputs(mapping_file, source)
     mapping = checked.mapping
-    roles = {"source": checked.source, **targets} if not post_split else targets
-    _distinct_stores(*roles.values())
+    urls = {"source": checked.source, **targets} if not post_split else targets
+    _distinct_stores(*urls.values())
     key = encode_key(required=mapping.encodes)
     for target in targets.values():
         check_reachable(target.url, target.role)
@@ -735,10 +756,11 @@ def verify(
         checked.schema,
         str(migrations) if migrations else None,
         only,
+        role_list,
     )
     step_seconds: dict[str, float] = {}
     results = run_checks(ctx, on_step, step_seconds)
-    stores = {r: t.masked for r, t in roles.items()}
+    stores = {r: t.masked for r, t in urls.items()}
     result = VerifyResult(
         verdict(results).value,
         plan_.system,
@@ -756,6 +778,203 @@ def verify(
 
         result.report = str(write_report(result, report_dir))
     return result
+
+
+def _roles(roles: str | Path | None):  # -> checks.grants.Roles | None
+    from checks.grants import ENV_ROLES, load_roles
+
+    raw = roles or os.environ.get(ENV_ROLES)
+    return load_roles(raw) if raw else None
+
+
+@dataclass
+class GrantsResult(CheckOutcome):
+    verdict: str
+    stores: dict[str, str]
+    roles: str
+    checks: list  # checks.results.CheckResult
+    seconds: float
+    report: str | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "verdict": self.verdict,
+            "stores": self.stores,
+            "roles": self.roles,
+            "summary": self.summary(),
+            "seconds": round(self.seconds, 2),
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+
+def grants(
+    nw: str | None = None, retail: str | None = None, *, roles: str | Path | None = None, post_split: bool = False
+) -> GrantsResult:
+    """The grants check alone: no retail role reads the NW store, nothing on the retail side reaches it."""
+    from checks.grants import grants as grants_check
+    from split.db import check_reachable
+
+    started = time.monotonic()
+    targets = {"nw": store_url("nw", nw, ENV_NW), "retail": store_url("retail", retail, ENV_RETAIL)}
+    role_list = _roles(roles)
+    if role_list is None:
+        raise ConfigError("no roles file given", hint="pass --roles FILE or set BUNKATSU_ROLES (nw: and retail: lists)")
+    _distinct_stores(*targets.values())
+    for target in targets.values():
+        check_reachable(target.url, target.role)
+    from checks.results import verdict
+
+    results = grants_check({r: t.url for r, t in targets.items()}, role_list, post_split)
+    stores = {r: t.masked for r, t in targets.items()}
+    return GrantsResult(verdict(results).value, stores, role_list.path, results, time.monotonic() - started)
+
+
+# ── audit-log ──────────────────────────────────────────────────────────────────────────────
+
+
+def audit_log(
+    mapping_file: str | Path | None = None,
+    source: str | None = None,
+    nw: str | None = None,
+    *,
+    log_url: str | None,
+    log_table: str,
+    user_col: str,
+    org_col: str,
+    key_col: str,
+    time_col: str,
+    retail_org: str,
+    since: str | None = None,
+    until: str | None = None,
+    report_dir: str | Path | None = None,
+):  # -> split.audit.AuditResult
+    """Improper views in an access log: retail-side people viewing customers not the affiliate's at the time.
+
+    The ownership timeline comes from the source or, after the split, from the NW store (`nw`)."""
+    from datetime import datetime
+
+    from split.audit import AuditResult, LogSpec, investigate, load_timeline
+    from split.db import check_reachable, engine_for
+    from split.introspect import reflect_source
+
+    mapping = load_mapping_file(mapping_file)
+    authority = store_url("source", source, ENV_SOURCE) if source or not nw else store_url("nw", nw, ENV_NW)
+    log = store_url("log", log_url, "BUNKATSU_LOG_URL")
+
+    def moment(value: str | None, option: str) -> datetime | None:
+        try:
+            return datetime.fromisoformat(value) if value else None
+        except ValueError:
+            raise ConfigError(
+                f"{option} {value!r} is not a date", hint="write it as YYYY-MM-DD or YYYY-MM-DDTHH:MM"
+            ) from None
+
+    spec = LogSpec(
+        log_table, user_col, org_col, key_col, time_col, retail_org, moment(since, "--since"), moment(until, "--until")
+    )
+    for target in (authority, log):
+        check_reachable(target.url, target.role)
+    _require_columns(engine_for(log.url), log_table, [user_col, org_col, key_col, time_col])
+    auth_engine = engine_for(authority.url)
+    with auth_engine.connect() as conn:
+        timeline = load_timeline(conn, mapping, reflect_source(auth_engine))
+    with engine_for(log.url).connect() as conn:
+        found = investigate(conn, spec, timeline, mapping.affiliate.retailer_codes)
+    result = AuditResult(
+        f"{log.masked} table {log_table}",
+        authority.masked,
+        retail_org,
+        mapping.affiliate.retailer_codes,
+        found["scanned"],
+        found["total"],
+        found["per_day"],
+        found["first_view"],
+        found["last_view"],
+        spec.since,
+        spec.until,
+    )
+    if report_dir is not None:
+        from split.report import write_audit
+
+        write_audit(result.to_dict(), report_dir)
+    return result
+
+
+def _require_columns(engine, table: str, columns: list[str]) -> None:  # type: ignore[no-untyped-def]
+    import sqlalchemy as sa
+
+    from split.mapping.load import suggest
+
+    inspector = sa.inspect(engine)
+    tables = inspector.get_table_names()
+    if table not in tables:
+        raise ConfigError(f"the log database has no table {table}", hint=suggest(table, tables) or "check --log-table")
+    present = [c["name"] for c in inspector.get_columns(table)]
+    missing = [c for c in columns if c not in present]
+    if missing:
+        raise ConfigError(
+            f"log table {table} has no column(s) {', '.join(missing)}",
+            hint=f"its columns: {', '.join(present)}",
+        )
+
+
+# ── canary ─────────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass
+class CanaryResult:
+    store: str  # masked URL
+    into: str  # source | nw
+    canaries: list[dict]  # id, values, rows (plant); or the count removed
+    rows: int
+
+    def to_dict(self) -> dict:
+        return {"store": self.store, "into": self.into, "canaries": self.canaries, "rows": self.rows}
+
+
+def _canary_target(into: str, source: str | None, nw: str | None) -> StoreUrl:
+    from split.db import check_reachable
+
+    if into not in ("source", "nw"):
+        raise ConfigError(f"--into {into}: expected source or nw", hint="source before a copy, nw after the split")
+    target = store_url("source", source, ENV_SOURCE) if into == "source" else store_url("nw", nw, ENV_NW)
+    check_reachable(target.url, target.role)
+    return target
+
+
+def canary_plant(
+    mapping_file: str | Path | None = None,
+    source: str | None = None,
+    nw: str | None = None,
+    *,
+    into: str = "source",
+    count: int = 3,
+) -> CanaryResult:
+    """Plant `count` fictitious new-entrant customers into the source (before a copy) or the NW store (after)."""
+    from split.canary import plant
+    from split.db import engine_for
+    from split.introspect import reflect_source
+
+    if not 1 <= count <= 1000:
+        raise ConfigError(f"--count {count}: plant between 1 and 1000 canaries", hint="a few per wave are enough")
+    mapping = load_mapping_file(mapping_file)
+    target = _canary_target(into, source, nw)
+    engine = engine_for(target.url)
+    canaries = plant(engine, mapping, reflect_source(engine), count)
+    listed = [{"id": c.id, "values": dict(sorted(c.inserted)), "rows": [t for t, _ in c.rows]} for c in canaries]
+    return CanaryResult(target.masked, into, listed, sum(len(c.rows) for c in canaries))
+
+
+def canary_remove(source: str | None = None, nw: str | None = None, *, into: str = "source") -> CanaryResult:
+    """Delete every planted canary row and the record from the source or the NW store."""
+    from split.canary import remove
+    from split.db import engine_for
+    from split.introspect import reflect_source
+
+    target = _canary_target(into, source, nw)
+    engine = engine_for(target.url)
+    canaries, rows = remove(engine, reflect_source(engine))
+    return CanaryResult(target.masked, into, [{"removed": canaries}], rows)
 
 
 def load_mapping_file(mapping_file: str | Path | None):  # -> Mapping

@@ -60,6 +60,15 @@ StoreOpt = Annotated[str, typer.Option("--store", help="nw, retail or both.")]
 WaveOpt = Annotated[list[str] | None, typer.Option("--wave", help="Only this wave (repeatable).")]
 TablesOpt = Annotated[list[str] | None, typer.Option("--tables", help="Only this table (repeatable).")]
 ReportOpt = Annotated[Path | None, typer.Option("--report", help="Write index.html, report.json, junit.xml here.")]
+RolesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--roles",
+        envvar="BUNKATSU_ROLES",
+        show_envvar=True,
+        help="YAML listing each company's database roles (nw: [...], retail: [...]): runs the grants check.",
+    ),
+]
 WorkersOpt = Annotated[int, typer.Option(help="Key ranges worked on at once (1 = serial, same code path).")]
 
 
@@ -261,6 +270,7 @@ def verify(
     wave: WaveOpt = None,
     tables: TablesOpt = None,
     migrations: MigrationsOpt = None,
+    roles: RolesOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Prove the split: no non-public column or value on the retail side, nothing lost on the NW side.
@@ -283,8 +293,39 @@ def verify(
         migrations=migrations,
         waves=wave,
         tables=tables,
+        roles=roles,
         on_step=_step_printer(as_json),
     )
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        verify_summary(result)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command(
+    epilog="Example: bunkatsu grants --roles roles.yaml --nw postgresql://audit@nw-db/nw "
+    "--retail postgresql://audit@retail-db/retail --post-split"
+)
+def grants(
+    nw: NwOpt = None,
+    retail: RetailOpt = None,
+    roles: RolesOpt = None,
+    post_split: Annotated[
+        bool,
+        typer.Option("--post-split", help="After the last wave: NW roles that can write the retail store fail too."),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Prove from the servers' catalogues that no retail role can log in to or read the NW store (directly, through
+    a role, through PUBLIC, by default privileges, as a superuser) and that no foreign server, dblink or FEDERATED
+    table on the retail side reaches it. PostgreSQL and MariaDB/MySQL. Also part of `verify --roles`.
+
+    Exit 0 clean, 1 a finding (each names the role, the object and the path), 3 could not prove."""
+    from split import api
+    from split.render import verify_summary
+
+    result = api.grants(nw, retail, roles=roles, post_split=post_split)
     if as_json:
         _emit_json(result.to_dict())
     else:
@@ -398,6 +439,13 @@ def demo(
     out.print(destinations(result.plan))
     if result.generated_key:
         out.print("  encode key: a throwaway key was generated for this demo (set BUNKATSU_ENCODE_KEY to choose one)")
+    a = result.audit.to_dict()
+    period = f", {a['first_view'][:10]} – {a['last_view'][:10]}" if a["views"] else ""
+    out.print(
+        f"[bold]access log[/] of the shared system (audit-log): {a['views']:,} improper views by {a['viewers']:,} "
+        f"retail-side people of {a['customers']:,} customers of {a['retailers']:,} other retailers{period}: "
+        "the leak the physical split closes"
+    )
     verify_summary(result.verify)
     out.print("[bold]files[/]")
     for role, path in result.files.items():
@@ -568,6 +616,137 @@ def schema_check(
             if s.state != "ok":
                 out.print(f"    → {s.fix()}")
     raise typer.Exit(0 if all(s.state == "ok" for s in statuses) else 1)
+
+
+@app.command(
+    "audit-log",
+    epilog="Example: bunkatsu audit-log -m mappings/takuso.yaml --source sqlite:///shared.db "
+    "--log-url sqlite:///shared.db --log-table access_log --user-col user_id --org-col organisation "
+    "--key-col supply_point_id --time-col viewed_at --retail-org RETAIL --report audit/",
+)
+def audit_log(
+    mapping: MappingOpt = None,
+    source: SourceOpt = None,
+    nw: Annotated[
+        str | None,
+        typer.Option("--nw", help="After the split: the NW store holds the ownership timeline (instead of --source)."),
+    ] = None,
+    log_url: Annotated[
+        str | None,
+        typer.Option(
+            "--log-url",
+            envvar="BUNKATSU_LOG_URL",
+            show_envvar=True,
+            help="SQLAlchemy URL of the database holding the log.",
+        ),
+    ] = None,
+    log_table: Annotated[str, typer.Option("--log-table", help="The access-log table.")] = "access_log",
+    user_col: Annotated[str, typer.Option("--user-col", help="Column: who viewed.")] = "user_id",
+    org_col: Annotated[str, typer.Option("--org-col", help="Column: the viewer's organisation.")] = "organisation",
+    key_col: Annotated[
+        str, typer.Option("--key-col", help="Column: the record viewed (a supply point id).")
+    ] = "supply_point_id",
+    time_col: Annotated[str, typer.Option("--time-col", help="Column: when.")] = "viewed_at",
+    retail_org: Annotated[
+        str, typer.Option("--retail-org", help="The organisation value of the retail side.")
+    ] = "RETAIL",
+    since: Annotated[str | None, typer.Option(help="Only views at or after this date (e.g. the switch date).")] = None,
+    until: Annotated[str | None, typer.Option(help="Only views before this date.")] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report", help="Write audit-log.html and audit-log.json here (a verify report there shows them)."
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Investigate an access log as the seed documents do: retail-side people who viewed customers that were not
+    the affiliate's on the day of the view, distinct customers and retailers, first and last view, per day.
+
+    Exit 0 when there is no such view, 1 when there are (after the split there must be none)."""
+    from split import api
+
+    result = api.audit_log(
+        mapping,
+        source,
+        nw,
+        log_url=log_url,
+        log_table=log_table,
+        user_col=user_col,
+        org_col=org_col,
+        key_col=key_col,
+        time_col=time_col,
+        retail_org=retail_org,
+        since=since,
+        until=until,
+        report_dir=report,
+    )
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        from split.render import audit_summary
+
+        audit_summary(result)
+    raise typer.Exit(result.exit_code)
+
+
+# ── canary ─────────────────────────────────────────────────────────────────────────────────
+
+canary_app = typer.Typer(
+    help="Canary customers: fictitious new-entrant customers that `verify` must never find on the retail side.",
+    epilog="Example: bunkatsu canary plant --count 3, then bunkatsu copy …, bunkatsu verify …",
+    no_args_is_help=True,
+)
+app.add_typer(canary_app, name="canary")
+IntoOpt = Annotated[
+    str, typer.Option("--into", help="source (before a copy; `copy`/`sync` carry them to NW) or nw (after the split).")
+]
+
+
+@canary_app.command(
+    "plant", epilog="Example: bunkatsu canary plant -m mappings/takuso.yaml --source sqlite:///shared.db --count 3"
+)
+def canary_plant(
+    mapping: MappingOpt = None,
+    source: SourceOpt = None,
+    nw: NwOpt = None,
+    into: IntoOpt = "source",
+    count: Annotated[int, typer.Option(help="Canary customers to plant.")] = 3,
+    as_json: JsonOpt = False,
+) -> None:
+    """Plant clearly marked fictitious customers of a retailer other than the affiliate (a row in the ownership
+    table and in every table following it with identifying columns), recorded in `bunkatsu_canary` with the
+    digests of their values. Every `verify` then checks that none of their values reaches the retail store.
+    The values printed are fictitious (area-99 supply points, 0990 phones, .invalid mail): search other
+    systems and extracts for them too."""
+    from split import api
+
+    result = api.canary_plant(mapping, source, nw, into=into, count=count)
+    if as_json:
+        _emit_json(result.to_dict())
+        return
+    from split.render import out
+
+    out.print(f"planted {len(result.canaries)} canary customer(s), {result.rows} row(s), into {result.store}")
+    for c in result.canaries:
+        out.print(f"  canary {c['id']}: " + ", ".join(f"{k} {v}" for k, v in c["values"].items()))
+
+
+@canary_app.command("remove", epilog="Example: bunkatsu canary remove --source sqlite:///shared.db")
+def canary_remove(
+    source: SourceOpt = None, nw: NwOpt = None, into: IntoOpt = "source", as_json: JsonOpt = False
+) -> None:
+    """Delete every planted canary row and the record. Canaries planted into the source and already copied
+    leave the NW store with the next `bunkatsu sync`."""
+    from split import api
+
+    result = api.canary_remove(source, nw, into=into)
+    if as_json:
+        _emit_json(result.to_dict())
+        return
+    from split.render import out
+
+    out.print(f"removed {result.canaries[0]['removed']} canary customer(s), {result.rows} row(s), from {result.store}")
 
 
 # ── cutover ────────────────────────────────────────────────────────────────────────────────

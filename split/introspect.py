@@ -11,6 +11,9 @@ import sqlalchemy as sa
 # default name). The first two are part of the store's derived schema; the version tables belong to Alembic.
 SCHEMA_TOOLKIT_TABLES = ("bunkatsu_ledger", "bunkatsu_journal")
 TOOLKIT_TABLES = (*SCHEMA_TOOLKIT_TABLES, "bunkatsu_schema_version", "alembic_version")
+# The record of planted canaries: in the source or the NW store only, never a table to map or copy. Not in
+# TOOLKIT_TABLES, because the retail store may not hold it: there it is an extra table like any other.
+CANARY_TABLE = "bunkatsu_canary"
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ def reflect_source(engine: sa.Engine) -> SourceSchema:
     inspector = sa.inspect(engine)
     tables = {}
     for name in sorted(inspector.get_table_names()):
-        if name in TOOLKIT_TABLES:
+        if name in TOOLKIT_TABLES or name == CANARY_TABLE:
             continue
         columns = tuple(
             ColumnInfo(c["name"], portable_type(c["type"]), str(c["type"]), bool(c.get("nullable", True)))

@@ -206,10 +206,10 @@ def verify_summary(result: Any) -> None:
     table = Table(title="verification")
     for col in ("status", "check", "store", "table", "column", "observed", "expected", "finding"):
         table.add_column(col, justify="right" if col in ("observed", "expected") else "left")
-    grouped: dict[tuple[str, str], int] = {}
+    grouped: dict[tuple[str, str], list[str]] = {}
     for c in result.checks:
         if c.status.value == "pass":
-            grouped[(c.id, c.store)] = grouped.get((c.id, c.store), 0) + 1
+            grouped.setdefault((c.id, c.store), []).append(c.message)
             continue
         style = {"fail": "bold red"}.get(c.status.value, "yellow")
         table.add_row(
@@ -222,8 +222,18 @@ def verify_summary(result: Any) -> None:
             "" if c.expected is None else f"{c.expected:,}",
             c.message,
         )
-    for (check_id, store), n in grouped.items():
-        table.add_row("[green]pass[/]", check_id, store, f"{n} table(s)" if n > 1 else "", "", "", "", "")
+    for (check_id, store), messages in grouped.items():
+        n = len(messages)  # one passing result: its message says what was proven (grants: what was looked at)
+        table.add_row(
+            "[green]pass[/]",
+            check_id,
+            store,
+            f"{n} table(s)" if n > 1 else "",
+            "",
+            "",
+            "",
+            messages[0] if n == 1 else "",
+        )
     out.print(table)
     summary = result.to_dict()["summary"]
     out.print(
@@ -296,3 +306,22 @@ def discover_report(found: Any) -> None:
         )
     if found.draft:
         out.print(f"draft: {found.draft} (additions marked REVIEW, NW only until reviewed)")
+
+
+def audit_summary(result: Any) -> None:
+    d = result.to_dict()
+    colour = "red" if d["views"] else "green"
+    out.print(
+        f"[bold]audit-log[/] {d['log']} · ownership from {d['timeline']} · {d['retail_views_scanned']:,} {d['retail_org']} views"
+    )
+    out.print(
+        f"[bold {colour}]{d['views']:,} improper view(s)[/] by {d['viewers']:,} people of {d['customers']:,} customers "
+        f"of {d['retailers']:,} other retailer(s); first {d['first_view'] or '–'}, last {d['last_view'] or '–'}"
+    )
+    if d["per_day"]:
+        table = Table(title="per day")
+        for col in ("day", "views", "people", "customers", "retailers"):
+            table.add_column(col, justify="left" if col == "day" else "right")
+        for day in d["per_day"]:
+            table.add_row(day["day"], *(f"{day[k]:,}" for k in ("views", "viewers", "customers", "retailers")))
+        out.print(table)

@@ -84,4 +84,6 @@ def test_demo_through_the_cli(tmp_path: Path):
     human = run_cli("demo", "--dir", "demo2", "--supply-points", "30", cwd=tmp_path)
     assert human.returncode == 0, human.stderr
     assert "columns by destination" in human.stdout and "verdict: PASS" in human.stdout
+    assert "improper views by" in human.stdout and set(report["audit_log"]) >= {"views", "viewers", "per_day"}
+    assert "Access-log investigation" in (tmp_path / "demo2" / "report" / "index.html").read_text(encoding="utf-8")
     assert (tmp_path / "demo2" / "report" / "gx" / "index.html").is_file()

@@ -215,6 +215,7 @@ def test_report_folder_and_outputs(split_stores, tmp_path):
         "retail.completeness",
         "integrity.fk",
         "schema.drift",
+        "canary",
     }
     gx = [c for c in report["checks"] if c["message"].startswith("Great Expectations")]
     assert {c["id"] for c in gx} == {"retail.columns", "retail.encoded", "retail.row_scope"}

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from split.introspect import TOOLKIT_TABLES, SourceSchema
+from split.introspect import CANARY_TABLE, TOOLKIT_TABLES, SourceSchema
 from split.mapping.model import Destination, Mapping, NoRows
 
 
@@ -88,7 +88,7 @@ def readers(engine: sa.Engine, schema: SourceSchema) -> list[Reader]:
     if engine.dialect.name == "postgresql":
         views += [(v, "materialized view") for v in inspector.get_materialized_view_names()]
     for name, kind in sorted(views):
-        if name in TOOLKIT_TABLES:
+        if name in TOOLKIT_TABLES or name == CANARY_TABLE:
             continue
         columns = tuple(c["name"] for c in inspector.get_columns(name))
         reads, mentions = _references(str(inspector.get_view_definition(name) or ""), schema, columns)

@@ -10,16 +10,36 @@ from xml.etree import ElementTree as ET
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+AUDIT_JSON = "audit-log.json"
+
+
+def _templates() -> Environment:
+    return Environment(loader=PackageLoader("split.report", "templates"), autoescape=select_autoescape(["html"]))
+
+
+def write_audit(data: dict, folder: str | Path) -> Path:
+    """audit-log.json and a self-contained audit-log.html; a verify report written later into the same folder
+    shows the same section."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / AUDIT_JSON).write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    (folder / "audit-log.html").write_text(
+        _templates().get_template("audit.html.j2").render(audit=data), encoding="utf-8"
+    )
+    return folder / "audit-log.html"
+
 
 def write_report(result: Any, folder: str | Path) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     data = result.to_dict()
     (folder / "report.json").write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
-    (folder / "junit.xml").write_bytes(junit_xml(data))
-    env = Environment(loader=PackageLoader("split.report", "templates"), autoescape=select_autoescape(["html"]))
+    audit_file = folder / AUDIT_JSON  # `audit-log --report` into the same folder: its section joins the report
+    audit = json.loads(audit_file.read_text(encoding="utf-8")) if audit_file.is_file() else None
+    (folder / "junit.xml").write_bytes(junit_xml(data, audit))
+    env = _templates()
     gx_docs = (folder / "gx" / "index.html").is_file()
-    html = env.get_template("index.html.j2").render(r=data, max_rows=max_rows(data), gx_docs=gx_docs)
+    html = env.get_template("index.html.j2").render(r=data, max_rows=max_rows(data), gx_docs=gx_docs, audit=audit)
     (folder / "index.html").write_text(html, encoding="utf-8")
     return folder / "index.html"
 
@@ -28,9 +48,16 @@ def max_rows(data: dict) -> int:
     return max([1] + [t.get(k) or 0 for t in data["tables"] for k in ("source_rows", "nw_rows", "retail_rows")])
 
 
-def junit_xml(data: dict) -> bytes:
-    """One testcase per check result; failures and "could not prove" errors as CI systems expect them."""
-    checks = data["checks"]
+def junit_xml(data: dict, audit: dict | None = None) -> bytes:
+    """One testcase per check result; failures and "could not prove" errors as CI systems expect them. An
+    access-log investigation in the same folder is one more testcase, failing when it found improper views."""
+    checks = list(data["checks"])
+    if audit is not None:
+        message = f"{audit['views']} improper view(s) by {audit['viewers']} people of {audit['customers']} customers"
+        status = "fail" if audit["views"] else "pass"
+        checks.append(
+            {"id": "audit-log", "store": "log", "table": None, "column": None, "status": status, "message": message}
+        )
     suite = ET.Element(
         "testsuite",
         name="bunkatsu.verify",
