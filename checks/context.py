@@ -28,6 +28,8 @@ class VerifyContext:
     migrations: str | None = None  # the stores' Alembic environments (None: BUNKATSU_MIGRATIONS or migrations/)
     only: frozenset[str] | None = None  # a wave or a rehearsal: the tables whose rows are checked (None: all)
     roles: Any = None  # checks.grants.Roles: with a roles file, the grants check runs too
+    log: Any = None  # (StoreUrl, split.audit.LogSpec): with an access log, the audit-log check runs too
+    details: dict[str, Any] = field(default_factory=dict)  # what a check leaves for the report beyond its results
 
     def retail_tables(self) -> list[tuple[TablePlan, StorePlan]]:
         return self.store_tables("retail")

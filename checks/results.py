@@ -26,6 +26,7 @@ CHECK_IDS = (
     "schema.drift",
     "grants",
     "canary",
+    "audit-log",
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from checks.audit import audit_log
 from checks.canary import canary
 from checks.context import VerifyContext
 from checks.drift import schema_drift
@@ -29,6 +30,7 @@ CHECKS: list[tuple[str, Callable[[VerifyContext], list[CheckResult]]]] = [
     ("schema.drift", schema_drift),
     ("canary", canary),
     ("grants", lambda ctx: grants(ctx.stores, ctx.roles, ctx.post_split) if ctx.roles else []),
+    ("audit-log", lambda ctx: audit_log(ctx) if ctx.log else []),
 ]
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from split.errors import ConfigError, RuntimeFailure
 from split.settings import (
     ENV_ENCODE_KEY,
+    ENV_LOG,
     ENV_MAPPING,
     ENV_NW,
     ENV_RETAIL,
@@ -554,12 +555,8 @@ def demo(
         migrations=d.migrations,
         progress=progress,
     )
-    from split.audit import REFERENCE_LOG
-
     # the shared system's access log, investigated as the seed documents did; its section joins the report
-    audit = audit_log(
-        d.mapping, urls["shared"], log_url=urls["shared"], report_dir=d.folder / "report", **REFERENCE_LOG
-    )
+    audit = audit_log(d.mapping, urls["shared"], log_url=urls["shared"], report_dir=d.folder / "report")
     proof = verify(
         d.mapping,
         urls["shared"],
@@ -678,6 +675,7 @@ class VerifyResult(CheckOutcome):
     seconds: float
     report: str | None = None
     step_seconds: dict[str, float] = field(default_factory=dict)  # wall time per check step
+    audit: Any = None  # split.audit.AuditResult when the audit-log check ran
 
     def to_dict(self) -> dict:
         summary = self.summary()
@@ -693,6 +691,7 @@ class VerifyResult(CheckOutcome):
             "step_seconds": self.step_seconds,
             "tables": self.tables,
             "checks": [c.to_dict() for c in self.checks],
+            "audit_log": self.audit.to_dict() if self.audit else None,
             "report": self.report,
         }
 
@@ -710,13 +709,16 @@ def verify(
     waves: list[str] | None = None,
     tables: list[str] | None = None,
     roles: str | Path | None = None,
+    log_url: str | None = None,
+    log_spec: Any = None,  # split.audit.LogSpec (default: the reference access_log)
     on_step: Callable[[str], None] | None = None,
 ) -> VerifyResult:
     """Run every check against the stores (exit 0 pass, 1 violation, 3 could not prove).
 
     With `post_split` there is no source: the NW store is the authority for scopes and protected values.
     With `waves`/`tables`, the row checks cover those tables only (the retail store still may hold no other table).
-    With `roles` (a roles file, or BUNKATSU_ROLES), the grants check runs too.
+    With `roles` (a roles file, or BUNKATSU_ROLES), the grants check runs too; with `log_url`, the audit-log
+    check (after the split: the NW system's log, with `log_spec.since` the switch date).
     """
     import hashlib
     import hmac
@@ -739,9 +741,10 @@ def verify(
         check_reachable(target.url, target.role)
     plan_ = compile_plan(mapping, checked.schema, engine_for(checked.source.url))
     only = frozenset(t.name for t in select_tables(plan_, waves, tables)) if waves or tables else None
+    full_mapping = load_mapping_file(mapping_file) if post_split else mapping
+    log = _checked_log(log_url, log_spec, mapping, checked.schema) if log_url else None
     # Report hashes are keyed, and never with the encode key itself: a report must not help to link tokens.
     report_key = hmac.new(key, b"bunkatsu-report", hashlib.sha256).digest() if key else secrets.token_bytes(32)
-    full_mapping = load_mapping_file(mapping_file) if post_split else mapping
     ctx = VerifyContext(
         plan_,
         mapping,
@@ -757,6 +760,7 @@ def verify(
         str(migrations) if migrations else None,
         only,
         role_list,
+        log,
     )
     step_seconds: dict[str, float] = {}
     results = run_checks(ctx, on_step, step_seconds)
@@ -772,12 +776,25 @@ def verify(
         results,
         time.monotonic() - started,
         step_seconds=step_seconds,
+        audit=ctx.details.get("audit-log"),
     )
     if report_dir is not None:
         from split.report import write_report
 
         result.report = str(write_report(result, report_dir))
     return result
+
+
+def _checked_log(log_url: str, spec: Any, mapping: Mapping, schema: SourceSchema):  # -> (StoreUrl, LogSpec)
+    """Before any check runs: the log is reachable and has its columns, the mapping names an ownership timeline."""
+    from split.audit import LogSpec, ownership, require_log_table
+    from split.db import check_reachable
+
+    log, spec = _log_store(log_url), spec or LogSpec()
+    check_reachable(log.url, log.role)
+    require_log_table(log, spec)
+    ownership(mapping, schema)
+    return log, spec
 
 
 def _roles(roles: str | Path | None):  # -> checks.grants.Roles | None
@@ -838,61 +855,23 @@ def audit_log(
     nw: str | None = None,
     *,
     log_url: str | None,
-    log_table: str,
-    user_col: str,
-    org_col: str,
-    key_col: str,
-    time_col: str,
-    retail_org: str,
-    since: str | None = None,
-    until: str | None = None,
+    spec: Any = None,  # split.audit.LogSpec (default: the reference database's access_log)
     report_dir: str | Path | None = None,
 ):  # -> split.audit.AuditResult
     """Improper views in an access log: retail-side people viewing customers not the affiliate's at the time.
 
     The ownership timeline comes from the source or, after the split, from the NW store (`nw`)."""
-    from datetime import datetime
-
-    from split.audit import AuditResult, LogSpec, investigate, load_timeline
-    from split.db import check_reachable, engine_for
-    from split.introspect import reflect_source
+    from split.audit import LogSpec, audit, require_log_table
+    from split.db import check_reachable
 
     mapping = load_mapping_file(mapping_file)
     authority = store_url("source", source, ENV_SOURCE) if source or not nw else store_url("nw", nw, ENV_NW)
-    log = store_url("log", log_url, "BUNKATSU_LOG_URL")
-
-    def moment(value: str | None, option: str) -> datetime | None:
-        try:
-            return datetime.fromisoformat(value) if value else None
-        except ValueError:
-            raise ConfigError(
-                f"{option} {value!r} is not a date", hint="write it as YYYY-MM-DD or YYYY-MM-DDTHH:MM"
-            ) from None
-
-    spec = LogSpec(
-        log_table, user_col, org_col, key_col, time_col, retail_org, moment(since, "--since"), moment(until, "--until")
-    )
+    log = _log_store(log_url)
+    spec = spec or LogSpec()
     for target in (authority, log):
         check_reachable(target.url, target.role)
-    _require_columns(engine_for(log.url), log_table, [user_col, org_col, key_col, time_col])
-    auth_engine = engine_for(authority.url)
-    with auth_engine.connect() as conn:
-        timeline = load_timeline(conn, mapping, reflect_source(auth_engine))
-    with engine_for(log.url).connect() as conn:
-        found = investigate(conn, spec, timeline, mapping.affiliate.retailer_codes)
-    result = AuditResult(
-        f"{log.masked} table {log_table}",
-        authority.masked,
-        retail_org,
-        mapping.affiliate.retailer_codes,
-        found["scanned"],
-        found["total"],
-        found["per_day"],
-        found["first_view"],
-        found["last_view"],
-        spec.since,
-        spec.until,
-    )
+    require_log_table(log, spec)
+    result = audit(mapping, authority, log, spec)
     if report_dir is not None:
         from split.report import write_audit
 
@@ -900,22 +879,8 @@ def audit_log(
     return result
 
 
-def _require_columns(engine, table: str, columns: list[str]) -> None:  # type: ignore[no-untyped-def]
-    import sqlalchemy as sa
-
-    from split.mapping.load import suggest
-
-    inspector = sa.inspect(engine)
-    tables = inspector.get_table_names()
-    if table not in tables:
-        raise ConfigError(f"the log database has no table {table}", hint=suggest(table, tables) or "check --log-table")
-    present = [c["name"] for c in inspector.get_columns(table)]
-    missing = [c for c in columns if c not in present]
-    if missing:
-        raise ConfigError(
-            f"log table {table} has no column(s) {', '.join(missing)}",
-            hint=f"its columns: {', '.join(present)}",
-        )
+def _log_store(log_url: str | None) -> StoreUrl:
+    return store_url("log", log_url, ENV_LOG, option="--log-url")
 
 
 # ── canary ─────────────────────────────────────────────────────────────────────────────────

@@ -23,29 +23,39 @@ import sqlalchemy as sa
 from split.errors import ConfigError
 from split.introspect import SourceSchema
 from split.mapping.model import Mapping, Own
-
-REFERENCE_LOG = {  # the access log of the reference database (`sample-db`): the CLI's defaults
-    "log_table": "access_log",
-    "user_col": "user_id",
-    "org_col": "organisation",
-    "key_col": "supply_point_id",
-    "time_col": "viewed_at",
-    "retail_org": "RETAIL",
-}
+from split.settings import StoreUrl
 
 
 @dataclass(frozen=True)
 class LogSpec:
-    """Where the access log is and what its columns mean."""
+    """Where the access log is and what its columns mean; the defaults are the reference database's `access_log`."""
 
-    table: str
-    user_col: str
-    org_col: str
-    key_col: str
-    time_col: str
-    retail_org: str
+    table: str = "access_log"
+    user_col: str = "user_id"
+    org_col: str = "organisation"
+    key_col: str = "supply_point_id"
+    time_col: str = "viewed_at"
+    retail_org: str = "RETAIL"
     since: datetime | None = None
     until: datetime | None = None
+
+    @classmethod
+    def parse(cls, *, since: str | None = None, until: str | None = None, **columns: str) -> LogSpec:
+        """From command-line text; a date that does not parse is the user's error (exit 2)."""
+        return cls(**columns, since=_moment(since, "--since"), until=_moment(until, "--until"))
+
+    @property
+    def columns(self) -> list[str]:
+        return [self.user_col, self.org_col, self.key_col, self.time_col]
+
+
+def _moment(value: str | None, option: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except ValueError:
+        raise ConfigError(
+            f"{option} {value!r} is not a date", hint="write it as YYYY-MM-DD or YYYY-MM-DDTHH:MM"
+        ) from None
 
 
 @dataclass
@@ -164,9 +174,53 @@ class AuditResult:
         }
 
 
+def audit(mapping: Mapping, authority: StoreUrl, log: StoreUrl, spec: LogSpec) -> AuditResult:
+    """The ownership timeline from `authority` (the source, or the NW store after the split), the log from `log`."""
+    from split.db import engine_for
+    from split.introspect import reflect_source
+
+    auth_engine = engine_for(authority.url)
+    with auth_engine.connect() as conn:
+        timeline = load_timeline(conn, mapping, reflect_source(auth_engine))
+    with engine_for(log.url).connect() as conn:
+        found = investigate(conn, spec, timeline, mapping.affiliate.retailer_codes)
+    return AuditResult(
+        f"{log.masked} table {spec.table}",
+        authority.masked,
+        spec.retail_org,
+        mapping.affiliate.retailer_codes,
+        found["scanned"],
+        found["total"],
+        found["per_day"],
+        found["first_view"],
+        found["last_view"],
+        spec.since,
+        spec.until,
+    )
+
+
+def require_log_table(log: StoreUrl, spec: LogSpec) -> None:
+    """Before anything runs: the log table and its four columns exist (else exit 2 with what is there)."""
+    from split.db import engine_for
+    from split.mapping.load import suggest
+
+    inspector = sa.inspect(engine_for(log.url))
+    tables = inspector.get_table_names()
+    if spec.table not in tables:
+        raise ConfigError(
+            f"the log database has no table {spec.table}", hint=suggest(spec.table, tables) or "check --log-table"
+        )
+    present = [c["name"] for c in inspector.get_columns(spec.table)]
+    missing = [c for c in spec.columns if c not in present]
+    if missing:
+        raise ConfigError(
+            f"log table {spec.table} has no column(s) {', '.join(missing)}", hint=f"its columns: {', '.join(present)}"
+        )
+
+
 def investigate(log_conn: sa.Connection, spec: LogSpec, timeline: Timeline, affiliate: tuple[str, ...]) -> dict:
     """Stream the retail organisation's views and count the improper ones."""
-    t = sa.table(spec.table, *(sa.column(c) for c in (spec.user_col, spec.org_col, spec.key_col, spec.time_col)))
+    t = sa.table(spec.table, *(sa.column(c) for c in spec.columns))
     stmt = sa.select(t.c[spec.user_col], t.c[spec.key_col], t.c[spec.time_col]).where(
         t.c[spec.org_col] == spec.retail_org
     )

@@ -8,6 +8,7 @@ exit codes: 0 good, 1 violation found, 2 usage/mapping/configuration (nothing wr
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -70,6 +71,24 @@ RolesOpt = Annotated[
     ),
 ]
 WorkersOpt = Annotated[int, typer.Option(help="Key ranges worked on at once (1 = serial, same code path).")]
+
+# The access log (`audit-log`, and `verify`'s audit-log check); the defaults are the reference database's.
+_LOG = "Access log"
+LogTableOpt = Annotated[str, typer.Option("--log-table", help="The access-log table.", rich_help_panel=_LOG)]
+UserColOpt = Annotated[str, typer.Option("--user-col", help="Column: who viewed.", rich_help_panel=_LOG)]
+OrgColOpt = Annotated[str, typer.Option("--org-col", help="Column: the viewer's organisation.", rich_help_panel=_LOG)]
+KeyColOpt = Annotated[
+    str, typer.Option("--key-col", help="Column: the record viewed (a supply point id).", rich_help_panel=_LOG)
+]
+TimeColOpt = Annotated[str, typer.Option("--time-col", help="Column: when.", rich_help_panel=_LOG)]
+RetailOrgOpt = Annotated[
+    str, typer.Option("--retail-org", help="The organisation value of the retail side.", rich_help_panel=_LOG)
+]
+SinceOpt = Annotated[
+    str | None,
+    typer.Option(help="Only views at or after this date (e.g. the switch date).", rich_help_panel=_LOG),
+]
+UntilOpt = Annotated[str | None, typer.Option(help="Only views before this date.", rich_help_panel=_LOG)]
 
 
 def _emit_json(data: dict) -> None:
@@ -254,8 +273,10 @@ def sync(
 
 
 @app.command(
-    epilog="Example: bunkatsu verify -m mappings/takuso.yaml --source sqlite:///shared.db --nw sqlite:///nw.db "
-    "--retail sqlite:///retail.db --report report/"
+    epilog="Examples: bunkatsu verify -m mappings/takuso.yaml --source sqlite:///shared.db --nw sqlite:///nw.db "
+    "--retail sqlite:///retail.db --report report/\n\n"
+    "          bunkatsu verify --post-split --roles roles.yaml --since 2027-04-01 --report evidence/   "
+    "(nightly; URLs and the NW system's log from BUNKATSU_*_URL)"
 )
 def verify(
     mapping: MappingOpt = None,
@@ -271,16 +292,38 @@ def verify(
     tables: TablesOpt = None,
     migrations: MigrationsOpt = None,
     roles: RolesOpt = None,
+    log_url: Annotated[
+        str | None,
+        typer.Option(
+            "--log-url",
+            help="Run the audit-log check on this access log (with --post-split also from BUNKATSU_LOG_URL): "
+            "the NW system's log, with --since the switch date.",
+            rich_help_panel=_LOG,
+        ),
+    ] = None,
+    log_table: LogTableOpt = "access_log",
+    user_col: UserColOpt = "user_id",
+    org_col: OrgColOpt = "organisation",
+    key_col: KeyColOpt = "supply_point_id",
+    time_col: TimeColOpt = "viewed_at",
+    retail_org: RetailOrgOpt = "RETAIL",
+    since: SinceOpt = None,
+    until: UntilOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Prove the split: no non-public column or value on the retail side, nothing lost on the NW side.
 
     Exit 0 when every check passes, 1 when any finds a violation, 3 when one could not run (nothing proven).
     With --wave/--tables the row checks cover those tables; the retail store is still checked whole for
-    tables and leaked values.
+    tables and leaked values. After the split (--post-split), --roles adds the grants check and the NW system's
+    access log (--log-url, BUNKATSU_LOG_URL) the audit-log check.
     """
     from split import api
     from split.render import verify_summary
+    from split.settings import ENV_LOG
+
+    # Before the split the shared system's log holds the views the split ends: only an explicit --log-url runs it.
+    log_url = log_url or (os.environ.get(ENV_LOG) if post_split else None)
 
     result = api.verify(
         mapping,
@@ -294,6 +337,8 @@ def verify(
         waves=wave,
         tables=tables,
         roles=roles,
+        log_url=log_url,
+        log_spec=_log_spec(log_table, user_col, org_col, key_col, time_col, retail_org, since, until),
         on_step=_step_printer(as_json),
     )
     if as_json:
@@ -640,18 +685,14 @@ def audit_log(
             help="SQLAlchemy URL of the database holding the log.",
         ),
     ] = None,
-    log_table: Annotated[str, typer.Option("--log-table", help="The access-log table.")] = "access_log",
-    user_col: Annotated[str, typer.Option("--user-col", help="Column: who viewed.")] = "user_id",
-    org_col: Annotated[str, typer.Option("--org-col", help="Column: the viewer's organisation.")] = "organisation",
-    key_col: Annotated[
-        str, typer.Option("--key-col", help="Column: the record viewed (a supply point id).")
-    ] = "supply_point_id",
-    time_col: Annotated[str, typer.Option("--time-col", help="Column: when.")] = "viewed_at",
-    retail_org: Annotated[
-        str, typer.Option("--retail-org", help="The organisation value of the retail side.")
-    ] = "RETAIL",
-    since: Annotated[str | None, typer.Option(help="Only views at or after this date (e.g. the switch date).")] = None,
-    until: Annotated[str | None, typer.Option(help="Only views before this date.")] = None,
+    log_table: LogTableOpt = "access_log",
+    user_col: UserColOpt = "user_id",
+    org_col: OrgColOpt = "organisation",
+    key_col: KeyColOpt = "supply_point_id",
+    time_col: TimeColOpt = "viewed_at",
+    retail_org: RetailOrgOpt = "RETAIL",
+    since: SinceOpt = None,
+    until: UntilOpt = None,
     report: Annotated[
         Path | None,
         typer.Option(
@@ -671,14 +712,7 @@ def audit_log(
         source,
         nw,
         log_url=log_url,
-        log_table=log_table,
-        user_col=user_col,
-        org_col=org_col,
-        key_col=key_col,
-        time_col=time_col,
-        retail_org=retail_org,
-        since=since,
-        until=until,
+        spec=_log_spec(log_table, user_col, org_col, key_col, time_col, retail_org, since, until),
         report_dir=report,
     )
     if as_json:
@@ -688,6 +722,23 @@ def audit_log(
 
         audit_summary(result)
     raise typer.Exit(result.exit_code)
+
+
+def _log_spec(
+    table: str, user: str, org: str, key: str, time: str, retail_org: str, since: str | None, until: str | None
+):  # type: ignore[no-untyped-def]
+    from split.audit import LogSpec
+
+    return LogSpec.parse(
+        table=table,
+        user_col=user,
+        org_col=org,
+        key_col=key,
+        time_col=time,
+        retail_org=retail_org,
+        since=since,
+        until=until,
+    )
 
 
 # ── canary ─────────────────────────────────────────────────────────────────────────────────

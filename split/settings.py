@@ -14,6 +14,7 @@ ENV_RETAIL = "BUNKATSU_RETAIL_URL"
 ENV_MAPPING = "BUNKATSU_MAPPING"
 ENV_ENCODE_KEY = "BUNKATSU_ENCODE_KEY"
 ENV_MIGRATIONS = "BUNKATSU_MIGRATIONS"
+ENV_LOG = "BUNKATSU_LOG_URL"
 DEFAULT_MIGRATIONS = "migrations"
 
 SUPPORTED_BACKENDS = ("sqlite", "postgresql", "mysql", "mariadb")
@@ -68,10 +69,10 @@ def mask_url(url: str) -> str:
         return url
 
 
-def store_url(role: str, value: str | None, env: str) -> StoreUrl:
+def store_url(role: str, value: str | None, env: str, option: str | None = None) -> StoreUrl:
     url = value or os.environ.get(env)
     if not url:
-        raise ConfigError(f"no {role} URL given", hint=f"pass --{role} URL or set {env}")
+        raise ConfigError(f"no {role} URL given", hint=f"pass {option or '--' + role} URL or set {env}")
     parse_url(url, role)
     return StoreUrl(role, url)
 

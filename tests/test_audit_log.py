@@ -113,6 +113,47 @@ def test_after_the_split_the_nw_log_shows_none_and_the_report_has_the_section(db
             assert user.encode() not in (report / artefact).read_bytes()
 
 
+def test_verify_post_split_runs_the_audit_log_check_on_the_nw_log(dbs, tmp_path):
+    source, nw, retail = (dbs.url("sqlite", label) for label in ("vsrc", "vnw", "vret"))
+    from split.sample.generate import generate
+
+    generate(source, 120, 9)
+    env = {"BUNKATSU_ENCODE_KEY": TEST_KEY, "BUNKATSU_LOG_URL": nw}  # the nightly script's environment
+    stores = ["-m", str(MAPPING), "--nw", nw, "--retail", retail]
+    assert run_cli("copy", *stores, "--source", source, env=env).returncode == 0
+    expected = expected_figures(source)
+
+    def audit_checks(result) -> list[dict]:  # type: ignore[no-untyped-def]
+        return [c for c in json.loads(result.stdout)["checks"] if c["id"] == "audit-log"]
+
+    clean = run_cli("verify", *stores, "--post-split", "--since", "2024-12-01", "--json", env=env)
+    assert clean.returncode == 0, clean.stdout[-3000:]
+    assert [c["status"] for c in audit_checks(clean)] == ["pass"]
+    assert json.loads(clean.stdout)["audit_log"]["views"] == 0
+
+    # the whole log: the history's improper views fail the run, with the figures in every artefact
+    report = tmp_path / "nightly"
+    whole = run_cli("verify", *stores, "--post-split", "--report", str(report), "--json", env=env)
+    assert whole.returncode == 1
+    [check] = audit_checks(whole)
+    assert check["status"] == "fail" and check["observed"] == expected["views"]
+    assert f"by {expected['viewers']:,} people of {expected['customers']:,} customers" in check["message"]
+    assert json.loads(whole.stdout)["audit_log"]["per_day"] == expected["per_day"]
+    junit = (report / "junit.xml").read_text(encoding="utf-8")
+    assert junit.count('classname="audit-log"') == 1 and "improper view(s)" in junit
+    assert "Access-log investigation" in (report / "index.html").read_text(encoding="utf-8")
+    for user in expected["users"]:
+        for artefact in ("index.html", "report.json", "junit.xml"):
+            assert user.encode() not in (report / artefact).read_bytes()
+        assert user not in whole.stdout
+
+    # before the split the environment's log is not read: the shared system's log holds the views the split ends
+    before = run_cli("verify", *stores, "--source", source, "--json", env=env)
+    assert before.returncode == 0 and audit_checks(before) == []
+    r = run_cli("verify", *stores, "--post-split", "--log-url", nw, "--time-col", "seen_at", env=env)
+    assert r.returncode == 2 and "has no column(s) seen_at" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_log_options_are_checked_before_anything_runs(dbs):
     source = dbs.url("sqlite", "alog")
     from split.sample.generate import generate

@@ -34,12 +34,18 @@ def write_report(result: Any, folder: str | Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     data = result.to_dict()
     (folder / "report.json").write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
-    audit_file = folder / AUDIT_JSON  # `audit-log --report` into the same folder: its section joins the report
-    audit = json.loads(audit_file.read_text(encoding="utf-8")) if audit_file.is_file() else None
-    (folder / "junit.xml").write_bytes(junit_xml(data, audit))
+    # The access-log section: verify's own audit-log check, or else an `audit-log --report` into this folder
+    # (whose testcase then joins junit.xml; verify's own check is already one of its results).
+    audit_file = folder / AUDIT_JSON
+    beside = None
+    if not data.get("audit_log") and audit_file.is_file():
+        beside = json.loads(audit_file.read_text(encoding="utf-8"))
+    (folder / "junit.xml").write_bytes(junit_xml(data, beside))
     env = _templates()
     gx_docs = (folder / "gx" / "index.html").is_file()
-    html = env.get_template("index.html.j2").render(r=data, max_rows=max_rows(data), gx_docs=gx_docs, audit=audit)
+    html = env.get_template("index.html.j2").render(
+        r=data, max_rows=max_rows(data), gx_docs=gx_docs, audit=data.get("audit_log") or beside
+    )
     (folder / "index.html").write_text(html, encoding="utf-8")
     return folder / "index.html"
 
