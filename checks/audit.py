@@ -1,4 +1,4 @@
-"""`audit-log` as a check of `verify --post-split`: no retail-side person viewed a customer of another retailer.
+"""`audit-log` as a check of `verify --post-split`: no retail-side person viewed a customer not the affiliate's.
 
 The investigation itself is `split.audit` (also the `audit-log` command). As a check it turns the figures
 into one result for the verdict and JUnit, and a database error into "could not prove". Counts and
