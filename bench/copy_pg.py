@@ -248,7 +248,7 @@ class Bench:
         steps = result["step_seconds"]
         slowest = sorted(steps.items(), key=lambda kv: -kv[1])[:4]
         scanned = sum(t["retail_rows"] or 0 for t in result["tables"])
-        fingerprint = steps["retail.fingerprint + retail.patterns"]
+        fingerprint = steps["retail.fingerprint + retail.patterns + canary"]
         note = f"verdict {result['verdict']}; fingerprint scan {scanned / fingerprint:,.0f} retail rows/s"
         note += "".join(f"; {k} {v:.1f} s" for k, v in slowest)
         return Measure("bunkatsu verify (whole split)", self.rows, *self.counts(stores), seconds, peak, note)

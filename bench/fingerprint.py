@@ -4,6 +4,8 @@
 
 Builds the reference database on SQLite (unless it exists), copies it, then times building the protected
 set and scanning the retail store, partitioned by the plan's key ranges. Prints one Markdown table row.
+Then plants canary customers into the NW store (once) and times verify's steps that read the retail store
+for leaked values (fingerprint, patterns, canaries): a second table.
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ def main() -> None:
     mapping = api.bundled_mapping()
     if not (args.dir / f"shared-{args.supply_points}.db").exists():
         api.sample_db(urls["shared"], args.supply_points, 1)
-        api.copy(mapping, urls["shared"], urls["nw"], urls["retail"], workers=args.workers)
+        migrations = (
+            args.dir / f"migrations-{args.supply_points}"
+        )  # the stores' Alembic environments: not in the project
+        api.copy(mapping, urls["shared"], urls["nw"], urls["retail"], workers=args.workers, migrations=migrations)
 
     from checks.context import VerifyContext, allowed_retail_columns
     from checks.fingerprint import fingerprint_and_patterns, protected_values
@@ -63,6 +68,30 @@ def main() -> None:
         f"| {args.supply_points:,} | {rows:,} | {len(protected.digests):,} | {built:.1f} s | {scanned:.1f} s | "
         f"{rows / scanned:,.0f} | {rss:,.0f} MB |"
     )
+    print()
+    leak_steps(ctx, mapping, urls, args.supply_points)
+
+
+def leak_steps(ctx, mapping, urls: dict[str, str], supply_points: int) -> None:  # type: ignore[no-untyped-def]
+    """verify's steps that scan the retail store for values, with canaries planted into the NW store."""
+    from checks.runner import CHECKS
+    from split.canary import recorded
+    from split.db import engine_for
+
+    if not recorded(engine_for(urls["nw"])):
+        api.canary_plant(mapping, nw=urls["nw"], into="nw", count=3)
+    timings = []
+    for name, check in CHECKS:
+        if "fingerprint" in name or "canary" in name:
+            started = time.monotonic()
+            results = check(ctx)
+            assert all(r.status.value == "pass" for r in results), [r.message for r in results if r.status != "pass"]
+            timings.append((name, time.monotonic() - started))
+    print("| supply points | verify step | wall |")
+    print("|---:|---|---:|")
+    for name, seconds in timings:
+        print(f"| {supply_points:,} | {name} | {seconds:.1f} s |")
+    print(f"| {supply_points:,} | **total** | **{sum(s for _, s in timings):.1f} s** |")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ def audit_log(ctx: VerifyContext) -> list[CheckResult]:
 
 def audit_result(found: AuditResult, spec: LogSpec) -> CheckResult:
     period = f" since {spec.since:%Y-%m-%d}" if spec.since else ""
+    unjudged = f"; {found.unjudged:,} without a key or a readable time not judged" if found.unjudged else ""
     t = found.total.counts()
     if not t["views"]:
         return passed(
@@ -37,7 +38,7 @@ def audit_result(found: AuditResult, spec: LogSpec) -> CheckResult:
             spec.table,
             observed=0,
             expected=0,
-            message=f"no retail-side view of a customer not the affiliate's{period} ({found.scanned:,} retail-side views)",
+            message=f"no retail-side view of a customer not the affiliate's{period} ({found.scanned:,} retail-side views{unjudged})",
         )
     first, last = (f"{v:%Y-%m-%d}" if v else "?" for v in (found.first_view, found.last_view))
     return failed(
@@ -47,5 +48,5 @@ def audit_result(found: AuditResult, spec: LogSpec) -> CheckResult:
         observed=t["views"],
         expected=0,
         message=f"{t['views']:,} improper view(s){period} by {t['viewers']:,} people of {t['customers']:,} customers "
-        f"of {t['retailers']:,} retailers, {first} to {last}",
+        f"of {t['retailers']:,} retailers, {first} to {last}{unjudged}",
     )

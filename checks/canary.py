@@ -1,20 +1,19 @@
 """`canary`: no value of a planted canary customer appears anywhere in the retail store.
 
 The canaries' digests are read from `bunkatsu_canary` in the source and in the NW store (wherever they
-were planted) and looked up with the fingerprint's scanner: every column of every retail table, inside
-free text, in any spelling. A canary is fictitious, so a hit names it: the finding says which canary
+were planted) and looked up in the fingerprint's read of the retail store: every column of every retail
+table, inside free text, in any spelling. They are a set of their own, independent of the scopes: a
+canary is found even if a bug put its rows in scope and the fingerprint did not protect them. A canary is fictitious, so a hit names it: the finding says which canary
 and where, and the investigation can start from the planted row.
 """
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
 from checks.context import VerifyContext
-from checks.fingerprint import SAMPLES, Protected, scan_retail
-from checks.results import CheckResult, could_not_prove, failed, passed
+from checks.fingerprint import SAMPLES, Protected, ScanHits
+from checks.results import CheckResult, failed, passed
 from split.canary import CANARY_KEY, recorded
-from split.db import describe_db_error, engine_for
+from split.db import engine_for
 
 
 def canary_values(ctx: VerifyContext) -> Protected:
@@ -27,16 +26,11 @@ def canary_values(ctx: VerifyContext) -> Protected:
     return protected
 
 
-def canary(ctx: VerifyContext) -> list[CheckResult]:
-    try:
-        protected = canary_values(ctx)
-        if not protected.digests:
-            return [
-                passed("canary", "retail", observed=0, expected=0, message="no canary planted (bunkatsu canary plant)")
-            ]
-        hits = scan_retail(ctx, protected, "canary")
-    except sa.exc.SQLAlchemyError as exc:
-        return [could_not_prove("canary", "retail", None, describe_db_error(exc))]
+NONE_PLANTED = "no canary planted (bunkatsu canary plant)"
+
+
+def canary_results(protected: Protected, hits: dict[str, ScanHits]) -> list[CheckResult]:
+    """From the retail scan's hits against the canaries' digests (one read with the fingerprint: checks.leaks)."""
     canaries = len({kind.split()[1] for kind in protected.digests.values()})
     results = []
     for table, h in sorted(hits.items()):

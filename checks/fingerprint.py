@@ -109,49 +109,65 @@ class ScanHits:
     pattern_rows: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     scanned: int = 0
 
+    def add(self, column: str, digests: set[bytes], protected: Protected) -> None:
+        self.rows[column] += 1
+        for digest in digests:
+            self.kinds[column].add(protected.digests[digest])
+            if len(self.samples[column]) < SAMPLES:
+                self.samples[column].append(digest.hex())
 
-def scan(task: ScanTask, protected: Protected) -> ScanHits:
-    hits = ScanHits(task.table)
+
+def scan(task: ScanTask, sets: tuple[Protected, ...]) -> list[ScanHits]:
+    """One read of a key range, looked up against each protected set (hits per set, in order). Patterns are
+    looked for with the first set only: the fingerprint's."""
+    hits = [ScanHits(task.table) for _ in sets]
     table = sa.Table(task.table, sa.MetaData(), autoload_with=engine_for(task.url))
     texts = [c for c in table.c if _may_hold_text(c.type)]
     stmt = sa.select(*texts) if texts else sa.select(sa.literal(1))
     stmt = _in_range(stmt.select_from(table), table, task.key, task.partition)
-    lengths = sorted(protected.lengths)
+    lengths = [sorted(p.lengths) for p in sets]
     modes = {c.name: _mode(task.kinds.get(c.name)) for c in texts}
     # Values repeat (a supply point id once per reading, a status code in every row): each distinct
     # (mode, value) is normalised and looked up once per key range.
-    seen: dict[tuple[str, str], tuple[set[bytes], bool]] = {}
+    seen: dict[tuple[str, str], Lookup] = {}
+    scanned = 0
     with engine_for(task.url).connect() as conn:
         for row in conn.execution_options(stream_results=True).execute(stmt):
-            hits.scanned += 1
+            scanned += 1
             for column, value in zip(modes, row, strict=False):  # no text columns: nothing to look up
                 if not isinstance(value, str) or not value:
                     continue
                 mode = modes[column]
-                found, pattern = seen.get((mode, value)) or _remember(seen, protected, mode, value, lengths)
-                if found:
-                    hits.rows[column] += 1
-                    for digest in found:
-                        hits.kinds[column].add(protected.digests[digest])
-                        if len(hits.samples[column]) < SAMPLES:
-                            hits.samples[column].append(digest.hex())
+                found, pattern = seen.get((mode, value)) or _remember(seen, sets, mode, value, lengths)
+                if any(found):  # the hot loop: almost every value is found in no set
+                    for h, p, digests in zip(hits, sets, found, strict=True):
+                        if digests:
+                            h.add(column, digests, p)
                 if pattern:
-                    hits.pattern_rows[column] += 1
+                    hits[0].pattern_rows[column] += 1
+    for h in hits:
+        h.scanned = scanned
     return hits
 
 
 SEEN_LIMIT = 200_000  # distinct values remembered per key range: bounds memory on free text
+Lookup = tuple[tuple[set[bytes], ...], bool]  # per protected set the digests found; whether a pattern matched
 
 
 def _remember(
-    seen: dict[tuple[str, str], tuple[set[bytes], bool]], protected: Protected, mode: str, value: str, lengths: list
-) -> tuple[set[bytes], bool]:
+    seen: dict[tuple[str, str], Lookup], sets: tuple[Protected, ...], mode: str, value: str, lengths: list[list[int]]
+) -> Lookup:
     text = normalize(value)
-    if protected.digest(text) in protected.allowed:
-        seen[(mode, value)] = (set(), False)
-        return set(), False
-    found = _lookup(protected, text, lengths if mode != "whole" else [])
-    pattern = mode == "free_text" and any(protected.digest(m) in protected.digests for m in PATTERNS.findall(text))
+    found = tuple(
+        set() if p.digest(text) in p.allowed else _lookup(p, text, n if mode != "whole" else [])
+        for p, n in zip(sets, lengths, strict=True)
+    )
+    first = sets[0]
+    pattern = (
+        mode == "free_text"
+        and first.digest(text) not in first.allowed
+        and any(first.digest(m) in first.digests for m in PATTERNS.findall(text))
+    )
     if len(seen) >= SEEN_LIMIT:
         seen.clear()
     seen[(mode, value)] = (found, pattern)
@@ -207,8 +223,9 @@ def _glued(text: str, start: int, end: int) -> bool:
     return (start > 0 and same(text[start - 1], text[start])) or (end < len(text) and same(text[end - 1], text[end]))
 
 
-def scan_retail(ctx: VerifyContext, protected: Protected, name: str) -> dict[str, ScanHits]:
-    """Every table of the retail store, planned ones by key range, looked up against `protected`; per table."""
+def scan_retail(ctx: VerifyContext, sets: tuple[Protected, ...], name: str) -> list[dict[str, ScanHits]]:
+    """Every table of the retail store, planned ones by key range, read once and looked up against each
+    protected set; per set, the hits per table."""
     tasks = []
     url = ctx.stores["retail"]
     present = set(sa.inspect(engine_for(url)).get_table_names())
@@ -222,7 +239,8 @@ def scan_retail(ctx: VerifyContext, protected: Protected, name: str) -> dict[str
     for table in _unplanned_tables(ctx, present):
         rule = ctx.mapping.table(table)
         tasks.append(ScanTask(url, table, None, whole, {c.name: c.kind for c in rule.columns} if rule else {}))
-    return _merged(run_tasks(lambda t: scan(t, protected), tasks, ctx.workers, name=name))
+    per_task = run_tasks(lambda t: scan(t, sets), tasks, ctx.workers, name=name)
+    return [_merged([hits[i] for hits in per_task]) for i in range(len(sets))]
 
 
 def _merged(hits: list[ScanHits]) -> dict[str, ScanHits]:
@@ -239,13 +257,22 @@ def _merged(hits: list[ScanHits]) -> dict[str, ScanHits]:
     return merged
 
 
+def scan_failure(exc: Exception) -> str:
+    """Why a value scan could not run, for a "could not prove" result."""
+    return describe_db_error(exc) if isinstance(exc, sa.exc.SQLAlchemyError) else f"column {exc} is missing"
+
+
 def fingerprint_and_patterns(ctx: VerifyContext) -> list[CheckResult]:
+    """The fingerprint and patterns alone (verify runs them in one read with the canaries: checks.leaks)."""
     try:
         protected = protected_values(ctx)
-        merged = scan_retail(ctx, protected, "fingerprint")
+        [merged] = scan_retail(ctx, (protected,), "fingerprint")
     except (sa.exc.SQLAlchemyError, KeyError) as exc:
-        reason = describe_db_error(exc) if isinstance(exc, sa.exc.SQLAlchemyError) else f"column {exc} is missing"
-        return [could_not_prove("retail.fingerprint", "retail", None, reason)]
+        return [could_not_prove("retail.fingerprint", "retail", None, scan_failure(exc))]
+    return fingerprint_results(protected, merged)
+
+
+def fingerprint_results(protected: Protected, merged: dict[str, ScanHits]) -> list[CheckResult]:
     results = []
     for table, h in merged.items():
         for col, n in sorted(h.rows.items()):

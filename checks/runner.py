@@ -6,11 +6,11 @@ import time
 from collections.abc import Callable
 
 from checks.audit import audit_log
-from checks.canary import canary
 from checks.context import VerifyContext
 from checks.drift import schema_drift
-from checks.fingerprint import fingerprint_and_patterns, temporal_scope
+from checks.fingerprint import temporal_scope
 from checks.grants import grants
+from checks.leaks import leaked_values
 from checks.reconcile import completeness
 from checks.results import CheckResult
 from checks.structure import integrity_fk, retail_columns, retail_encoded, retail_row_scope, retail_tables
@@ -23,12 +23,11 @@ CHECKS: list[tuple[str, Callable[[VerifyContext], list[CheckResult]]]] = [
     ("retail.row_scope", retail_row_scope),
     ("retail.temporal_scope", temporal_scope),
     ("retail.encoded", retail_encoded),
-    ("retail.fingerprint + retail.patterns", fingerprint_and_patterns),
+    ("retail.fingerprint + retail.patterns + canary", leaked_values),  # one read of the retail store
     ("nw.completeness", lambda ctx: completeness(ctx, "nw")),
     ("retail.completeness", lambda ctx: completeness(ctx, "retail")),
     ("integrity.fk", integrity_fk),
     ("schema.drift", schema_drift),
-    ("canary", canary),
     ("grants", lambda ctx: grants(ctx.stores, ctx.roles, ctx.post_split) if ctx.roles else []),
     ("audit-log", lambda ctx: audit_log(ctx) if ctx.log else []),
 ]

@@ -829,6 +829,7 @@ def grants(
 ) -> GrantsResult:
     """The grants check alone: no retail role reads the NW store, nothing on the retail side reaches it."""
     from checks.grants import grants as grants_check
+    from checks.results import verdict
     from split.db import check_reachable
 
     started = time.monotonic()
@@ -839,8 +840,6 @@ def grants(
     _distinct_stores(*targets.values())
     for target in targets.values():
         check_reachable(target.url, target.role)
-    from checks.results import verdict
-
     results = grants_check({r: t.url for r, t in targets.items()}, role_list, post_split)
     stores = {r: t.masked for r, t in targets.items()}
     return GrantsResult(verdict(results).value, stores, role_list.path, results, time.monotonic() - started)

@@ -87,11 +87,10 @@ def _day(value: Any) -> date:
 
 def ownership(mapping: Mapping, schema: SourceSchema) -> tuple[str, str, str, tuple[str, str]]:
     """The ownership table, its key column (kind supply_point_id), its retailer column and its period."""
-    for rule in mapping.tables:
-        if isinstance(rule.retail, Own) and rule.period and schema.table(rule.name):
-            key = next((c.name for c in rule.columns if c.kind == "supply_point_id"), None)
-            if key is None:
-                continue
+    for rule in mapping.timelines:
+        key = next((c.name for c in rule.columns if c.kind == "supply_point_id"), None)
+        if key is not None and schema.table(rule.name):
+            assert isinstance(rule.retail, Own) and rule.period  # a timeline is an `own:` table with a period
             return rule.name, key, rule.retail.column, rule.period
     raise ConfigError(
         "the mapping names no ownership timeline with a supply point key "
@@ -146,6 +145,7 @@ class AuditResult:
     retail_org: str
     affiliate_codes: tuple[str, ...]
     scanned: int  # retail-side views looked at
+    unjudged: int  # of those, views without a key or a readable time: counted, never silently dropped
     total: Figures
     per_day: dict[date, Figures]
     first_view: datetime | None
@@ -165,6 +165,7 @@ class AuditResult:
             "last_view": stamp(self.last_view),
             "per_day": [{"day": d.isoformat(), **f.counts()} for d, f in sorted(self.per_day.items())],
             "retail_views_scanned": self.scanned,
+            "unjudged": self.unjudged,
             "log": self.log,
             "timeline": self.timeline,
             "retail_org": self.retail_org,
@@ -190,6 +191,7 @@ def audit(mapping: Mapping, authority: StoreUrl, log: StoreUrl, spec: LogSpec) -
         spec.retail_org,
         mapping.affiliate.retailer_codes,
         found["scanned"],
+        found["unjudged"],
         found["total"],
         found["per_day"],
         found["first_view"],
@@ -230,12 +232,13 @@ def investigate(log_conn: sa.Connection, spec: LogSpec, timeline: Timeline, affi
         stmt = stmt.where(t.c[spec.time_col] < spec.until)
     total, per_day = Figures(), defaultdict[date, Figures](Figures)
     first = last = None
-    scanned = 0
+    scanned = unjudged = 0
     for user, key, at in log_conn.execution_options(stream_results=True, yield_per=10_000).execute(stmt):
         scanned += 1
-        if at is None or key is None:
+        at = _moment_of(at)
+        if at is None or key is None:  # no record, or no day to look its owner up on
+            unjudged += 1
             continue
-        at = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
         owner = timeline.owner(str(key), at.date())
         if owner in affiliate:
             continue
@@ -243,4 +246,21 @@ def investigate(log_conn: sa.Connection, spec: LogSpec, timeline: Timeline, affi
         per_day[at.date()].add(str(user), str(key), owner)
         first = at if first is None or at < first else first
         last = at if last is None or at > last else last
-    return {"scanned": scanned, "total": total, "per_day": dict(per_day), "first_view": first, "last_view": last}
+    return {
+        "scanned": scanned,
+        "unjudged": unjudged,
+        "total": total,
+        "per_day": dict(per_day),
+        "first_view": first,
+        "last_view": last,
+    }
+
+
+def _moment_of(value: Any) -> datetime | None:
+    """A log's time as the driver returns it (a datetime, or ISO text on SQLite); None when it is not one."""
+    if isinstance(value, datetime) or value is None:
+        return value
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None

@@ -96,13 +96,14 @@ class Canary:
 
 
 def ownership_table(mapping: Mapping) -> tuple[str, Own]:
-    for rule in mapping.tables:
-        if isinstance(rule.retail, Own) and rule.period:
-            return rule.name, rule.retail
-    raise ConfigError(
-        "the mapping has no ownership timeline (a table with `retail: {own: …}` and `period:`)",
-        hint="canaries are customers of another retailer: they need the table that records who supplies whom",
-    )
+    if not mapping.timelines:
+        raise ConfigError(
+            "the mapping has no ownership timeline (a table with `retail: {own: …}` and `period:`)",
+            hint="canaries are customers of another retailer: they need the table that records who supplies whom",
+        )
+    rule = mapping.timelines[0]
+    assert isinstance(rule.retail, Own)  # a timeline is an `own:` table
+    return rule.name, rule.retail
 
 
 def canary_tables(mapping: Mapping, schema: SourceSchema, owner: str) -> list[str]:

@@ -318,6 +318,8 @@ def audit_summary(result: Any) -> None:
         f"[bold {colour}]{d['views']:,} improper view(s)[/] by {d['viewers']:,} people of {d['customers']:,} customers "
         f"of {d['retailers']:,} other retailer(s); first {d['first_view'] or '–'}, last {d['last_view'] or '–'}"
     )
+    if d["unjudged"]:
+        out.print(f"[yellow]{d['unjudged']:,} view(s) without a key or a readable time could not be judged[/]")
     if d["per_day"]:
         table = Table(title="per day")
         for col in ("day", "views", "people", "customers", "retailers"):

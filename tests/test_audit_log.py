@@ -169,3 +169,35 @@ def test_log_options_are_checked_before_anything_runs(dbs):
         assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr, r.stderr
     r = run_cli("audit-log", "-m", str(MAPPING), "--source", source)
     assert r.returncode == 2 and "no log URL given" in r.stderr
+
+
+def test_views_that_cannot_be_judged_are_counted_not_dropped(dbs):
+    """A log is another system's table: a view without a key or with a time that is not one cannot be looked
+    up on the timeline. It is counted and shown, never silently left out."""
+    import sqlite3
+
+    source, log = dbs.url("sqlite", "usrc"), dbs.url("sqlite", "ulog")
+    from split.sample.generate import generate
+
+    generate(source, 40, 3)
+    other = next(p for p in rows(source, "supply_period") if p["retailer_code"] != AFFILIATE_CODE)
+    with sqlite3.connect(log.removeprefix("sqlite:///")) as conn:
+        conn.execute("CREATE TABLE portal_log (who TEXT, org TEXT, spid TEXT, at TEXT)")
+        conn.executemany(
+            "INSERT INTO portal_log VALUES (?, ?, ?, ?)",
+            [
+                ("u1", "RETAIL", other["supply_point_id"], f"{other['start_date']}T10:00:00"),  # improper
+                ("u2", "RETAIL", None, "2024-01-05T09:00:00"),  # no record
+                ("u3", "RETAIL", other["supply_point_id"], "yesterday"),  # no time
+                ("n1", "NW", None, "not a time"),  # the NW side is not looked at
+            ],
+        )
+    cols = ["--log-table", "portal_log", "--user-col", "who", "--org-col", "org", "--key-col", "spid"]
+    cols += ["--time-col", "at"]
+    r = run_cli("audit-log", "-m", str(MAPPING), "--source", source, "--log-url", log, *cols, "--json")
+    assert r.returncode == 1, r.stderr
+    got = json.loads(r.stdout)
+    assert (got["views"], got["unjudged"], got["retail_views_scanned"]) == (1, 2, 3)
+    human = run_cli("audit-log", "-m", str(MAPPING), "--source", source, "--log-url", log, *cols)
+    assert "2 view(s) without a key or a readable time could not be judged" in human.stdout
+    assert "Traceback" not in human.stderr

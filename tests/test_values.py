@@ -113,7 +113,7 @@ def _protected(out_of_scope: list[str], allowed: list[str]):
 def _hit(protected, value: str, mode: str = "free_text") -> bool:
     from checks.fingerprint import _remember
 
-    found, _pattern = _remember({}, protected, mode, value, sorted(protected.lengths))
+    [found], _pattern = _remember({}, (protected,), mode, value, [sorted(protected.lengths)])
     return bool(found)
 
 
@@ -135,3 +135,20 @@ def test_a_value_retail_legitimately_holds_is_not_looked_into():
     assert not _hit(protected, "中之島5丁目2-15 グランドパレス704号室", "window")
     assert _hit(protected, "中之島5丁目2-15 グランドパレス705号室", "window")  # not the allowed value
     assert _hit(protected, "中之島5丁目2-15 グランドパレス704号室 様", "window")  # allowed value plus more
+
+
+def test_each_protected_set_is_looked_up_on_its_own_in_one_read():
+    """verify reads the retail store once for the fingerprint and the canaries: a value the fingerprint
+    allows (in scope for retail) is still a canary hit, and only the fingerprint's set counts patterns."""
+    from checks.fingerprint import _remember
+
+    fingerprint = _protected(["090-1234-5678"], ["0990-11-2233"])
+    canaries = _protected(["0990-11-2233"], [])
+    sets = (fingerprint, canaries)
+    lengths = [sorted(p.lengths) for p in sets]
+    (fp, canary), pattern = _remember({}, sets, "free_text", "0990-11-2233", lengths)
+    assert not fp and canary and not pattern
+    (fp, canary), pattern = _remember({}, sets, "free_text", "折返し 090-1234-5678 まで", lengths)
+    assert fp and not canary and pattern
+    (fp, canary), pattern = _remember({}, sets, "free_text", "メモ 0990-11-2233 / 09012345678", lengths)
+    assert fp and canary and pattern

@@ -179,3 +179,8 @@ class Mapping:
 
     def wave_of(self, table: str) -> str:
         return next(w.name for w in self.waves if table in w.tables)
+
+    @property
+    def timelines(self) -> tuple[TableRule, ...]:
+        """The tables that record who supplies whom and when (`retail: {own: …}` with `period:`)."""
+        return tuple(t for t in self.tables if isinstance(t.retail, Own) and t.period)
