@@ -96,7 +96,7 @@ class Bench:
             "BUNKATSU_MIGRATIONS": self.migrations,
         }
         self.mapping = Path(f"/tmp/bk-bench-mapping-{partition_rows}.yaml")
-        from split.api import bundled_mapping
+        from split.demo import bundled_mapping
 
         text = bundled_mapping().read_text(encoding="utf-8").replace("rows: 20000", f"rows: {partition_rows}")
         self.mapping.write_text(text, encoding="utf-8")
@@ -138,13 +138,12 @@ class Bench:
 
     def parents(self) -> list[str]:
         """The big table's foreign-key ancestors in the NW store's derived schema (a superset of retail's)."""
-        from split import api
         from split.db import engine_for
+        from split.prepare import prepare
         from split.schema.derive import store_metadata
 
-        checked = api.check_inputs(self.mapping, self.source)
-        plan = api.plan(self.mapping, self.source)
-        metadata = store_metadata(plan, checked.mapping, checked.schema, "nw", engine_for(self.source).dialect)
+        prep = prepare(self.mapping, self.source, stores=(), need_key=False)
+        metadata = store_metadata(prep.plan, prep.mapping, prep.schema, "nw", engine_for(self.source).dialect)
         found: list[str] = []
         todo = [TABLE]
         while todo:

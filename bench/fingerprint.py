@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from split import api
+from split.demo import bundled_mapping
 
 
 def main() -> None:
@@ -26,10 +27,10 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=Path("/tmp/bk-bench"))
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    os.environ.setdefault("BUNKATSU_ENCODE_KEY", secrets.token_hex(16))
+    os.environ.setdefault("BUNKATSU_ENCODE_KEY", secrets.token_hex(32))
     args.dir.mkdir(parents=True, exist_ok=True)
     urls = {r: f"sqlite:///{args.dir / f'{r}-{args.supply_points}.db'}" for r in ("shared", "nw", "retail")}
-    mapping = api.bundled_mapping()
+    mapping = bundled_mapping()
     if not (args.dir / f"shared-{args.supply_points}.db").exists():
         api.sample_db(urls["shared"], args.supply_points, 1)
         migrations = (
@@ -37,23 +38,12 @@ def main() -> None:
         )  # the stores' Alembic environments: not in the project
         api.copy(mapping, urls["shared"], urls["nw"], urls["retail"], workers=args.workers, migrations=migrations)
 
-    from checks.context import VerifyContext, allowed_retail_columns
+    from checks.context import VerifyContext
     from checks.fingerprint import fingerprint_and_patterns, protected_values
-    from split.db import engine_for
-    from split.plan import compile_plan
+    from split.prepare import prepare
 
-    checked = api.check_inputs(mapping, urls["shared"])
-    plan = compile_plan(checked.mapping, checked.schema, engine_for(urls["shared"]))
-    ctx = VerifyContext(
-        plan,
-        checked.mapping,
-        urls["shared"],
-        {"nw": urls["nw"], "retail": urls["retail"]},
-        secrets.token_bytes(32),
-        None,
-        args.workers,
-        allowed_retail_columns(checked.mapping),
-    )
+    prep = prepare(mapping, urls["shared"], urls["nw"], urls["retail"], stores_exist=True)
+    ctx = VerifyContext(prep, secrets.token_bytes(32), args.workers)
     started = time.monotonic()
     protected = protected_values(ctx)
     built = time.monotonic() - started

@@ -18,6 +18,7 @@ from split.settings import StoreUrl
 
 def audit_log(ctx: VerifyContext) -> list[CheckResult]:
     """The ownership timeline from the authority (the source, or the NW store after the split)."""
+    assert ctx.log is not None, "the runner schedules audit-log only with an access log"
     log, spec = ctx.log
     try:
         found = audit(ctx.mapping, StoreUrl("source", ctx.source_url), log, spec)

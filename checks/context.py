@@ -5,31 +5,65 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from split.introspect import SourceSchema
 from split.mapping.model import Mapping, NoRows
 from split.normalize import normalize
 from split.plan import Plan, StorePlan, TablePlan
+from split.prepare import Prepared
+
+if TYPE_CHECKING:
+    from checks.grants import Roles
+    from split.audit import LogSpec
+    from split.settings import StoreUrl
 
 
 @dataclass(frozen=True)
 class VerifyContext:
-    plan: Plan
-    mapping: Mapping
-    source_url: str
-    stores: dict[str, str]  # nw / retail → URL
-    report_key: bytes  # keys the hashes shown in reports (the encode key, or a per-run secret)
-    encode_key: bytes | None
+    """The prepared inputs plus what only verify needs; checks read the plan, mapping and stores through it."""
+
+    prep: Prepared
+    report_key: bytes = field(repr=False)  # keys the hashes shown in reports (derived from the encode key, or per run)
     workers: int = 2
-    allowed_retail: dict[str, list[str]] = field(default_factory=dict)  # table → columns, from the full mapping
-    post_split: bool = False  # the source is gone: `source_url` is the NW store, the authority
     gx_docs_dir: str | None = None  # where Great Expectations writes its Data Docs, if anywhere
-    schema: Any = None  # the reflected source (split.introspect.SourceSchema), for the derived store schemas
-    migrations: str | None = None  # the stores' Alembic environments (None: BUNKATSU_MIGRATIONS or migrations/)
     only: frozenset[str] | None = None  # a wave or a rehearsal: the tables whose rows are checked (None: all)
-    roles: Any = None  # checks.grants.Roles: with a roles file, the grants check runs too
-    log: Any = None  # (StoreUrl, split.audit.LogSpec): with an access log, the audit-log check runs too
+    roles: Roles | None = None  # with a roles file, the grants check runs too
+    log: tuple[StoreUrl, LogSpec] | None = None  # with an access log, the audit-log check runs too
     details: dict[str, Any] = field(default_factory=dict)  # what a check leaves for the report beyond its results
+
+    @property
+    def plan(self) -> Plan:
+        return self.prep.plan
+
+    @property
+    def mapping(self) -> Mapping:
+        return self.prep.mapping
+
+    @property
+    def schema(self) -> SourceSchema:
+        return self.prep.schema
+
+    @property
+    def source_url(self) -> str:
+        """The authority, read-only: the source, or after the split the NW store."""
+        return self.prep.source.url
+
+    @property
+    def stores(self) -> dict[str, str]:
+        return self.prep.urls
+
+    @property
+    def encode_key(self) -> bytes | None:
+        return self.prep.key
+
+    @property
+    def post_split(self) -> bool:
+        return self.prep.post_split
+
+    @property
+    def allowed_retail(self) -> dict[str, list[str]]:
+        return allowed_retail_columns(self.prep.full_mapping)
 
     def retail_tables(self) -> list[tuple[TablePlan, StorePlan]]:
         return self.store_tables("retail")

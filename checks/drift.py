@@ -6,30 +6,28 @@ import sqlalchemy as sa
 
 from checks.context import VerifyContext
 from checks.results import CheckResult, could_not_prove, failed, passed
+from split.db import describe_db_error
 from split.errors import BunkatsuError
-from split.settings import mask_url, migrations_dir
+from split.schema.command import connection, derive, read_status, store_env
+from split.schema.migrations import current_revision
+from split.settings import StoreUrl
 
 SHOWN = 5  # differences named in the message; `bunkatsu schema check` lists them all
 
 
 def schema_drift(ctx: VerifyContext) -> list[CheckResult]:
     results = []
-    for store, url in ctx.stores.items():
+    for store, target in ctx.prep.stores.items():
         try:
-            results.append(_store_drift(ctx, store, url))
+            results.append(_store_drift(ctx, store, target))
         except (sa.exc.SQLAlchemyError, BunkatsuError) as exc:
-            from split.db import describe_db_error
-
             reason = exc.message if isinstance(exc, BunkatsuError) else describe_db_error(exc)
             results.append(could_not_prove("schema.drift", store, None, reason))
     return results
 
 
-def _store_drift(ctx: VerifyContext, store: str, url: str) -> CheckResult:
-    from split.schema.command import connection, derive, read_status
-    from split.schema.migrations import StoreEnv, current_revision
-
-    env = StoreEnv(store, migrations_dir(ctx.migrations) / store, url, mask_url(url))
+def _store_drift(ctx: VerifyContext, store: str, target: StoreUrl) -> CheckResult:
+    env = store_env(target, ctx.prep.migrations)
     if not env.has_revisions():
         return could_not_prove(
             "schema.drift",
@@ -37,13 +35,13 @@ def _store_drift(ctx: VerifyContext, store: str, url: str) -> CheckResult:
             None,
             f"no revisions for the {store} store in {env.directory} (pass --migrations DIR)",
         )
-    if ctx.post_split or ctx.schema is None:  # no source to derive from: the store against its head only
+    if ctx.post_split:  # no source to derive from: the store against its head only
         with connection(env) as conn:
             current = current_revision(conn)
         if current == env.head():
             return passed("schema.drift", store, message=f"at head {current} (compared with head only: no source)")
         return failed("schema.drift", store, message=f"at {current or 'base'}, head is {env.head()}")
-    st = read_status(env, derive(ctx.plan, ctx.mapping, ctx.schema, env))
+    st = read_status(env, derive(ctx.prep, env))
     if st.state in ("ok", "loosened"):
         return passed("schema.drift", store, message=st.summary())
     shown = "; ".join(d.text for d in st.differences[:SHOWN])

@@ -25,7 +25,7 @@ from split.db import describe_db_error, engine_for
 from split.engine.run import run_tasks
 from split.mapping.model import IDENTIFYING_KINDS, Follow, NoRows
 from split.normalize import normalize
-from split.plan import Partition, TablePlan, in_key_range
+from split.plan import Partition, TablePlan, in_key_range, sql_condition
 from split.scope import source_table
 
 IDENTIFYING = set(IDENTIFYING_KINDS)
@@ -71,8 +71,8 @@ def protected_values(ctx: VerifyContext) -> Protected:
             retail = table_plan.store("retail") if table_plan else None
             in_scope = _in_scope_sql(retail.predicate_sql) if retail else "0"
             reaching = {c.name for c in retail.columns} if retail else set()
-            names = ", ".join(quote(c.name) for c in columns)
-            stmt = sa.text(f"SELECT {in_scope} AS in_scope, {names} FROM {quote(rule.name)}")
+            names: list[sa.ColumnClause[Any]] = [sa.literal_column(quote(c.name)) for c in columns]
+            stmt = sa.select(sa.literal_column(in_scope), *names).select_from(sa.table(rule.name))
             for row in conn.execution_options(stream_results=True).execute(stmt):
                 for col, value in zip(columns, row[1:], strict=True):
                     if value is None:
@@ -344,10 +344,7 @@ def _day(value: object) -> date | None:
 def temporal_scope(ctx: VerifyContext) -> list[CheckResult]:
     """No dated retail row outside the affiliate's periods, as the source (the authority) records them."""
     results = []
-    source = engine_for(ctx.source_url)
-    from split.introspect import reflect_source
-
-    schema = reflect_source(source)
+    schema = ctx.schema
     for table_plan, _ in ctx.retail_tables():
         rule = ctx.mapping.table(table_plan.name)
         scope = rule.retail if rule else None
@@ -391,7 +388,7 @@ def _periods(ctx, schema, scope: Follow, parent_plan: TablePlan, period) -> dict
     cols = [parent.c[p] for _, p in scope.on]
     stmt = sa.select(*cols, parent.c[period[0]], parent.c[period[1]])
     if retail and retail.predicate_sql:
-        stmt = stmt.where(sa.text(retail.predicate_sql))
+        stmt = stmt.where(sql_condition(retail.predicate_sql))
     periods: dict[tuple, list[tuple]] = defaultdict(list)
     with engine_for(ctx.source_url).connect() as conn:
         for row in conn.execute(stmt):

@@ -9,7 +9,9 @@ superuser) gives it which privilege on which object. PostgreSQL and MariaDB/MySQ
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +19,7 @@ from pathlib import Path
 import sqlalchemy as sa
 import yaml
 
-from checks.results import CheckResult, could_not_prove, failed, passed
+from checks.results import CheckOutcome, CheckResult, could_not_prove, failed, passed, verdict
 from split.db import engine_for
 from split.errors import ConfigError
 
@@ -37,6 +39,12 @@ class Roles:
     nw: tuple[str, ...]
     retail: tuple[str, ...]
     path: str = ""
+
+
+def roles_from(value: str | Path | None = None) -> Roles | None:
+    """The roles file given as an option, else BUNKATSU_ROLES; None when there is none (no grants check)."""
+    raw = value or os.environ.get(ENV_ROLES)
+    return load_roles(raw) if raw else None
 
 
 def load_roles(path: str | Path) -> Roles:
@@ -80,6 +88,7 @@ class Catalogue:
     member_of: dict[str, set[str]] = field(default_factory=dict)  # role → roles granted to it
     superusers: set[str] = field(default_factory=set)
     can_login: set[str] = field(default_factory=set)
+    roles: set[str] = field(default_factory=set)  # every role/user the server knows
     bridges: list[str] = field(default_factory=list)  # ways out of this database (FDW, dblink, FEDERATED)
 
     def paths(self, role: str) -> dict[str, str]:
@@ -152,6 +161,7 @@ def _pg_catalogue(conn: sa.Connection, nw_database: str | None) -> Catalogue:
         [(m, g) for m, g in q("SELECT pg_get_userbyid(member), pg_get_userbyid(roleid) FROM pg_auth_members")]
     )
     for name, superuser, login in q("SELECT rolname, rolsuper, rolcanlogin FROM pg_roles"):
+        cat.roles.add(name)
         if superuser or name == "pg_read_all_data":  # PG 14+: reads every table
             cat.superusers.add(name)
         if login:
@@ -223,7 +233,9 @@ def _mysql_catalogue(conn: sa.Connection, database: str, nw_database: str | None
             (_account(grantee), "the database", "CONNECT"),
         ]
     cat.member_of = _closure_roles([(u, r) for u, r in q("SELECT User, Role FROM mysql.roles_mapping")])
-    cat.can_login = {u for (u,) in q("SELECT User FROM mysql.user WHERE is_role = 'N'")}
+    accounts = q("SELECT User, is_role FROM mysql.user")
+    cat.roles = {u for u, _ in accounts}
+    cat.can_login = {u for u, is_role in accounts if is_role == "N"}
     if nw_database is not None:
         for table, engine in q(
             "SELECT TABLE_NAME, ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = :db "
@@ -268,7 +280,13 @@ def grants(stores: dict[str, str], roles: Roles, post_split: bool) -> list[Check
     except sa.exc.SQLAlchemyError as exc:  # e.g. no right to read mysql.user: seeing only our own grants proves nothing
         reason = f"the catalogue could not be read ({type(getattr(exc, 'orig', None) or exc).__name__}); the account needs to read all grants"
         return [could_not_prove("grants", "nw", None, reason)]
-    results = []
+    known = nw.roles | retail.roles
+    results = [  # a misspelt name would leave the real role unchecked: never a silent pass
+        _fail("nw", f"listed {side} role {role} exists on neither server; correct the roles file")
+        for side, names in (("retail", roles.retail), ("nw", roles.nw))
+        for role in names
+        if role not in known
+    ]
     for role in roles.retail:
         for obj, privilege, via in nw.access(role, READ | {"CONNECT", "ALL"}):
             if privilege == "CONNECT" and role not in nw.can_login:
@@ -301,3 +319,42 @@ def grants(stores: dict[str, str], roles: Roles, post_split: bool) -> list[Check
             )
         )
     return results
+
+
+@dataclass
+class GrantsResult(CheckOutcome):
+    verdict: str
+    stores: dict[str, str]
+    roles: str
+    checks: list[CheckResult]
+    seconds: float
+    report: str | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "verdict": self.verdict,
+            "stores": self.stores,
+            "roles": self.roles,
+            "summary": self.summary(),
+            "seconds": round(self.seconds, 2),
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+
+def run_grants(nw: str | None, retail: str | None, roles: str | Path | None, post_split: bool) -> GrantsResult:
+    """`bunkatsu grants`: the check alone, on two reachable, separate stores."""
+    from split.db import check_reachable
+    from split.identity import require_separate
+    from split.settings import ENV_NW, ENV_RETAIL, store_url
+
+    started = time.monotonic()
+    role_list = roles_from(roles)
+    if role_list is None:
+        raise ConfigError("no roles file given", hint="pass --roles FILE or set BUNKATSU_ROLES (nw: and retail: lists)")
+    targets = {"nw": store_url("nw", nw, ENV_NW), "retail": store_url("retail", retail, ENV_RETAIL)}
+    for target in targets.values():
+        check_reachable(target.url, target.role)
+    require_separate(targets.values())
+    results = grants({r: t.url for r, t in targets.items()}, role_list, post_split)
+    stores = {r: t.masked for r, t in targets.items()}
+    return GrantsResult(verdict(results).value, stores, role_list.path, results, time.monotonic() - started)

@@ -95,3 +95,17 @@ def verdict(results: list[CheckResult]) -> Status:
     if Status.ERROR in statuses or not results:
         return Status.ERROR
     return Status.PASS
+
+
+class CheckOutcome:
+    """What a result made of check results shares: the exit code of its verdict and the counts per status."""
+
+    verdict: str
+    checks: list[CheckResult]
+
+    @property
+    def exit_code(self) -> int:
+        return {"pass": 0, "fail": 1}.get(self.verdict, 3)
+
+    def summary(self) -> dict[str, int]:
+        return {s: sum(c.status.value == s for c in self.checks) for s in ("pass", "fail", "error")}

@@ -172,10 +172,7 @@ def retail_encoded(ctx: VerifyContext) -> list[CheckResult]:
 
 def _foreign_keys(ctx: VerifyContext, store: str) -> Iterator[tuple[str, tuple[str, ...], str, tuple[str, ...]]]:
     """The source's foreign keys that can hold inside the store: both tables and all their columns there."""
-    from split.db import engine_for as _engine
-    from split.introspect import reflect_source
-
-    source = reflect_source(_engine(ctx.source_url))
+    source = ctx.schema
     columns = {t.name: {c.name for c in sp.columns} for t, sp in ctx.store_tables(store)}
     for info in source.tables.values():
         for fk in info.foreign_keys:

@@ -16,6 +16,7 @@ from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -264,3 +265,55 @@ def _moment_of(value: Any) -> datetime | None:
         return datetime.fromisoformat(str(value))
     except ValueError:
         return None
+
+
+# ── the verbs' inputs ──────────────────────────────────────────────────────────────────────
+
+
+def log_store(log_url: str | None) -> StoreUrl:
+    """The access log's database (--log-url or BUNKATSU_LOG_URL), reachable, opened read-only."""
+    from split.db import check_reachable
+    from split.prepare import read_only
+    from split.settings import ENV_LOG, store_url
+
+    given = store_url("log", log_url, ENV_LOG, option="--log-url")
+    check_reachable(given.url, "log")
+    return read_only(given)
+
+
+def checked_log(mapping: Mapping, schema: SourceSchema, log_url: str, spec: LogSpec) -> tuple[StoreUrl, LogSpec]:
+    """Before any check runs: the log is reachable and has its columns, the mapping names an ownership timeline."""
+    log = log_store(log_url)
+    require_log_table(log, spec)
+    ownership(mapping, schema)
+    return log, spec
+
+
+def investigate_log(
+    mapping_file: str | Path | None,
+    source: str | None,
+    nw: str | None,
+    log_url: str | None,
+    spec: LogSpec,
+    report: Path | None,
+) -> AuditResult:
+    """`bunkatsu audit-log`: the ownership timeline from the source, or after the split from the NW store."""
+    from split.db import check_reachable
+    from split.mapping import load_mapping
+    from split.prepare import read_only, source_store
+    from split.report import write_audit
+    from split.settings import ENV_NW, mapping_path, store_url
+
+    mapping = load_mapping(mapping_path(mapping_file))
+    if source or not nw:
+        authority = source_store(source)
+    else:
+        given = store_url("nw", nw, ENV_NW)
+        check_reachable(given.url, "nw")
+        authority = read_only(given)
+    log = log_store(log_url)
+    require_log_table(log, spec)
+    result = audit(mapping, authority, log, spec)
+    if report is not None:
+        write_audit(result.to_dict(), report)
+    return result

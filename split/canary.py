@@ -14,12 +14,14 @@ more than digests). Plant into the source before a copy, or into the NW store af
 from __future__ import annotations
 
 import json
+import os
 import random
 import secrets
 import string
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,6 +30,7 @@ from split.errors import ConfigError
 from split.introspect import CANARY_TABLE, SourceSchema, TableInfo
 from split.mapping.model import IDENTIFYING_KINDS, Follow, Mapping, Own
 from split.normalize import normalize
+from split.settings import StoreUrl
 
 CANARY_KEY = b"bunkatsu-canary"  # public on purpose: canary values are fictitious; digests only save scanning
 VALUE_KINDS = (*IDENTIFYING_KINDS, "free_text")
@@ -93,6 +96,39 @@ class Canary:
     values: dict[str, str]  # kind → value
     rows: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # table, primary key of the row
     inserted: set[tuple[str, str]] = field(default_factory=set)  # (kind, value) as stored (a column may truncate)
+
+
+@dataclass
+class CanaryResult:
+    store: str  # masked URL
+    into: str  # source | nw
+    canaries: list[dict]  # id, values, rows (plant); or the count removed
+    rows: int
+
+    def to_dict(self) -> dict:
+        return {"store": self.store, "into": self.into, "canaries": self.canaries, "rows": self.rows}
+
+
+def canary_target(into: str, source: str | None, nw: str | None) -> StoreUrl:
+    """Where canaries are planted or removed: the source only when told so (the one write bunkatsu makes there),
+    else the NW store, which must then not be the source under another name."""
+    from split.db import check_reachable
+    from split.identity import require_separate
+    from split.settings import ENV_NW, ENV_SOURCE, store_url
+
+    if into not in ("source", "nw"):
+        raise ConfigError(f"--into {into}: expected source or nw", hint="source before a copy, nw after the split")
+    if into == "source":
+        target = store_url("source", source, ENV_SOURCE)
+        check_reachable(target.url, "source")
+        return target
+    target = store_url("nw", nw, ENV_NW)
+    check_reachable(target.url, "nw")
+    if source or os.environ.get(ENV_SOURCE):
+        given = store_url("source", source, ENV_SOURCE)
+        check_reachable(given.url, "source")
+        require_separate([given, target])  # identities only: nothing is written to the source here
+    return target
 
 
 def ownership_table(mapping: Mapping) -> tuple[str, Own]:
@@ -335,3 +371,32 @@ def _typed(ctype: Any, value: Any) -> Any:
     if isinstance(ctype, sa.Numeric) and not isinstance(ctype, sa.Float | sa.Integer):
         return Decimal(str(value))
     return value
+
+
+def plant_canaries(
+    mapping_file: str | Path | None, source: str | None, nw: str | None, into: str, count: int
+) -> CanaryResult:
+    """`canary plant`: into the source only when told so, else into the NW store."""
+    from split.db import engine_for
+    from split.introspect import reflect_source
+    from split.mapping import load_mapping
+    from split.settings import mapping_path
+
+    if not 1 <= count <= 1000:
+        raise ConfigError(f"--count {count}: plant between 1 and 1000 canaries", hint="a few per wave are enough")
+    mapping = load_mapping(mapping_path(mapping_file))
+    target = canary_target(into, source, nw)
+    engine = engine_for(target.url, writer=True)
+    canaries = plant(engine, mapping, reflect_source(engine), count)
+    listed = [{"id": c.id, "values": dict(sorted(c.inserted)), "rows": [t for t, _ in c.rows]} for c in canaries]
+    return CanaryResult(target.masked, into, listed, sum(len(c.rows) for c in canaries))
+
+
+def remove_canaries(source: str | None, nw: str | None, into: str) -> CanaryResult:
+    from split.db import engine_for
+    from split.introspect import reflect_source
+
+    target = canary_target(into, source, nw)
+    engine = engine_for(target.url, writer=True)
+    canaries, rows = remove(engine, reflect_source(engine))
+    return CanaryResult(target.masked, into, [{"removed": canaries}], rows)

@@ -53,3 +53,29 @@ class RowHasher:
 
     def hexdigest(self) -> str:
         return self._h.hexdigest()
+
+
+# ── key-range checksums (data-diff's idea): one count and one order-independent sum per range ──────────
+
+MASK = (1 << 64) - 1
+
+
+def row_hash(row: Sequence[object]) -> int:
+    """A 64-bit hash of one row's canonical form: summed per range, so row order (and collation) never matters."""
+    digest = hashlib.blake2b("\x1f".join(canonical(v) for v in row).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def range_sum(batches: Iterable[Iterable[Sequence[object]]]) -> tuple[int, int]:
+    """(rows, checksum) of a range's rows, computed in Python."""
+    rows = total = 0
+    for batch in batches:
+        for row in batch:
+            rows += 1
+            total = (total + row_hash(row)) & MASK
+    return rows, total
+
+
+# The same summary computed by a PostgreSQL server over the range's rows (see split.engine.compare).
+IN_DATABASE_SUM = "SELECT count(*), coalesce(sum(hashtextextended(r::text, 0)), 0) FROM ({}) AS r"
+IN_DATABASE_PAIRS = "SELECT {keys}, hashtextextended(r::text, 0) FROM ({inner}) AS r"

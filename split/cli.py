@@ -8,14 +8,17 @@ exit codes: 0 good, 1 violation found, 2 usage/mapping/configuration (nothing wr
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from split.errors import BunkatsuError
+
+if TYPE_CHECKING:
+    from split.audit import LogSpec
+    from split.schema.command import MoveResult
 
 app = typer.Typer(
     name="bunkatsu",
@@ -106,17 +109,14 @@ def sample_db(
 ) -> None:
     """Build the reference shared 託送 database (deterministic for a seed) on SQLite, PostgreSQL or MariaDB."""
     from split import api
+    from split.render import sample_summary
     from split.settings import mask_url
 
     summary = api.sample_db(url, supply_points, seed, interval_days=interval_days, replace=replace)
     if as_json:
         _emit_json({"url": mask_url(url), "supply_points": supply_points, "seed": seed, "rows": summary.rows})
         return
-    from split.render import out
-
-    out.print(f"reference database at {mask_url(url)}: {supply_points:,} supply points, seed {seed}")
-    for table, rows in summary.rows.items():
-        out.print(f"  {table:<24} {rows:>10,}")
+    sample_summary(summary, mask_url(url))
 
 
 @app.command(
@@ -319,11 +319,7 @@ def verify(
     access log (--log-url, BUNKATSU_LOG_URL) the audit-log check.
     """
     from split import api
-    from split.render import verify_summary
-    from split.settings import ENV_LOG
-
-    # Before the split the shared system's log holds the views the split ends: only an explicit --log-url runs it.
-    log_url = log_url or (os.environ.get(ENV_LOG) if post_split else None)
+    from split.render import step_printer, verify_summary
 
     result = api.verify(
         mapping,
@@ -339,7 +335,7 @@ def verify(
         roles=roles,
         log_url=log_url,
         log_spec=_log_spec(log_table, user_col, org_col, key_col, time_col, retail_org, since, until),
-        on_step=_step_printer(as_json),
+        on_step=step_printer(as_json),
     )
     if as_json:
         _emit_json(result.to_dict())
@@ -376,16 +372,6 @@ def grants(
     else:
         verify_summary(result)
     raise typer.Exit(result.exit_code)
-
-
-def _step_printer(as_json: bool):  # type: ignore[no-untyped-def]
-    from split.render import err
-
-    def step(name: str) -> None:
-        if not as_json and err.is_terminal:
-            err.print(f"[dim]checking {name}…[/]")
-
-    return step
 
 
 @app.command(
@@ -429,7 +415,7 @@ def dry_run(
 
     Exit codes as `verify`: 0 the rehearsal passed, 1 a check found a violation, 3 could not prove."""
     from split import api
-    from split.render import BarProgress, copy_summary, out, verify_summary
+    from split.render import BarProgress, dry_run_summary, step_printer
 
     result = api.dry_run(
         mapping,
@@ -442,17 +428,12 @@ def dry_run(
         sample=sample,
         sample_by=sample_by,
         progress=BarProgress(enabled=sys.stderr.isatty() and not as_json),
-        on_step=_step_printer(as_json),
+        on_step=step_printer(as_json),
     )
     if as_json:
         _emit_json(result.to_dict())
     else:
-        out.print(f"[bold]dry-run[/] into scratch stores at {result.scratch} ({len(result.tables)} table(s))")
-        if result.sample:
-            out.print(f"  on a sample: {result.sample.values:,} values of {result.sample.anchor}")
-        copy_summary(result.copy)
-        verify_summary(result.verify)
-        out.print("scratch stores removed")
+        dry_run_summary(result)
     raise typer.Exit(result.exit_code)
 
 
@@ -470,59 +451,24 @@ def demo(
 ) -> None:
     """Build the reference database on SQLite, split it into NW and retail stores, and show what went where."""
     from split import api
-    from split.render import BarProgress, copy_summary, destinations, out, verify_summary
+    from split.render import BarProgress, demo_summary, staged_demo_heading, staged_demo_summary, staged_demo_wave
 
+    progress = BarProgress(enabled=sys.stderr.isatty() and not as_json)
     if staged:
-        _demo_staged(dir, supply_points, seed, as_json)
-        return
-    result = api.demo(dir, supply_points, seed, progress=BarProgress(enabled=sys.stderr.isatty() and not as_json))
-    if as_json:
-        _emit_json(result.to_dict())
-        raise typer.Exit(result.verify.exit_code)
-    out.print(f"[bold]bunkatsu demo[/]: reference 託送 database with {supply_points:,} supply points (seed {seed})")
-    copy_summary(result.copy)
-    out.print(destinations(result.plan))
-    if result.generated_key:
-        out.print("  encode key: a throwaway key was generated for this demo (set BUNKATSU_ENCODE_KEY to choose one)")
-    a = result.audit.to_dict()
-    period = f", {a['first_view'][:10]} – {a['last_view'][:10]}" if a["views"] else ""
-    out.print(
-        f"[bold]access log[/] of the shared system (audit-log): {a['views']:,} improper views by {a['viewers']:,} "
-        f"retail-side people of {a['customers']:,} customers of {a['retailers']:,} other retailers{period}: "
-        "the leak the physical split closes"
-    )
-    verify_summary(result.verify)
-    out.print("[bold]files[/]")
-    for role, path in result.files.items():
-        out.print(f"  {role:<8} {path}")
-    out.print(f"next: open {result.verify.report} in a browser, or run")
-    out.print(f"      bunkatsu plan --sql -m {result.files['mapping']} --source sqlite:///{result.files['shared']}")
-    raise typer.Exit(result.verify.exit_code)
-
-
-def _demo_staged(folder: Path, supply_points: int, seed: int, as_json: bool) -> None:
-    from split import api
-    from split.render import cutover_run_summary, out, verify_summary
-
-    def shown(run) -> None:  # type: ignore[no-untyped-def]
         if not as_json:
-            out.print(f"[bold]cutover run --wave {run.wave}[/]")
-            cutover_run_summary(run)
-
-    if not as_json:
-        out.print(f"[bold]bunkatsu demo --staged[/]: {supply_points:,} supply points (seed {seed}), wave by wave")
-    result = api.demo_staged(folder, supply_points, seed, on_run=shown)
+            staged_demo_heading(supply_points, seed)
+        on_run = None if as_json else staged_demo_wave
+        staged_result = api.demo_staged(dir, supply_points, seed, progress=progress, on_run=on_run)
+        if as_json:
+            _emit_json(staged_result.to_dict())
+        else:
+            staged_demo_summary(staged_result)
+        raise typer.Exit(staged_result.verify.exit_code)
+    result = api.demo(dir, supply_points, seed, progress=progress)
     if as_json:
         _emit_json(result.to_dict())
-        raise typer.Exit(result.verify.exit_code)
-    if result.changes:
-        out.print(
-            f"while the contracts wave was open the shared system changed ({result.changes['customers_switched']} "
-            f"customers switched retailer, {result.changes['phones_corrected']} phone corrected): the final sync "
-            "brought it over"
-        )
-    verify_summary(result.verify)
-    out.print(f"journal: SELECT * FROM bunkatsu_journal in {result.files['nw']} (and {result.files['retail']})")
+    else:
+        demo_summary(result, supply_points, seed)
     raise typer.Exit(result.verify.exit_code)
 
 
@@ -557,24 +503,14 @@ def schema_revision(
     as_json: JsonOpt = False,
 ) -> None:
     """Write an autogenerated revision per store: what the store (at head) lacks or has beyond the mapping."""
-    from split.render import out
-    from split.schema import command
+    from split import api
+    from split.render import revision_summary
 
-    results = command.revision(mapping, source, nw, retail, store=store, message=message, migrations=migrations)
+    results = api.schema_revision(mapping, source, nw, retail, store=store, message=message, migrations=migrations)
     if as_json:
         _emit_json({"revisions": [r.to_dict() for r in results]})
-        return
-    for r in results:
-        for path in r.initialised:
-            out.print(f"{r.store}: created {path}")
-        if r.revision is None:
-            out.print(f"{r.store}: the store already matches the mapping; no revision written")
-            continue
-        out.print(f"{r.store}: wrote revision {r.revision} (revises {r.down_revision or 'base'}): {r.path}")
-        for change in r.changes:
-            out.print(f"    {change}")
-    if any(r.revision for r in results):
-        out.print("review the revision(s), commit them, then run `bunkatsu schema upgrade`")
+    else:
+        revision_summary(results)
 
 
 @schema_app.command(
@@ -593,10 +529,11 @@ def schema_upgrade(
     migrations: MigrationsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Apply the stores' revisions up to head (or --to). Mapping and source are not needed: the revisions are."""
-    from split.schema import command
+    """Apply the stores' revisions up to head (or --to). The mapping is not needed, the revisions are; a store that
+    is the source (when --source or BUNKATSU_SOURCE_URL names it) or holds tables bunkatsu did not make is refused."""
+    from split import api
 
-    _moved(command.upgrade(nw, retail, store=store, to=to, sql=sql, migrations=migrations), as_json)
+    _moved(api.schema_upgrade(nw, retail, source=source, store=store, to=to, sql=sql, migrations=migrations), as_json)
 
 
 @schema_app.command("downgrade", epilog="Example: bunkatsu schema downgrade --store retail --to -1")
@@ -612,24 +549,18 @@ def schema_downgrade(
     as_json: JsonOpt = False,
 ) -> None:
     """Undo revisions down to --to (default: one step). Columns that come back are empty until the next copy."""
-    from split.schema import command
+    from split import api
 
-    _moved(command.downgrade(nw, retail, store=store, to=to, sql=sql, migrations=migrations), as_json)
+    _moved(api.schema_downgrade(nw, retail, source=source, store=store, to=to, sql=sql, migrations=migrations), as_json)
 
 
-def _moved(results: list, as_json: bool) -> None:
-    from split.render import out
+def _moved(results: list[MoveResult], as_json: bool) -> None:
+    from split.render import moved_summary
 
     if as_json:
         _emit_json({"stores": [r.to_dict() for r in results]})
-        return
-    for r in results:
-        if r.sql is not None:
-            sys.stdout.write(f"-- {r.store} store\n{r.sql}")
-        elif r.before == r.after:
-            out.print(f"{r.store}: already at {r.after or 'base'}")
-        else:
-            out.print(f"{r.store}: {r.before or 'base'} → {r.after or 'base'}")
+    else:
+        moved_summary(results)
 
 
 @schema_app.command(
@@ -646,20 +577,14 @@ def schema_check(
     as_json: JsonOpt = False,
 ) -> None:
     """Compare each store with its head and with the mapping: drift, pending revisions, stale head (exit 1)."""
-    from split.render import out
-    from split.schema import command
+    from split import api
+    from split.render import schema_status
 
-    statuses = command.check(mapping, source, nw, retail, store=store, migrations=migrations)
+    statuses = api.schema_check(mapping, source, nw, retail, store=store, migrations=migrations)
     if as_json:
         _emit_json({"ok": all(s.state == "ok" for s in statuses), "stores": [s.to_dict() for s in statuses]})
     else:
-        for s in statuses:
-            mark = "[green]ok[/]" if s.state == "ok" else f"[red]{s.state}[/]"
-            out.print(f"{s.store} ({s.url}): {mark}: {s.summary()}")
-            for d in s.differences:
-                out.print(f"    {d.text}")
-            if s.state != "ok":
-                out.print(f"    → {s.fix()}")
+        schema_status(statuses)
     raise typer.Exit(0 if all(s.state == "ok" for s in statuses) else 1)
 
 
@@ -726,7 +651,7 @@ def audit_log(
 
 def _log_spec(
     table: str, user: str, org: str, key: str, time: str, retail_org: str, since: str | None, until: str | None
-):  # type: ignore[no-untyped-def]
+) -> LogSpec:
     from split.audit import LogSpec
 
     return LogSpec.parse(
@@ -775,12 +700,10 @@ def canary_plant(
     result = api.canary_plant(mapping, source, nw, into=into, count=count)
     if as_json:
         _emit_json(result.to_dict())
-        return
-    from split.render import out
+    else:
+        from split.render import canary_planted
 
-    out.print(f"planted {len(result.canaries)} canary customer(s), {result.rows} row(s), into {result.store}")
-    for c in result.canaries:
-        out.print(f"  canary {c['id']}: " + ", ".join(f"{k} {v}" for k, v in c["values"].items()))
+        canary_planted(result)
 
 
 @canary_app.command("remove", epilog="Example: bunkatsu canary remove --source sqlite:///shared.db")
@@ -794,10 +717,10 @@ def canary_remove(
     result = api.canary_remove(source, nw, into=into)
     if as_json:
         _emit_json(result.to_dict())
-        return
-    from split.render import out
+    else:
+        from split.render import canary_removed
 
-    out.print(f"removed {result.canaries[0]['removed']} canary customer(s), {result.rows} row(s), from {result.store}")
+        canary_removed(result)
 
 
 # ── cutover ────────────────────────────────────────────────────────────────────────────────
@@ -821,13 +744,17 @@ OperatorOpt = Annotated[
 
 @cutover_app.command("status", epilog="Example: bunkatsu cutover status -m mappings/takuso.yaml --json")
 def cutover_status(
-    mapping: MappingOpt = None, source: SourceOpt = None, nw: NwOpt = None, as_json: JsonOpt = False
+    mapping: MappingOpt = None,
+    source: SourceOpt = None,
+    nw: NwOpt = None,
+    retail: RetailOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Each wave's state from the journal in the NW store: steps passed, the next step, what it waits for."""
-    from split import cutover
+    from split import api
     from split.render import cutover_table
 
-    result = cutover.status(mapping, source, nw)
+    result = api.cutover_status(mapping, source, nw, retail)
     if as_json:
         _emit_json(result.to_dict())
     else:
@@ -863,11 +790,11 @@ def cutover_run(
     unswitched; fix, then run again: it continues with the gate), 2 when the freeze was not confirmed or
     the wave depends on waves not switched yet, 3 when a step could not run.
     """
-    from split import cutover
-    from split.render import BarProgress, cutover_run_summary
+    from split import api
+    from split.render import BarProgress, cutover_run_summary, step_printer
 
     confirm = (lambda question: True) if yes else (_ask if sys.stdin.isatty() else None)
-    result = cutover.run(
+    result = api.cutover_run(
         mapping,
         source,
         nw,
@@ -880,7 +807,7 @@ def cutover_run(
         workers=workers,
         migrations=migrations,
         progress=BarProgress(enabled=sys.stderr.isatty() and not as_json),
-        on_step=_step_printer(as_json),
+        on_step=step_printer(as_json),
     )
     if as_json:
         _emit_json(result.to_dict())
@@ -905,39 +832,71 @@ def cutover_rollback(
 ) -> None:
     """Record that a wave goes back to the shared system; its next run starts again at copy.
 
-    The applications are pointed back by the operators (runbooks/rollback.md); rows stay in the stores."""
-    from split import cutover
-    from split.render import out
+    The applications are pointed back by the operators (runbooks/wave.md, "Rolling a wave back"); rows stay in the stores."""
+    from split import api
+    from split.render import rolled_back
 
-    state = cutover.rollback(mapping, source, nw, retail, wave=wave, reason=reason, operator=operator)
+    state = api.cutover_rollback(mapping, source, nw, retail, wave=wave, reason=reason, operator=operator)
     if as_json:
         _emit_json(state.to_dict())
     else:
-        out.print(f"wave {wave}: rolled back ({reason}); next step: {state.next_step}")
+        rolled_back(state, reason)
 
 
 def _ask(question: str) -> bool:
     return typer.confirm(question, default=False, err=True)
 
 
-def main() -> None:
-    """Entry point: one place maps errors to messages and exit codes."""
-    import click
+# ── key ────────────────────────────────────────────────────────────────────────────────────
 
+key_app = typer.Typer(
+    help="The encode key (BUNKATSU_ENCODE_KEY): HMAC key of `encode` columns.",
+    epilog="Example: export BUNKATSU_ENCODE_KEY=$(bunkatsu key generate)   (keep it in the NW secret store)",
+    no_args_is_help=True,
+)
+app.add_typer(key_app, name="key")
+
+
+@key_app.command(
+    "generate",
+    epilog="Example: bunkatsu key generate > /run/secrets/bunkatsu-key   (then store it in the NW secret store)",
+)
+def key_generate(as_json: JsonOpt = False) -> None:
+    """Print a fresh encode key: 256 random bits as 64 hex digits. Keys under 128 bits (estimated) are refused.
+
+    The key belongs to the NW company: keep it in its secret store, never in a file of the project or on the
+    retail side. Rotating it changes every token (runbooks/keys.md)."""
+    from split import api
+
+    key = api.key_generate()
+    if as_json:
+        _emit_json({"key": key, "bits": 256})
+    else:
+        sys.stdout.write(key + "\n")
+
+
+def main() -> None:
+    """Entry point: the one place that maps errors to messages and exit codes."""
     try:
-        rc = app(standalone_mode=False)
+        rc = app(standalone_mode=False, prog_name="bunkatsu")  # also under `python -m split`
     except BunkatsuError as exc:
         _fail(exc.render(), exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted: finished partitions are kept; run the same command again to continue", 3)
-    except click.exceptions.Abort:
-        _fail("aborted", 3)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(2)
     except Exception as exc:
-        if not _is_database_error(exc):
-            raise  # a bug: keep the traceback
+        _other_error(exc)
+    sys.exit(rc if isinstance(rc, int) else 0)
+
+
+def _other_error(exc: Exception) -> None:
+    """Click's usage errors (from `click` or the copy Typer vendors, whatever the version), database errors,
+    and bugs: a bug ends with one redacted line and a crash file, never a value on stderr."""
+    names = {(c.__module__.split(".")[0], c.__name__) for c in type(exc).__mro__}
+    if names & {("click", "Abort"), ("typer", "Abort")}:
+        _fail("aborted", 3)
+    if names & {("click", "ClickException"), ("typer", "ClickException")}:
+        _usage_error(exc)
+    if _is_database_error(exc):
         from split.db import describe_db_error
 
         _fail(
@@ -945,7 +904,20 @@ def main() -> None:
             "command again (finished partitions are kept)",
             3,
         )
-    sys.exit(rc if isinstance(rc, int) else 0)
+    from split.crash import write_crash_file
+
+    where = write_crash_file(exc)
+    _fail(f"internal error ({type(exc).__name__}); this is a bug in bunkatsu. Redacted details: {where}", 3)
+
+
+def _usage_error(exc: Exception) -> None:
+    if type(exc).__name__ == "NoArgsIsHelpError":  # `bunkatsu schema` alone: the group's help
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(2)
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "bunkatsu"
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    _fail(f"{message} (see `{command} --help`)", getattr(exc, "exit_code", 2) or 2)
 
 
 def _is_database_error(exc: BaseException) -> bool:

@@ -1,4 +1,4 @@
-"""The staged cutover as a state machine (DESIGN.md §5): one wave at a time, with gates, journaled.
+"""The staged cutover as a state machine (README "Staged cutover"): one wave at a time, with gates, journaled.
 
     copy → sync → verify (gate) → freeze (the operator confirms writes stopped) → final-sync
          → final-verify (gate) → switched
@@ -19,8 +19,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
+from checks.grants import roles_from
+from checks.verify import verify_split
+from split import journal
+from split.db import engine_for, sqlite_path
+from split.engine.copy import copy_tables
 from split.errors import BunkatsuError, ConfigError
+from split.introspect import SourceSchema
 from split.journal import Entry
+from split.mapping.model import Mapping
+from split.plan import with_parents
+from split.prepare import Prepared
+from split.progress import Progress
+from split.sync import sync_tables
 
 STEPS = ("copy", "sync", "verify", "freeze", "final-sync", "final-verify", "switched")
 GATES = ("verify", "final-verify")
@@ -62,10 +75,8 @@ class WaveState:
         }
 
 
-def wave_dependencies(mapping, schema) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+def wave_dependencies(mapping: Mapping, schema: SourceSchema) -> dict[str, list[str]]:
     """For each wave, the other waves holding tables its tables need in the stores first."""
-    from split.plan import with_parents
-
     wave_of = {t: w.name for w in mapping.waves for t in w.tables}
     deps = {}
     for wave in mapping.waves:
@@ -75,7 +86,7 @@ def wave_dependencies(mapping, schema) -> dict[str, list[str]]:  # type: ignore[
     return deps
 
 
-def wave_states(mapping, schema, entries: list[Entry]) -> dict[str, WaveState]:  # type: ignore[no-untyped-def]
+def wave_states(mapping: Mapping, schema: SourceSchema, entries: list[Entry]) -> dict[str, WaveState]:
     deps = wave_dependencies(mapping, schema)
     states = {}
     for wave in mapping.waves:
@@ -123,29 +134,21 @@ class CutoverStatus:
         }
 
 
-def _states(mapping_file: Any, source: Any, nw: Any) -> tuple[Any, Any, dict[str, WaveState]]:
-    from split import api, journal
-    from split.db import check_reachable, engine_for
-    from split.settings import ENV_NW, store_url
-
-    checked = api.check_inputs(mapping_file, source)
-    target = store_url("nw", nw, ENV_NW)
-    check_reachable(target.url, "nw", must_exist=False)
-    entries = journal.entries(engine_for(target.url)) if _exists(target.url) else []
-    return checked, target, wave_states(checked.mapping, checked.schema, entries)
+def _states(prep: Prepared) -> dict[str, WaveState]:
+    """Every wave's state from the journal in the NW store (none yet: nothing was run)."""
+    url = prep.stores["nw"].url
+    entries = journal.entries(engine_for(url)) if _exists(url) else []
+    return wave_states(prep.mapping, prep.schema, entries)
 
 
 def _exists(url: str) -> bool:
-    from split.db import sqlite_path
-
     path = sqlite_path(url)
     return path is None or path.is_file()  # reading a missing SQLite store would create it
 
 
-def status(mapping_file: Any = None, source: Any = None, nw: Any = None) -> CutoverStatus:
+def status(prep: Prepared) -> CutoverStatus:
     """Each wave's state, read from the journal in the NW store."""
-    checked, _, states = _states(mapping_file, source, nw)
-    return CutoverStatus(checked.mapping.system, checked.mapping.sha256, list(states.values()))
+    return CutoverStatus(prep.mapping.system, prep.mapping.sha256, list(_states(prep).values()))
 
 
 @dataclass
@@ -184,10 +187,7 @@ def operator_name(value: str | None) -> str:
 
 
 def run(
-    mapping_file: Any = None,
-    source: Any = None,
-    nw: Any = None,
-    retail: Any = None,
+    prep: Prepared,
     *,
     wave: str,
     operator: str | None = None,
@@ -195,18 +195,15 @@ def run(
     until: str | None = None,
     reports: str | Path = "cutover-reports",
     workers: int = 2,
-    migrations: Any = None,
-    progress: Any = None,
+    progress: Progress | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> CutoverRun:
     """Walk one wave from its next step to `switched` (or to `until`), journaling every step in both stores.
 
+    The prepared context serves every step of the run (the source is reflected and planned once).
     `confirm(question)` asks the operator at the freeze; None means no one can answer (refused up front).
     """
-    from split.settings import ENV_RETAIL, store_url
-
-    checked, nw_target, states = _states(mapping_file, source, nw)
-    retail_target = store_url("retail", retail, ENV_RETAIL)
+    states = _states(prep)
     if wave not in states:
         raise ConfigError(f"unknown wave {wave!r}", hint=f"waves: {', '.join(states)}")
     if until is not None and until not in STEPS:
@@ -226,37 +223,26 @@ def run(
             f"wave {wave} reaches the freeze, and no one can confirm it here (no terminal)",
             hint="pass --yes once writes to the wave's tables have stopped, or --until verify to stop before",
         )
-    ctx = _WaveRun(
-        wave,
-        st,
-        states,
-        dict(mapping_file=mapping_file, source=source, nw=nw_target.url, retail=retail_target.url),
-        dict(workers=workers, migrations=migrations),
-        Path(reports),
-        progress,
-        on_step,
-        confirm,
-    )
+    ctx = _WaveRun(prep, wave, st, states, workers, Path(reports), progress or Progress(), on_step, confirm)
     done: list[StepResult] = []
     code = 0
     for step in todo:
         started = time.monotonic()
-        entry = dict(wave=wave, step=step, operator=who, mapping_sha256=checked.mapping.sha256)
+        entry: dict[str, Any] = dict(wave=wave, step=step, operator=who, mapping_sha256=prep.mapping.sha256)
         try:
             outcome = ctx.do(step)
         except BunkatsuError as exc:
-            _journal(ctx.urls, Entry(**entry, outcome="failed", message=exc.message))
+            _journal(prep, Entry(**entry, outcome="failed", message=exc.message))
             raise
         done.append(StepResult(step, outcome.outcome, time.monotonic() - started, outcome.message, outcome.report))
         if outcome.outcome == "declined":  # nothing happened: nothing to journal
             code = 2
             break
-        _journal(ctx.urls, Entry(**entry, **outcome.journal))
+        _journal(prep, Entry(**entry, **outcome.journal))
         if outcome.outcome != "passed":
             code = outcome.exit_code
             break
-    _, _, after = _states(mapping_file, source, nw_target.url)
-    return CutoverRun(wave, who, done, after[wave], code)
+    return CutoverRun(wave, who, done, _states(prep)[wave], code)
 
 
 @dataclass
@@ -279,19 +265,15 @@ class _Outcome:
 class _WaveRun:
     """What every step of one `cutover run` needs; `do(step)` runs one step and says how it went."""
 
+    prep: Prepared
     wave: str
     state: WaveState
     states: dict[str, WaveState]
-    stores: dict  # mapping_file, source, nw, retail
-    options: dict  # workers, migrations
+    workers: int
     reports: Path
-    progress: Any
+    progress: Progress
     on_step: Callable[[str], None] | None
     confirm: Callable[[str], bool] | None
-
-    @property
-    def urls(self) -> dict[str, str]:
-        return {"nw": self.stores["nw"], "retail": self.stores["retail"]}
 
     def do(self, step: str) -> _Outcome:
         if step == "copy":
@@ -305,34 +287,35 @@ class _WaveRun:
         return _Outcome.passed("the wave's tables are now served from the NW and retail stores")
 
     def copy(self) -> _Outcome:
-        from split import api
-
-        r = api.copy(**self.stores, **self.options, waves=[self.wave], progress=self.progress)
+        r = copy_tables(self.prep, self.prep.select([self.wave]), workers=self.workers, progress=self.progress)
         rows = {t.name: t.rows for t in r.tables}
         total = sum(sum(v.values()) for v in rows.values())
         return _Outcome.passed(f"{total:,} rows copied", r.plan_hash, r.run_id, rows)
 
     def sync(self) -> _Outcome:
-        from split import api
-
-        r = api.sync(**self.stores, **self.options, waves=[self.wave], progress=self.progress)
+        r = sync_tables(self.prep, self.prep.select([self.wave]), workers=self.workers, progress=self.progress)
         counts = {k: r.total(k) for k in ("inserted", "updated", "deleted")}
         return _Outcome.passed(", ".join(f"{v:,} {k}" for k, v in counts.items()), r.plan_hash, r.run_id, counts)
 
     def gate(self, step: str) -> _Outcome:
-        from split import api
-
         folder = self.reports / self.wave / f"{step}-{time.strftime('%Y%m%d-%H%M%S')}"
-        waves = gate_waves(self.states, self.wave)
-        v = api.verify(**self.stores, **self.options, report_dir=folder, waves=waves, on_step=self.on_step)
-        summary = v.to_dict()["summary"]
+        tables = [t.name for t in self.prep.select(gate_waves(self.states, self.wave))]
+        v = verify_split(
+            self.prep,
+            only=tables,
+            report_dir=folder,
+            workers=self.workers,
+            roles=roles_from(),  # the roles file of BUNKATSU_ROLES, as every verify
+            on_step=self.on_step,
+        )
+        summary = v.summary()
         message = f"{summary['pass']} passed, {summary['fail']} failed, {summary['error']} could not prove"
         failing = sorted({c.id for c in v.checks if c.status.value != "pass"})
         if failing:  # check ids only: a message never carries a value
             message += ": " + ", ".join(failing)
         outcome = "passed" if v.verdict == "pass" else "failed"
-        journal = dict(outcome=outcome, plan_hash=v.plan_hash, counts=summary, report=v.report, message=message)
-        return _Outcome(outcome, message, v.report, v.exit_code, journal)
+        record = dict(outcome=outcome, plan_hash=v.plan_hash, counts=summary, report=v.report, message=message)
+        return _Outcome(outcome, message, v.report, v.exit_code, record)
 
     def freeze(self) -> _Outcome:
         question = (
@@ -344,24 +327,13 @@ class _WaveRun:
         return _Outcome.passed("writes stopped, confirmed by the operator")
 
 
-def rollback(
-    mapping_file: Any = None,
-    source: Any = None,
-    nw: Any = None,
-    retail: Any = None,
-    *,
-    wave: str,
-    reason: str,
-    operator: str | None = None,
-) -> WaveState:
+def rollback(prep: Prepared, *, wave: str, reason: str, operator: str | None = None) -> WaveState:
     """Record that a wave goes back to the shared system: its steps start over at `copy` on the next run.
 
     Rows stay in the stores (the next copy or sync brings them up to date). Refused while a wave that
     needs this one has started: roll that one back first.
     """
-    from split.settings import ENV_RETAIL, store_url
-
-    checked, nw_target, states = _states(mapping_file, source, nw)
+    states = _states(prep)
     if wave not in states:
         raise ConfigError(f"unknown wave {wave!r}", hint=f"waves: {', '.join(states)}")
     if not reason.strip():
@@ -372,21 +344,13 @@ def rollback(
             f"wave(s) {', '.join(started)} need wave {wave} and have started",
             hint=f"roll back {started[-1]} first: bunkatsu cutover rollback --wave {started[-1]} --reason …",
         )
-    retail_target = store_url("retail", retail, ENV_RETAIL)
-    entry = Entry(wave, "rollback", "passed", operator_name(operator), checked.mapping.sha256, message=reason)
-    _journal({"nw": nw_target.url, "retail": retail_target.url}, entry)
-    _, _, after = _states(mapping_file, source, nw_target.url)
-    return after[wave]
+    _journal(prep, Entry(wave, "rollback", "passed", operator_name(operator), prep.mapping.sha256, message=reason))
+    return _states(prep)[wave]
 
 
-def _journal(urls: dict[str, str], entry: Entry) -> None:
+def _journal(prep: Prepared, entry: Entry) -> None:
     """Both stores get the entry; a store without the journal yet (its copy failed before the schema) is skipped."""
-    import sqlalchemy as sa
-
-    from split import journal
-    from split.db import engine_for
-
-    for url in urls.values():
-        engine = engine_for(url, writer=True)
-        if _exists(url) and sa.inspect(engine).has_table(journal.JOURNAL_TABLE):
+    for store in prep.stores.values():
+        engine = engine_for(store.url, writer=True)
+        if _exists(store.url) and sa.inspect(engine).has_table(journal.JOURNAL_TABLE):
             journal.append(engine, entry)

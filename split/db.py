@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import threading
 import warnings
 from pathlib import Path
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
@@ -32,6 +35,32 @@ def normalise_url(url: str) -> URL:
     return parsed
 
 
+READ_ONLY_POSTGRESQL = "-c default_transaction_read_only=on"
+READ_ONLY_MYSQL = "SET SESSION TRANSACTION READ ONLY"
+
+
+def read_only_url(url: str) -> str:
+    """The same database, opened so that the session cannot write: the shared source is production.
+
+    PostgreSQL `default_transaction_read_only`, MariaDB/MySQL `SET SESSION TRANSACTION READ ONLY` on every
+    connection, SQLite `mode=ro`. It is a URL, so Dask workers that get it open read-only sessions too.
+    """
+    parsed = normalise_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        options = " ".join(filter(None, [parsed.query.get("options"), READ_ONLY_POSTGRESQL]))  # type: ignore[list-item]
+        parsed = parsed.update_query_dict({"options": options})
+    elif backend in ("mysql", "mariadb"):
+        parsed = parsed.update_query_dict({"init_command": READ_ONLY_MYSQL})
+    elif backend == "sqlite":
+        path = sqlite_path(url)
+        if path is None:
+            return url  # in memory: nothing to protect
+        uri = "file:" + quote(str(path.resolve()))
+        return f"sqlite:///{uri}?mode=ro&uri=true"
+    return parsed.render_as_string(hide_password=False)
+
+
 def engine_for(url: str, *, writer: bool = False) -> sa.Engine:
     """A cached engine per URL and process (engines are never pickled: workers build their own).
 
@@ -45,6 +74,7 @@ def engine_for(url: str, *, writer: bool = False) -> sa.Engine:
             parsed = normalise_url(url)
             if parsed.get_backend_name() == "sqlite":
                 engine = sa.create_engine(parsed, connect_args={"timeout": 300})
+                _private_files(engine, sqlite_path(url))
                 if writer:
                     _begin_immediate(engine)
             elif writer and parsed.get_backend_name() in ("mysql", "mariadb"):
@@ -66,6 +96,24 @@ def _begin_immediate(engine: sa.Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _private_files(engine: sa.Engine, path: Path | None) -> None:
+    """A SQLite store holds plaintext of the customers: a file SQLite is about to create is created 0600 first
+    (its journal and WAL files take the database file's permissions)."""
+    if path is None:
+        return
+
+    @sa.event.listens_for(engine, "do_connect")
+    def _create_private(dialect, conn_rec, cargs, cparams):  # type: ignore[no-untyped-def]
+        if not path.exists() and "mode=ro" not in str(cargs[0] if cargs else ""):
+            create_private_file(path)
+
+
+def create_private_file(path: Path) -> None:
+    """An empty file only its owner can read and write (a no-op when it exists)."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
 def dispose_all() -> None:
     with _lock:
         for engine in _engines.values():
@@ -74,10 +122,16 @@ def dispose_all() -> None:
 
 
 def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (also of a `file:` URI, as `read_only_url` writes them); None otherwise."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
-    return Path(parsed.database)
+    database = parsed.database
+    if parsed.query.get("uri") == "true" and database.startswith("file:"):
+        database = database.removeprefix("file:").split("?", 1)[0]
+        if database.startswith("//"):  # file://host/path: only the local form is meaningful here
+            database = "/" + database[2:].split("/", 1)[-1]
+    return Path(database)
 
 
 def check_reachable(url: str, role: str, *, must_exist: bool = True) -> None:

@@ -1,4 +1,4 @@
-"""The journal: what happened to each wave, step by step, appended to the stores (DESIGN.md §5, evidence).
+"""The journal: what happened to each wave, step by step, appended to the stores (README "Staged cutover": the evidence).
 
 One row per step of `cutover run` (started, passed, failed), with the operator, the time, the mapping and
 plan hashes, the counts and the report. It is what a utility shows its regulator for each wave, so it is

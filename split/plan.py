@@ -1,4 +1,4 @@
-"""Compile mapping × reflected source into an immutable plan with a stable hash (DESIGN.md §5).
+"""Compile mapping × reflected source into an immutable plan with a stable hash (README "Commands": `plan`).
 
 The plan says, per table and store: the columns and their transforms, the row predicate, the key
 partitions and the load order. Everything the copy does is read from the plan; `plan --sql` shows
@@ -267,10 +267,17 @@ def store_select(table_plan: TablePlan, store_plan: StorePlan, part: Partition) 
     table = sa.table(table_plan.name, *(sa.column(n, typed.get(n)) for n in names))
     stmt = sa.select(*(table.c[c.name] for c in store_plan.columns)).select_from(table)
     if store_plan.predicate_sql:
-        stmt = stmt.where(sa.text(store_plan.predicate_sql))
+        stmt = stmt.where(sql_condition(store_plan.predicate_sql))
     if table_plan.key is not None:
         stmt = in_key_range(stmt, table.c[table_plan.key], part)
     return stmt.order_by(*(table.c[c] for c in table_plan.order_by))
+
+
+def sql_condition(sql: str) -> Any:
+    """A rendered predicate as a WHERE condition, taken verbatim. `sa.text` would re-read `:y` inside a quoted
+    literal (a retailer code `o' :y`) as a bind parameter; the scope grammar only ever renders conjunctions
+    (AND, IN, EXISTS), so no grouping is needed around it."""
+    return sa.literal_column(sql)  # untyped: a Boolean would render as `(…) = 1` where booleans are not native
 
 
 def in_key_range(stmt: Any, key: Any, part: Partition) -> Any:

@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from split.api import Progress as ProgressProtocol
+from split.progress import Progress as ProgressProtocol
+
+if TYPE_CHECKING:  # render is imported by the CLI only after a command ran: types, not modules, at import time
+    from checks.grants import GrantsResult
+    from checks.verify import VerifyResult
+    from split.audit import AuditResult
+    from split.canary import CanaryResult
+    from split.cutover import CutoverRun, CutoverStatus, WaveState
+    from split.demo import DemoResult, StagedDemoResult
+    from split.discover import Discovery
+    from split.engine.copy import CopyResult
+    from split.plan import Plan, StorePlan
+    from split.rehearsal import DryRunResult
+    from split.sample.generate import SampleSummary
+    from split.schema.command import MoveResult, RevisionResult
+    from split.schema.migrations import StoreStatus
+    from split.sync import SyncResult
 
 out = Console(highlight=False)
 if not out.is_terminal:  # pipes and CI logs: wide enough that table names are never cut
@@ -17,7 +35,7 @@ if not out.is_terminal:  # pipes and CI logs: wide enough that table names are n
 err = Console(stderr=True, highlight=False)
 
 
-def plan_table(plan: Any) -> None:
+def plan_table(plan: Plan) -> None:
     out.print(
         f"[bold]plan[/] {plan.hash[:16]}…  system {plan.system}  source {plan.source_dialect}  "
         f"mapping {plan.mapping_path} (sha256 {plan.mapping_sha256[:12]}…)"
@@ -42,11 +60,11 @@ def plan_table(plan: Any) -> None:
     out.print(table)
 
 
-def _store_cell(sp: Any) -> str:
+def _store_cell(sp: StorePlan | None) -> str:
     return "–" if sp is None else f"{len(sp.columns)} cols · {sp.scope}"
 
 
-def plan_sql(plan: Any) -> str:
+def plan_sql(plan: Plan) -> str:
     """The exact SELECT each store gets per table (key-range conditions listed per partition)."""
     from split.plan import render_statement
 
@@ -75,7 +93,7 @@ def plan_sql(plan: Any) -> str:
     return "\n".join(lines)
 
 
-def copy_summary(result: Any) -> None:
+def copy_summary(result: CopyResult) -> None:
     table = Table(title=f"copy {result.run_id[:12]} · plan {result.plan_hash[:12]}…")
     for col in ("table", "wave", "source rows", "NW rows", "retail rows", "partitions", "resumed", "method"):
         table.add_column(col, justify="left" if col in ("table", "wave") else "right")
@@ -98,7 +116,7 @@ def copy_summary(result: Any) -> None:
     out.print(f"  finished in {result.seconds:.1f} s")
 
 
-def sync_summary(result: Any) -> None:
+def sync_summary(result: SyncResult) -> None:
     table = Table(title=f"sync {result.run_id[:12]} · plan {result.plan_hash[:12]}…")
     for column in ("table", "ranges", "differing", "NW +/~/−", "retail +/~/−"):
         table.add_column(column, justify="left" if column == "table" else "right")
@@ -117,7 +135,7 @@ def sync_summary(result: Any) -> None:
     out.print(f"  {totals}; finished in {result.seconds:.1f} s")
 
 
-def cutover_table(status: Any) -> None:
+def cutover_table(status: CutoverStatus) -> None:
     table = Table(title=f"cutover of {status.system} · mapping {status.mapping_sha256[:12]}…")
     for column in ("wave", "state", "next step", "waits for", "last entry"):
         table.add_column(column)
@@ -134,7 +152,7 @@ def cutover_table(status: Any) -> None:
             out.print(f"  {w.wave}: {w.failed.step} failed: {w.failed.message}")
 
 
-def cutover_run_summary(result: Any) -> None:
+def cutover_run_summary(result: CutoverRun) -> None:
     for s in result.steps:
         colour = {"passed": "green", "failed": "red"}.get(s.outcome, "yellow")
         out.print(f"  {s.step:<13} [{colour}]{s.outcome}[/] ({s.seconds:.1f} s) {s.message}")
@@ -147,14 +165,14 @@ def _rows(value: int | None) -> str:
     return "–" if value is None else f"{value:,}"
 
 
-def destinations(plan: Any) -> Table:
+def destinations(plan: Plan) -> Table:
     """Columns per destination: what the reviewer checks first."""
     table = Table(title="columns by destination")
     for col in ("table", "shared", "nw only", "retail only", "encoded", "dropped"):
         table.add_column(col, justify="left" if col == "table" else "right")
     for t in plan.tables:
-        nw = {c.name for c in t.store("nw").columns} if t.store("nw") else set()
-        retail = t.store("retail")
+        nw_plan, retail = t.store("nw"), t.store("retail")
+        nw = {c.name for c in nw_plan.columns} if nw_plan else set()
         r_plain = {c.name for c in retail.columns if c.transform == "copy"} if retail else set()
         r_enc = {c.name for c in retail.columns if c.transform == "encode"} if retail else set()
         counts = Counter(shared=len(nw & r_plain), nw=len(nw - r_plain - r_enc), retail=len(r_plain - nw))
@@ -200,7 +218,7 @@ class BarProgress(ProgressProtocol):
         self.bars.stop()
 
 
-def verify_summary(result: Any) -> None:
+def verify_summary(result: VerifyResult | GrantsResult) -> None:
     """Passing checks grouped per id (the report lists each); every failure on its own line."""
     colour = {"pass": "green", "fail": "red"}.get(result.verdict, "yellow")
     table = Table(title="verification")
@@ -244,7 +262,7 @@ def verify_summary(result: Any) -> None:
         out.print(f"report: {result.report}")
 
 
-def discover_report(found: Any) -> None:
+def discover_report(found: Discovery) -> None:
     """What the inventory found, findings first; the full column list is in `--json`."""
     schema, cov = found.schema, found.coverage
     views = [r for r in found.readers if "view" in r.type]
@@ -254,7 +272,7 @@ def discover_report(found: Any) -> None:
         f"{len(found.readers) - len(views)} routines/triggers; sampled up to "
         f"{found.sample_rows or 'all'} rows per table"
     )
-    if found.mapping:
+    if found.mapping and found.mapping_sha256:
         out.print(f"mapping {found.mapping} (sha256 {found.mapping_sha256[:12]}…)")
     table = Table(show_lines=False)
     for col in ("finding", "object", "detail"):
@@ -287,11 +305,11 @@ def discover_report(found: Any) -> None:
         else:
             reads = ", ".join(reader.reads) or "no source table"
             table.add_row(reader.type, reader.name + where, f"reads {reads}; touches no column kept from retail")
-    for c in found.kinds_to_review:
+    for review in found.kinds_to_review:
         table.add_row(
             "[yellow]kind to review[/]",
-            f"{c.table}.{c.column}",
-            f"mapped {c.mapped_to}/{c.mapped_kind or '–'}; {detail(c.table, c.column)}",
+            f"{review.table}.{review.column}",
+            f"mapped {review.mapped_to}/{review.mapped_kind or '–'}; {detail(review.table, review.column)}",
         )
     if table.row_count:
         out.print(table)
@@ -308,7 +326,7 @@ def discover_report(found: Any) -> None:
         out.print(f"draft: {found.draft} (additions marked REVIEW, NW only until reviewed)")
 
 
-def audit_summary(result: Any) -> None:
+def audit_summary(result: AuditResult) -> None:
     d = result.to_dict()
     colour = "red" if d["views"] else "green"
     out.print(
@@ -327,3 +345,121 @@ def audit_summary(result: Any) -> None:
         for day in d["per_day"]:
             table.add_row(day["day"], *(f"{day[k]:,}" for k in ("views", "viewers", "customers", "retailers")))
         out.print(table)
+
+
+def step_printer(as_json: bool) -> Callable[[str], None]:
+    """`checking retail.tables…` lines on a terminal while verify works (never into --json output)."""
+
+    def step(name: str) -> None:
+        if not as_json and err.is_terminal:
+            err.print(f"[dim]checking {name}…[/]")
+
+    return step
+
+
+def sample_summary(summary: SampleSummary, url: str) -> None:
+    out.print(f"reference database at {url}: {summary.supply_points:,} supply points, seed {summary.seed}")
+    for table, rows in summary.rows.items():
+        out.print(f"  {table:<24} {rows:>10,}")
+
+
+def dry_run_summary(result: DryRunResult) -> None:
+    out.print(f"[bold]dry-run[/] into scratch stores at {result.scratch} ({len(result.tables)} table(s))")
+    if result.sample:
+        out.print(f"  on a sample: {result.sample.values:,} values of {result.sample.anchor}")
+    copy_summary(result.copy)
+    verify_summary(result.verify)
+    out.print("scratch stores removed")
+
+
+def demo_summary(result: DemoResult, supply_points: int, seed: int) -> None:
+    out.print(f"[bold]bunkatsu demo[/]: reference 託送 database with {supply_points:,} supply points (seed {seed})")
+    copy_summary(result.copy)
+    out.print(destinations(result.plan))
+    if result.generated_key:
+        out.print("  encode key: a throwaway key was generated for this demo (set BUNKATSU_ENCODE_KEY to choose one)")
+    a = result.audit.to_dict()
+    period = f", {a['first_view'][:10]} – {a['last_view'][:10]}" if a["views"] else ""
+    out.print(
+        f"[bold]access log[/] of the shared system (audit-log): {a['views']:,} improper views by {a['viewers']:,} "
+        f"retail-side people of {a['customers']:,} customers of {a['retailers']:,} other retailers{period}: "
+        "the leak the physical split closes"
+    )
+    verify_summary(result.verify)
+    out.print("[bold]files[/]")
+    for role, path in result.files.items():
+        out.print(f"  {role:<8} {path}")
+    out.print(f"next: open {result.verify.report} in a browser, or run")
+    out.print(f"      bunkatsu plan --sql -m {result.files['mapping']} --source sqlite:///{result.files['shared']}")
+
+
+def staged_demo_heading(supply_points: int, seed: int) -> None:
+    out.print(f"[bold]bunkatsu demo --staged[/]: {supply_points:,} supply points (seed {seed}), wave by wave")
+
+
+def staged_demo_wave(run: CutoverRun) -> None:
+    """Each `cutover run` of the staged demo, as it finishes."""
+    out.print(f"[bold]cutover run --wave {run.wave}[/]")
+    cutover_run_summary(run)
+
+
+def staged_demo_summary(result: StagedDemoResult) -> None:
+    if result.changes:
+        out.print(
+            f"while the contracts wave was open the shared system changed ({result.changes['customers_switched']} "
+            f"customers switched retailer, {result.changes['phones_corrected']} phone corrected): the final sync "
+            "brought it over"
+        )
+    verify_summary(result.verify)
+    out.print(f"journal: SELECT * FROM bunkatsu_journal in {result.files['nw']} (and {result.files['retail']})")
+
+
+def revision_summary(results: list[RevisionResult]) -> None:
+    for r in results:
+        for path in r.initialised:
+            out.print(f"{r.store}: created {path}")
+        if r.revision is None:
+            out.print(f"{r.store}: the store already matches the mapping; no revision written")
+            continue
+        out.print(f"{r.store}: wrote revision {r.revision} (revises {r.down_revision or 'base'}): {r.path}")
+        for change in r.changes:
+            out.print(f"    {change}")
+    if any(r.revision for r in results):
+        out.print("review the revision(s), commit them, then run `bunkatsu schema upgrade`")
+
+
+def moved_summary(results: list[MoveResult]) -> None:
+    for r in results:
+        if r.sql is not None:
+            sys.stdout.write(f"-- {r.store} store\n{r.sql}")
+        elif r.before == r.after:
+            out.print(f"{r.store}: already at {r.after or 'base'}")
+        else:
+            out.print(f"{r.store}: {r.before or 'base'} → {r.after or 'base'}")
+
+
+def schema_status(statuses: list[StoreStatus]) -> None:
+    for s in statuses:
+        mark = "[green]ok[/]" if s.state == "ok" else f"[red]{s.state}[/]"
+        out.print(f"{s.store} ({s.url}): {mark}: {s.summary()}")
+        for d in s.differences:
+            out.print(f"    {d.text}")
+        if s.state != "ok":
+            out.print(f"    → {s.fix()}")
+
+
+def canary_planted(result: CanaryResult) -> None:
+    where = "the source (the only write bunkatsu makes there)" if result.into == "source" else result.store
+    out.print(f"planted {len(result.canaries)} canary customer(s), {result.rows} row(s), into {where}")
+    if result.into == "source":
+        out.print(f"  source: {result.store}")
+    for c in result.canaries:
+        out.print(f"  canary {c['id']}: " + ", ".join(f"{k} {v}" for k, v in c["values"].items()))
+
+
+def canary_removed(result: CanaryResult) -> None:
+    out.print(f"removed {result.canaries[0]['removed']} canary customer(s), {result.rows} row(s), from {result.store}")
+
+
+def rolled_back(state: WaveState, reason: str) -> None:
+    out.print(f"wave {state.wave}: rolled back ({reason}); next step: {state.next_step}")

@@ -43,7 +43,7 @@ def scratch_urls(folder: Path, server: str | None) -> tuple[dict[str, str], str]
     from split.db import normalise_url
     from split.settings import parse_url
 
-    parse_url(server, "scratch")
+    parse_url(server, "scratch", database=False)
     url = normalise_url(server)
     if url.get_backend_name() not in ("postgresql", "mysql", "mariadb"):
         raise ConfigError(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from split.errors import ConfigError
 
@@ -18,40 +19,55 @@ ENV_LOG = "BUNKATSU_LOG_URL"
 DEFAULT_MIGRATIONS = "migrations"
 
 SUPPORTED_BACKENDS = ("sqlite", "postgresql", "mysql", "mariadb")
+URL_EXAMPLES = "e.g. sqlite:///shared.db, postgresql://user@host/db or mysql+pymysql://user@host/db"
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 
 @dataclass(frozen=True)
 class StoreUrl:
-    """A SQLAlchemy URL for one store, validated; `masked` is the only form we ever print."""
+    """A SQLAlchemy URL for one store, validated; `masked` is the only form we ever print.
 
-    role: str  # source | nw | retail
-    url: str
+    `url` is what connections use (for the source a read-only form, `split.db.read_only`); `shown` is the
+    masked URL as the user gave it."""
+
+    role: str  # source | nw | retail | log
+    url: str = field(repr=False)  # may hold a password
+    shown: str = ""
 
     @property
     def masked(self) -> str:
-        return mask_url(self.url)
+        return self.shown or mask_url(self.url)
 
     @property
     def backend(self) -> str:
         return parse_url(self.url, self.role).get_backend_name()
 
 
-def parse_url(url: str, role: str):
-    """Parse a SQLAlchemy URL or fail with a usage error naming the role (never the password)."""
+def parse_url(url: str, role: str, *, database: bool = True) -> URL:
+    """Parse a SQLAlchemy URL or fail with a usage error naming the role (never the password). `database`: the URL
+    must name one (a server URL, as `dry-run --scratch-url` takes, need not)."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     try:
         parsed = make_url(url)
-    except ArgumentError:
+        parsed.port  # noqa: B018 - parsed lazily: `host:abc` fails here
+    except (ArgumentError, ValueError):
         raise ConfigError(
             f"the {role} URL is not a SQLAlchemy URL: {mask_url(url)}",
-            hint="use e.g. sqlite:///shared.db, postgresql://user@host/db or mysql+pymysql://user@host/db",
+            hint=f"use {URL_EXAMPLES} (a port is a number)",
         ) from None
     if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
         raise ConfigError(
             f"unsupported database `{parsed.get_backend_name()}` in the {role} URL {mask_url(url)}",
             hint=f"bunkatsu supports {', '.join(SUPPORTED_BACKENDS)}",
+        )
+    if database and parsed.get_backend_name() != "sqlite" and not parsed.database:
+        raise ConfigError(
+            f"the {role} URL {mask_url(url)} names no database",
+            hint="add the database name at the end: …/dbname",
         )
     return parsed
 
@@ -87,23 +103,58 @@ def mapping_path(value: str | Path | None) -> Path:
     return path
 
 
+def report_folder(value: str | Path | None) -> Path | None:
+    """A report folder (created with its parents when the report is written). A file in its place, or on its
+    path, is a usage error found before any check runs, not after them all."""
+    if value is None:
+        return None
+    folder = Path(value)
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        where = "is a file" if existing == folder else f"is inside {existing}, which is a file"
+        raise ConfigError(f"--report {folder} {where}, not a folder", hint="give a folder (created if missing)")
+    return folder
+
+
+def workers_option(workers: int) -> int:
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1 (got {workers})", hint="1 runs serially, same code path")
+    return workers
+
+
+def verify_log_url(explicit: str | None, post_split: bool) -> str | None:
+    """The access log verify investigates. Before the split the shared system's log holds the very views the
+    split ends, so only an explicit --log-url runs the check; after it, BUNKATSU_LOG_URL (the NW system's log)
+    does too."""
+    return explicit or (os.environ.get(ENV_LOG) if post_split else None)
+
+
 def migrations_dir(value: str | Path | None) -> Path:
     """The folder holding one Alembic environment per store (`<dir>/nw`, `<dir>/retail`)."""
     return Path(value or os.environ.get(ENV_MIGRATIONS) or DEFAULT_MIGRATIONS)
 
 
 def encode_key(required: bool) -> bytes | None:
-    """The HMAC key for `encode` columns, from the environment only (never from a file or an option)."""
+    """The HMAC key for `encode` columns, from the environment only (never from a file or an option).
+
+    A key whose estimated entropy is under 128 bits is refused wherever it is read (`split.keys`)."""
+    from split.keys import MIN_BITS, estimated_bits
+
     key = os.environ.get(ENV_ENCODE_KEY)
-    if not required:
-        return key.encode() if key else None
     if not key:
+        if required:
+            raise ConfigError(
+                f"the mapping encodes columns but {ENV_ENCODE_KEY} is not set",
+                hint=f"export {ENV_ENCODE_KEY}=<the NW company's secret>; make one with `bunkatsu key generate`",
+            )
+        return None
+    bits = estimated_bits(key)
+    if bits < MIN_BITS:
         raise ConfigError(
-            f"the mapping encodes columns but {ENV_ENCODE_KEY} is not set",
-            hint=f"export {ENV_ENCODE_KEY}=<secret of at least 16 characters, held by the NW company>",
+            f"{ENV_ENCODE_KEY} is too weak: about {bits:.0f} bits of entropy estimated, {MIN_BITS} needed",
+            hint="anyone who guesses the key can undo the encoding on the retail side: make one with "
+            "`bunkatsu key generate` and keep it in the NW company's secret store",
         )
-    if len(key) < 16:
-        raise ConfigError(f"{ENV_ENCODE_KEY} is too short ({len(key)} characters)", hint="use at least 16 characters")
     return key.encode()
 
 

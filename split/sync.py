@@ -17,20 +17,28 @@ ledger row. Sync is idempotent: a run stopped at any point is finished by runnin
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
-from checks.reconcile import in_database, range_statements
 from split import ledger
-from split.checksum import RowHasher, canonical
+from split.checksum import IN_DATABASE_PAIRS, RowHasher, canonical
 from split.db import engine_for
+from split.engine.compare import RangeSummary, in_database, range_statements, summarise_range
 from split.engine.faults import fault_point
-from split.engine.partition import PartitionTask, routed_batches, with_retries, write_rows
-from split.engine.snapshot import source_connection
+from split.engine.partition import PartitionTask, range_tasks, routed_batches, with_retries, write_rows
+from split.engine.run import Runner, by_level
+from split.engine.snapshot import exported_snapshot, source_connection
 from split.plan import TablePlan, in_key_range, render, store_select
+from split.prepare import Prepared
+from split.progress import Progress
+from split.schema.command import require_at_head
+from split.schema.derive import load_levels
 
 BATCH_ROWS = 5_000
 CHUNK = 1_000  # keys per IN list when fetching changed rows
@@ -98,6 +106,36 @@ class SyncResult:
             "deleted": self.total("deleted"),
             "tables": [t.to_dict() for t in self.tables],
         }
+
+
+def sync_tables(
+    prep: Prepared, tables: Sequence[TablePlan], *, workers: int = 2, progress: Progress | None = None
+) -> SyncResult:
+    """Compare every key range of the tables in both stores; rewrite only the rows of ranges that differ."""
+    started = time.monotonic()
+    plan = prep.plan
+    levels = load_levels(require_at_head(prep))
+    progress = progress or Progress()
+    run_id = uuid.uuid4().hex
+    with Runner(workers) as runner, exported_snapshot(prep.source.url) as snapshot:
+        tasks = range_tasks(
+            tables, prep.source.url, prep.urls, plan.hash, plan.mapping_sha256, run_id, snapshot, prep.key
+        )
+        progress.note(f"comparing {len(tasks)} key range(s)")
+        summaries = runner.map(summarise_range, tasks, name="sync-compare")
+        differing = [s.task for s in summaries if s.differs]
+        keyed = [t for t in differing if t.store_plan.primary_key]
+        steps = Counter(t.table.name for t in [*keyed, *differing])
+        progress.start(sum(steps.values()), {t.name: steps[t.name] for t in tables if steps[t.name]})
+        try:
+            changes = by_level(runner, delete_gone, keyed, levels, progress.done, "sync-delete", children_first=True)
+            changes += by_level(runner, apply_range, differing, levels, progress.done, "sync-apply")
+        finally:
+            progress.stop()
+    seconds = time.monotonic() - started
+    return SyncResult(
+        run_id, plan.hash, plan.mapping_sha256, prep.shown, summary(tables, changes, summaries), seconds, snapshot
+    )
 
 
 # ── one range ──────────────────────────────────────────────────────────────────────────────
@@ -215,17 +253,14 @@ def _apply_by_hashes(task: PartitionTask) -> RangeChange:
 
 
 def _by_hashes(task: PartitionTask) -> bool:
-    """Both servers can hash the rows themselves (see checks.reconcile.in_database) and rows have a key."""
+    """Both servers can hash the rows themselves (see split.engine.compare.in_database) and rows have a key."""
     return bool(task.store_plan.primary_key) and in_database(task)
-
-
-_PAIRS = "SELECT {keys}, hashtextextended(r::text, 0) FROM ({inner}) AS r"
 
 
 def _pairs(conn: sa.Connection, task: PartitionTask, stmt: Any) -> dict[tuple, int]:
     quote = conn.dialect.identifier_preparer.quote
     keys = ", ".join(f"r.{quote(k)}" for k in task.store_plan.primary_key)
-    sql = _PAIRS.format(keys=keys, inner=render(stmt, conn.dialect))
+    sql = IN_DATABASE_PAIRS.format(keys=keys, inner=render(stmt, conn.dialect))
     width = len(task.store_plan.primary_key)
     return {tuple(row[:width]): int(row[width]) for row in conn.exec_driver_sql(sql)}
 
@@ -302,11 +337,11 @@ def _record(conn: sa.Connection, task: PartitionTask, rows: int, checksum: str, 
     ledger.replace(conn, task.ledger_entry(rows, checksum, operation="sync", **counts))
 
 
-def summary(tables: list[TablePlan], changes: list[RangeChange], summaries: list) -> list[TableSync]:  # type: ignore[type-arg]
+def summary(tables: Sequence[TablePlan], changes: list[RangeChange], summaries: list[RangeSummary]) -> list[TableSync]:
     out = {t.name: TableSync(t.name, t.wave) for t in tables}
     for s in summaries:
         out[s.task.table.name].ranges += 1
-        out[s.task.table.name].differing += s.source != s.target
+        out[s.task.table.name].differing += s.differs
     for t in tables:
         for sp in t.stores:
             out[t.name].changes.setdefault(sp.store, {"inserted": 0, "updated": 0, "deleted": 0})

@@ -6,8 +6,6 @@ With BUNKATSU_REQUIRE_SERVERS=1 (set by .ci/run) a missing server fails the test
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,16 +14,32 @@ import pytest
 import sqlalchemy as sa
 
 from split.db import create_database, dispose_all, drop_database
+from tests.helpers import MAPPING, TEST_KEY
 
-ROOT = Path(__file__).resolve().parent.parent
-MAPPING = ROOT / "mappings" / "takuso.yaml"
 PG_SERVER = os.environ.get("BUNKATSU_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 MARIADB_SERVER = os.environ.get("BUNKATSU_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306")
 REQUIRE_SERVERS = os.environ.get("BUNKATSU_REQUIRE_SERVERS") == "1"
-TEST_KEY = "test-key-0123456789abcdef"
 BACKENDS = ["sqlite", "postgresql", "mariadb"]
 
+SERVER_MARKS = ("postgresql", "mariadb")
+
 _reachable: dict[str, str | None] = {}
+_deselected_server_tests: list[str] = []
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    _deselected_server_tests.extend(i.nodeid for i in items if any(i.get_closest_marker(m) for m in SERVER_MARKS))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Where servers are required (CI), a run that leaves out PostgreSQL or MariaDB tests (`-m`, `-k`) fails:
+    an engine must never drop out of CI quietly."""
+    if REQUIRE_SERVERS and _deselected_server_tests:
+        raise pytest.UsageError(
+            f"BUNKATSU_REQUIRE_SERVERS=1 but {len(_deselected_server_tests)} PostgreSQL/MariaDB test(s) were "
+            f"deselected (first: {_deselected_server_tests[0]}); CI runs every engine"
+        )
 
 
 def _server_error(backend: str) -> str | None:
@@ -121,18 +135,6 @@ def migrations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def encode_key(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("BUNKATSU_ENCODE_KEY", TEST_KEY)
     return TEST_KEY
-
-
-def run_cli(
-    *args: str, env: dict[str, str] | None = None, timeout: int = 300, cwd: Path = ROOT
-) -> subprocess.CompletedProcess:
-    """Run `bunkatsu` in a child process, as a user would (exit codes, stdout/stderr separated)."""
-    kept = ("BUNKATSU_REQUIRE_SERVERS", "BUNKATSU_MIGRATIONS")  # the test's own revisions folder, see `migrations`
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("BUNKATSU_") or k in kept}
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "split", *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=cwd
-    )
 
 
 BACKEND_PARAMS = [

@@ -2,12 +2,51 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from split.checksum import canonical
 from split.db import engine_for
+
+ROOT = Path(__file__).resolve().parent.parent
+MAPPING = ROOT / "mappings" / "takuso.yaml"
+TEST_KEY = "test-key-0123456789abcdef"
+ENV = {"BUNKATSU_ENCODE_KEY": TEST_KEY}
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: int = 300, cwd: Path = ROOT
+) -> subprocess.CompletedProcess:
+    """Run `bunkatsu` in a child process, as a user would (exit codes, stdout/stderr separated)."""
+    kept = ("BUNKATSU_REQUIRE_SERVERS", "BUNKATSU_MIGRATIONS")  # the test's own revisions folder, see `migrations`
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("BUNKATSU_") or k in kept}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "split", *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=cwd
+    )
+
+
+def copy(
+    mapping: Path,
+    source: str,
+    nw: str,
+    retail: str,
+    fault: str | None = None,
+    workers: int = 2,
+    extra: tuple = (),
+    key: str | None = TEST_KEY,
+) -> subprocess.CompletedProcess:
+    """`bunkatsu copy --json` through the CLI; `fault` sets BUNKATSU_FAULT, `key=None` leaves the key unset."""
+    env = {"BUNKATSU_ENCODE_KEY": key} if key else {}
+    if fault:
+        env["BUNKATSU_FAULT"] = fault
+    args = ["--mapping", str(mapping), "--source", source, "--nw", nw, "--retail", retail, "--workers", str(workers)]
+    return run_cli("copy", *args, "--json", *extra, env=env)
 
 
 def reflected(url: str, table: str) -> sa.Table:
@@ -49,3 +88,35 @@ def period_table(md: sa.MetaData) -> sa.Table:
         sa.Column("start_day", sa.Date),
         sa.Column("end_day", sa.Date),
     )
+
+
+def database_fingerprint(url: str) -> str:
+    """A digest of everything a database holds: a SQLite file's bytes; else every table's columns and rows
+    (sorted, canonical). Equal before and after means nothing was written."""
+    import hashlib
+
+    from split.db import sqlite_path
+
+    path = sqlite_path(url)
+    if path is not None:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    for table in sorted(table_names(url)):
+        columns = column_names(url, table)
+        digest.update(repr((table, columns)).encode())
+        for row in sorted(canonical_rows(url, table, columns).elements()):
+            digest.update(repr(row).encode())
+    return digest.hexdigest()
+
+
+def store_image(url: str) -> dict:
+    """Every table's rows as a multiset; the ledger as (table, partition) → (rows, checksum)."""
+    image = {t: canonical_rows(url, t, column_names(url, t)) for t in table_names(url) if t != "bunkatsu_ledger"}
+    with engine_for(url).connect() as conn:
+        ledger = conn.execute(
+            sa.text("SELECT table_name, partition_no, row_count, checksum FROM bunkatsu_ledger")
+        ).all()
+    entries = [(t, int(n)) for t, n, _, _ in ledger]
+    assert len(entries) == len(set(entries)), "a partition was recorded twice"
+    image["__ledger__"] = {(t, int(n)): (int(c), s) for t, n, c, s in ledger}
+    return image

@@ -11,8 +11,8 @@ from datetime import date, datetime
 import pytest
 
 from split.sample.generate import AFFILIATE_CODE
-from tests.conftest import MAPPING, TEST_KEY, run_cli, sample_source
-from tests.helpers import rows
+from tests.conftest import sample_source
+from tests.helpers import MAPPING, TEST_KEY, rows, run_cli
 
 SERVERS = [
     pytest.param("postgresql", marks=pytest.mark.postgresql),

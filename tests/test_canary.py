@@ -5,14 +5,14 @@ is written into a retail memo in another spelling, and removed without a trace."
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 import sqlalchemy as sa
 
 from split.db import engine_for
 from split.sample.generate import generate
-from tests.conftest import MAPPING, TEST_KEY, run_cli
-from tests.helpers import count, table_names
+from tests.helpers import MAPPING, TEST_KEY, count, run_cli, table_names
 
 ENV = {"BUNKATSU_ENCODE_KEY": TEST_KEY}
 STORES_PARAMS = [pytest.param("sqlite"), pytest.param("postgresql", marks=pytest.mark.postgresql)]
@@ -40,8 +40,14 @@ def _write_into_retail_memo(retail: str, value: str) -> None:
         conn.execute(sa.text("UPDATE retail_account SET note = :v WHERE account_no = :k"), {"v": value, "k": key})
 
 
+def _drop_roles(url: str, names: tuple[str, ...]) -> None:
+    with engine_for(url).begin() as conn:
+        for name in names:
+            conn.execute(sa.text(f"DROP ROLE IF EXISTS {name}"))
+
+
 @pytest.mark.parametrize("backend", STORES_PARAMS)
-def test_a_canary_copied_into_a_retail_memo_fails_verify(dbs, backend, tmp_path):
+def test_a_canary_copied_into_a_retail_memo_fails_verify(dbs, backend, tmp_path, request):
     source, nw, retail = (dbs.url(backend, label) for label in ("csrc", "cnw", "cret"))
     generate(source, 40, 11)
     before = {t: count(source, t) for t in table_names(source)}
@@ -55,8 +61,14 @@ def test_a_canary_copied_into_a_retail_memo_fails_verify(dbs, backend, tmp_path)
     run = run_cli("copy", "-m", str(MAPPING), "--source", source, "--nw", nw, "--retail", retail, env=ENV)
     assert run.returncode == 0, run.stderr
     roles = []
-    if backend == "postgresql":  # the grants check joins the proof with a roles file
-        (tmp_path / "roles.yaml").write_text("nw: [bk_nobody_nw]\nretail: [bk_nobody_retail]\n", encoding="utf-8")
+    if backend == "postgresql":  # the grants check joins the proof with a roles file of two real, idle roles
+        uid = uuid.uuid4().hex[:8]
+        names = (f"bk_nobody_nw_{uid}", f"bk_nobody_retail_{uid}")
+        with engine_for(nw).begin() as conn:
+            for name in names:
+                conn.execute(sa.text(f"CREATE ROLE {name} NOLOGIN"))
+        request.addfinalizer(lambda: _drop_roles(nw, names))
+        (tmp_path / "roles.yaml").write_text(f"nw: [{names[0]}]\nretail: [{names[1]}]\n", encoding="utf-8")
         roles = ["--roles", str(tmp_path / "roles.yaml")]
     clean = _verify(source, nw, retail, *roles)
     assert clean["_exit"] == 0, [c for c in clean["checks"] if c["status"] != "pass"]

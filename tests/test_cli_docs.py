@@ -11,7 +11,7 @@ import pytest
 import typer.main
 
 from split.cli import app
-from tests.conftest import ROOT, run_cli
+from tests.helpers import ROOT, run_cli
 
 
 def _commands(group, prefix=()):  # type: ignore[no-untyped-def]

@@ -8,7 +8,9 @@ import pytest
 import sqlalchemy as sa
 
 from split.db import engine_for
-from tests.conftest import MAPPING, TEST_KEY, run_cli, sample_source
+from tests.conftest import sample_source
+from tests.helpers import MAPPING, TEST_KEY, run_cli
+from tests.helpers import copy as copy_cli
 
 
 @pytest.fixture
@@ -18,20 +20,9 @@ def setup(tmp_path, session_dbs):
     return source, nw, retail, tmp_path
 
 
-def copy(mapping, source, nw: Path, retail: Path, key: str | None = TEST_KEY):
-    env = {"BUNKATSU_ENCODE_KEY": key} if key else {}
-    return run_cli(
-        "copy",
-        "--mapping",
-        str(mapping),
-        "--source",
-        source,
-        "--nw",
-        f"sqlite:///{nw}",
-        "--retail",
-        f"sqlite:///{retail}",
-        env=env,
-    )
+def copy(mapping: Path, source: str, nw: Path, retail: Path, key: str | None = TEST_KEY):
+    """The one copy helper, on SQLite store files that must not appear."""
+    return copy_cli(mapping, source, f"sqlite:///{nw}", f"sqlite:///{retail}", key=key)
 
 
 def assert_usage_error(result, *phrases: str) -> None:

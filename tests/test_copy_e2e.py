@@ -17,8 +17,8 @@ import sqlalchemy as sa
 
 from split.db import engine_for
 from split.normalize import normalize
-from tests.conftest import MAPPING, TEST_KEY, require_backend, run_cli, sample_source
-from tests.helpers import canonical_rows, column_names, count, rows, table_names
+from tests.conftest import require_backend, sample_source
+from tests.helpers import MAPPING, TEST_KEY, canonical_rows, column_names, count, rows, run_cli, table_names
 
 AFFILIATE = "00016"
 NW_ONLY_TABLES = {"work_order", "fit_contract", "access_log"}

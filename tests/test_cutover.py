@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from split.cutover import STEPS
 from split.db import engine_for
 from split.sample.generate import generate
-from tests.conftest import BACKEND_PARAMS, MAPPING, TEST_KEY, run_cli
+from tests.conftest import BACKEND_PARAMS
+from tests.helpers import MAPPING, TEST_KEY, run_cli
 
 ENV = {"BUNKATSU_ENCODE_KEY": TEST_KEY, "BUNKATSU_OPERATOR": "yamada"}
 

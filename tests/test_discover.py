@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from split.db import engine_for
 from split.mapping import load_mapping
 from split.sample.generate import generate
-from tests.conftest import BACKEND_PARAMS, MAPPING, run_cli
+from tests.conftest import BACKEND_PARAMS
+from tests.helpers import MAPPING, run_cli
 
 PLANTED = [f"070-9{i:03d}-4321" for i in range(30)]  # the new column's phones: must never be printed
 

@@ -8,9 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import MAPPING, sample_source
-from tests.test_resume import copy as copy_with
-from tests.test_resume import store_image
+from tests.conftest import sample_source
+from tests.helpers import MAPPING, copy, store_image
 
 
 @pytest.fixture(scope="module")
@@ -22,18 +21,14 @@ def cluster() -> Iterator[str]:
         yield local.scheduler_address
 
 
-def copy(source: str, nw: str, retail: str, *extra: str):
-    return copy_with(MAPPING, source, nw, retail, extra=extra)
-
-
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
 def test_a_cluster_copy_equals_a_local_copy(backend, cluster, dbs, session_dbs):
     source = sample_source(session_dbs, backend)
     local_nw, local_retail = dbs.url(backend, "nw0"), dbs.url(backend, "rt0")
-    assert copy(source, local_nw, local_retail).returncode == 0
+    assert copy(MAPPING, source, local_nw, local_retail).returncode == 0
 
     nw, retail = dbs.url(backend, "nw"), dbs.url(backend, "rt")
-    done = copy(source, nw, retail, "--scheduler", cluster)
+    done = copy(MAPPING, source, nw, retail, extra=("--scheduler", cluster))
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["dashboard"].startswith("http"), result["dashboard"]
@@ -45,7 +40,7 @@ def test_a_cluster_copy_equals_a_local_copy(backend, cluster, dbs, session_dbs):
 def test_an_unreachable_scheduler_is_a_usage_error_before_anything_is_written(dbs, session_dbs):
     source = sample_source(session_dbs, "sqlite")
     nw, retail = dbs.url("sqlite", "nw", create=False), dbs.url("sqlite", "rt", create=False)
-    failed = copy(source, nw, retail, "--scheduler", "tcp://127.0.0.1:9")
+    failed = copy(MAPPING, source, nw, retail, extra=("--scheduler", "tcp://127.0.0.1:9"))
     assert failed.returncode == 2, failed.stderr
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in failed.stderr
     assert "Traceback" not in failed.stderr

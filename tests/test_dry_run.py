@@ -16,7 +16,8 @@ import sqlalchemy as sa
 
 from split.sample.generate import generate
 from split.scratch import PREFIX
-from tests.conftest import MAPPING, PG_SERVER, ROOT, TEST_KEY, require_backend, run_cli, sample_source
+from tests.conftest import PG_SERVER, require_backend, sample_source
+from tests.helpers import MAPPING, ROOT, TEST_KEY, run_cli
 
 ENV = {"BUNKATSU_ENCODE_KEY": TEST_KEY}
 

@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from tests.conftest import run_cli, sample_source
-from tests.test_resume import copy, store_image
+from tests.conftest import sample_source
+from tests.helpers import copy, run_cli, store_image
 
 SERVERS = [
     pytest.param("postgresql", marks=pytest.mark.postgresql),
@@ -39,10 +39,11 @@ def partition_tasks(mapping, source: str) -> int:
     return sum(len(t["partitions"]) * len(t["stores"]) for t in plan["tables"])
 
 
-@pytest.mark.postgresql
-def test_sigkill_at_many_points_on_the_fast_path(dbs, session_dbs, small_partitions):
-    source = sample_source(session_dbs, "postgresql")
-    base_nw, base_retail = baseline(dbs, "postgresql", small_partitions, source)
+@pytest.mark.parametrize("backend", SERVERS)
+def test_sigkill_at_many_points(backend, dbs, session_dbs, small_partitions):
+    """PostgreSQL's COPY fast path and MariaDB's generic path die at the same four points."""
+    source = sample_source(session_dbs, backend)
+    base_nw, base_retail = baseline(dbs, backend, small_partitions, source)
     last = partition_tasks(small_partitions, source)
     faults = [
         "rows-written:4",  # inside a partition: data streamed, COPY not finished
@@ -51,7 +52,7 @@ def test_sigkill_at_many_points_on_the_fast_path(dbs, session_dbs, small_partiti
         f"ledger-written:{last}",  # the last partition, just before its commit
     ]
     for fault in faults:
-        nw, retail = dbs.url("postgresql", "nw"), dbs.url("postgresql", "rt")
+        nw, retail = dbs.url(backend, "nw"), dbs.url(backend, "rt")
         killed = copy(small_partitions, source, nw, retail, fault=fault)
         assert killed.returncode == -9, (fault, killed.stderr)
         resumed = copy(small_partitions, source, nw, retail)
@@ -89,7 +90,7 @@ def test_a_terminal_error_is_not_retried_and_names_no_value(dbs, session_dbs):
     import sqlalchemy as sa
 
     from split.db import engine_for
-    from tests.conftest import MAPPING, TEST_KEY
+    from tests.helpers import MAPPING, TEST_KEY
 
     source = sample_source(session_dbs, "postgresql")
     nw, retail = dbs.url("postgresql", "nw"), dbs.url("postgresql", "rt")

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from checks.grants import load_roles
 from split.db import engine_for
 from split.errors import ConfigError
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 SERVERS = [
     pytest.param("postgresql", marks=pytest.mark.postgresql),
@@ -189,3 +189,13 @@ def test_sqlite_stores_cannot_prove_grants(dbs, tmp_path):
     roles.write_text("nw: [a]\nretail: [b]\n", encoding="utf-8")
     r = run_cli("grants", "--roles", str(roles), "--nw", nw, "--retail", retail)
     assert r.returncode == 3 and "SQLite has no database roles" in r.stdout
+
+
+@pytest.mark.parametrize("setup", SERVERS, indirect=True)
+def test_a_listed_role_that_does_not_exist_is_a_finding(setup: Setup):
+    """A typo in the roles file would leave the real retail role unchecked: never a silent pass."""
+    s = setup
+    s.roles.write_text(f"nw: [{s.n}]\nretail: [{s.r}, {s.r}_typo]\n", encoding="utf-8")
+    code, out = s.grants()
+    assert code == 1, out
+    assert f"listed retail role {s.r}_typo exists on neither server" in out

@@ -8,7 +8,7 @@ import pytest
 
 from split.errors import MappingError
 from split.mapping import AllRows, Destination, Follow, NoRows, Own, load_mapping, parse_mapping
-from tests.conftest import MAPPING
+from tests.helpers import MAPPING
 
 BASE = """\
 version: 1

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BACKEND_PARAMS, MAPPING, require_backend, run_cli, sample_source
+from tests.conftest import BACKEND_PARAMS, require_backend, sample_source
+from tests.helpers import MAPPING, run_cli
 
 GOLDEN = Path(__file__).parent / "golden"
 

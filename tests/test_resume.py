@@ -3,51 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from split.db import engine_for
-from tests.conftest import MAPPING, TEST_KEY, require_backend, run_cli, sample_source
-from tests.helpers import canonical_rows, column_names, table_names
-
-ENV = {"BUNKATSU_ENCODE_KEY": TEST_KEY}
-
-
-def copy(
-    mapping: Path, source: str, nw: str, retail: str, fault: str | None = None, workers: int = 2, extra: tuple = ()
-):
-    env = {**ENV, **({"BUNKATSU_FAULT": fault} if fault else {})}
-    return run_cli(
-        "copy",
-        "--mapping",
-        str(mapping),
-        "--source",
-        source,
-        "--nw",
-        nw,
-        "--retail",
-        retail,
-        "--workers",
-        str(workers),
-        "--json",
-        *extra,
-        env=env,
-    )
-
-
-def store_image(url: str) -> dict:
-    """Every table's rows as a multiset; the ledger as (table, partition) → (rows, checksum)."""
-    image = {t: canonical_rows(url, t, column_names(url, t)) for t in table_names(url) if t != "bunkatsu_ledger"}
-    with engine_for(url).connect() as conn:
-        ledger = conn.execute(
-            sa.text("SELECT table_name, partition_no, row_count, checksum FROM bunkatsu_ledger")
-        ).all()
-    entries = [(t, int(n)) for t, n, _, _ in ledger]
-    assert len(entries) == len(set(entries)), "a partition was recorded twice"
-    image["__ledger__"] = {(t, int(n)): (int(c), s) for t, n, c, s in ledger}
-    return image
+from tests.conftest import require_backend, sample_source
+from tests.helpers import MAPPING, canonical_rows, column_names, copy, store_image
 
 
 @pytest.mark.parametrize("fault", ["rows-written:9", "ledger-written:14", "committed:20", "rows-written:31"])

@@ -9,8 +9,8 @@ from collections import Counter
 import pytest
 
 from split.sample.generate import AFFILIATE_CODE, generate
-from tests.conftest import BACKEND_PARAMS, require_backend, run_cli, sample_source
-from tests.helpers import canonical_rows, column_names, rows, table_names
+from tests.conftest import BACKEND_PARAMS, require_backend, sample_source
+from tests.helpers import canonical_rows, column_names, rows, run_cli, table_names
 
 TABLES = [
     "area",

@@ -13,7 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from split.db import engine_for
-from tests.conftest import BACKEND_PARAMS, MAPPING, TEST_KEY, run_cli, sample_source
+from tests.conftest import BACKEND_PARAMS, sample_source
+from tests.helpers import MAPPING, TEST_KEY, run_cli
 
 ENV = {"BUNKATSU_ENCODE_KEY": TEST_KEY}
 
@@ -162,3 +163,57 @@ def test_schema_errors_are_usage_errors(session_dbs, dbs, migrations):
     assert split.cli("schema", "upgrade").returncode == 0
     bad = split.cli("schema", "downgrade", "--to", "no-such-revision")
     assert bad.returncode == 2 and "no-such-revision" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_one_history_serves_every_engine(session_dbs, dbs, migrations):
+    """Revisions written against SQLite stores (a rehearsal) upgrade, copy and verify PostgreSQL and MariaDB
+    stores from the same folder: one schema history for every engine."""
+    rehearsal = Split(session_dbs, dbs, "sqlite")
+    written = rehearsal.json("schema", "revision", "-m", "initial")
+    assert all(r["revision"] for r in written["revisions"])
+    versions = {p.name for p in migrations.glob("*/versions/*.py")}
+    assert rehearsal.cli("copy").returncode == 0
+
+    for backend in ("postgresql", "mariadb"):
+        split = Split(session_dbs, dbs, backend)
+        split.source = rehearsal.source  # the same shared database; the stores are another engine
+        upgraded = run_cli("schema", "upgrade", "--nw", split.nw, "--retail", split.retail, "--json")
+        assert upgraded.returncode == 0, upgraded.stderr
+        check = split.json("schema", "check")
+        assert check["ok"], check
+        assert all(s["state"] == "ok" and s["head_matches_mapping"] for s in check["stores"])
+        copied = split.cli("copy")
+        assert copied.returncode == 0, copied.stderr
+        verified = split.cli("verify", "--json")
+        assert verified.returncode == 0, verified.stderr
+        assert json.loads(verified.stdout)["verdict"] == "pass"
+        assert {p.name for p in migrations.glob("*/versions/*.py")} == versions, "no engine wrote a revision of its own"
+
+
+@pytest.mark.postgresql
+def test_a_head_rendered_for_another_engine_is_named_as_such(session_dbs, dbs, migrations):
+    """A head from an earlier bunkatsu carries one engine's digest: the same mapping, another engine."""
+    from split.prepare import prepare
+    from split.schema.command import derive, envs_of
+    from split.schema.derive import engine_digest
+
+    rehearsal = Split(session_dbs, dbs, "sqlite")
+    assert rehearsal.cli("schema", "revision", "--store", "nw", "-m", "initial").returncode == 0
+    revision = next((migrations / "nw" / "versions").glob("*.py"))
+    prep = prepare(MAPPING, rehearsal.source, rehearsal.nw, rehearsal.retail, stores=("nw",), need_key=False)
+    derived = derive(prep, envs_of(prep)[0])
+    legacy = engine_digest(derived.metadata, engine_for(rehearsal.nw).dialect)
+    text = revision.read_text(encoding="utf-8").replace(repr(derived.digest), repr(legacy))
+    revision.write_text(text, encoding="utf-8")
+
+    own = rehearsal.json("schema", "check", "--store", "nw")["stores"][0]
+    assert own["head_matches_mapping"] and own["state"] == "empty", "its own engine's legacy digest still matches"
+    pg = Split(session_dbs, dbs, "postgresql")
+    pg.source = rehearsal.source
+    refused = pg.cli("copy")
+    assert refused.returncode == 2 and "rendered for sqlite by an earlier bunkatsu" in " ".join(refused.stderr.split())
+    assert run_cli("schema", "upgrade", "--store", "nw", "--nw", pg.nw).returncode == 0
+    status = pg.json("schema", "check", "--store", "nw")["stores"][0]
+    assert status["state"] == "other-engine" and status["head_engine"] == "sqlite", status
+    assert "rendered for sqlite" in " ".join(pg.cli("schema", "check", "--store", "nw").stdout.split())
+    assert "engine-neutral" in status["fix"]

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from split.db import engine_for
 from split.sample.generate import generate
-from tests.conftest import TEST_KEY
+from tests.helpers import TEST_KEY
 
 TABLES = {"monthly_usage": ("usage_id", "kwh"), "interval_reading_30min": ("reading_id", "kwh_import")}
 

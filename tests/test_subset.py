@@ -8,12 +8,12 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from split.api import check_inputs
 from split.checksum import canonical
 from split.db import engine_for
+from split.prepare import prepare
 from split.subset import draw_sample
-from tests.conftest import BACKEND_PARAMS, MAPPING, TEST_KEY, run_cli, sample_source
-from tests.helpers import column_names, rows, table_names
+from tests.conftest import BACKEND_PARAMS, sample_source
+from tests.helpers import MAPPING, TEST_KEY, column_names, rows, run_cli, table_names
 
 N = 5  # fewer than the areas and retailers: their rows come only through the foreign-key closure
 
@@ -26,7 +26,7 @@ def _rows_for(url: str, table: str, anchor: str, values: set) -> Counter:
 @pytest.mark.parametrize("backend", BACKEND_PARAMS)
 def test_a_sample_holds_whole_customers_and_no_orphans(backend, session_dbs, tmp_path):
     source = sample_source(session_dbs, backend)
-    checked = check_inputs(MAPPING, source)
+    checked = prepare(MAPPING, source, stores=(), need_key=False)
     target = f"sqlite:///{tmp_path / 'sample.db'}"
     sample = draw_sample(source, checked.mapping, checked.schema, target, N)
 

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from split.db import engine_for
 from split.sample.generate import AFFILIATE_CODE, generate
 from split.sample.live import SWITCH, open_period, switch_customer
-from tests.conftest import BACKEND_PARAMS, TEST_KEY, run_cli
-from tests.helpers import canonical_rows, column_names, table_names
+from tests.conftest import BACKEND_PARAMS
+from tests.helpers import TEST_KEY, canonical_rows, column_names, run_cli, table_names
 
 ENV = {"BUNKATSU_ENCODE_KEY": TEST_KEY}
 TOOLKIT = {"bunkatsu_ledger", "bunkatsu_schema_version", "bunkatsu_journal"}
@@ -121,25 +121,35 @@ def test_sync_into_empty_stores_says_copy_first(dbs, tmp_path):
     source = f"sqlite:///{tmp_path / 'src.db'}"
     generate(source, 10, 3)
     nw, retail = dbs.url("sqlite", "nw"), dbs.url("sqlite", "rt")
-    from tests.conftest import MAPPING
+    from tests.helpers import MAPPING
 
     result = cli("sync", MAPPING, source, nw, retail)
     assert result.returncode == 2
     assert "run `bunkatsu copy` first" in result.stderr and "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("fault", ["sync-deleted:2", "sync-applied:3", "committed:4"])
-def test_a_sync_killed_half_way_is_finished_by_the_next(fault, dbs, tmp_path, small_partitions):
-    source = f"sqlite:///{tmp_path / 'src.db'}"
+SYNC_KILLS = [
+    *(pytest.param("sqlite", f, id=f"sqlite-{f}") for f in ("sync-deleted:2", "sync-applied:3", "committed:4")),
+    *(
+        pytest.param(backend, f, id=f"{backend}-{f}", marks=getattr(pytest.mark, backend))
+        for backend in ("postgresql", "mariadb")
+        for f in ("sync-deleted:2", "sync-applied:3")
+    ),
+]
+
+
+@pytest.mark.parametrize(("backend", "fault"), SYNC_KILLS)
+def test_a_sync_killed_half_way_is_finished_by_the_next(backend, fault, dbs, small_partitions):
+    source = dbs.url(backend, "src")
     generate(source, 60, 11)
-    nw, retail = dbs.url("sqlite", "nw"), dbs.url("sqlite", "rt")
+    nw, retail = dbs.url(backend, "nw"), dbs.url(backend, "rt")
     assert cli("copy", small_partitions, source, nw, retail).returncode == 0
     change_the_source(source)
     killed = cli("sync", small_partitions, source, nw, retail, "--workers", "1", fault=fault)
     assert killed.returncode == -9, killed.stderr
     assert cli("sync", small_partitions, source, nw, retail).returncode == 0
 
-    fresh_nw, fresh_retail = dbs.url("sqlite", "nw2"), dbs.url("sqlite", "rt2")
+    fresh_nw, fresh_retail = dbs.url(backend, "nw2"), dbs.url(backend, "rt2")
     assert cli("copy", small_partitions, source, fresh_nw, fresh_retail).returncode == 0
     assert image(nw) == image(fresh_nw)
     assert image(retail) == image(fresh_retail)

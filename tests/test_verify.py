@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from split.db import engine_for
-from tests.conftest import BACKEND_PARAMS, MAPPING, TEST_KEY, require_backend, run_cli, sample_source
-from tests.helpers import reflected, rows
+from tests.conftest import BACKEND_PARAMS, require_backend, sample_source
+from tests.helpers import MAPPING, TEST_KEY, reflected, rows, run_cli
 from tests.test_copy_e2e import AFFILIATE, affiliate_periods, in_scope
 
 ENV = {"BUNKATSU_ENCODE_KEY": TEST_KEY}
@@ -318,3 +318,24 @@ def test_tables_and_columns_named_like_reserved_words(backend, dbs, tmp_path):
     execute(retail, order.update().where(order.c.id == 1).values(group="080-9999-0000"))
     leaked = run_cli("verify", *stores, "--json", env=ENV)
     assert leaked.returncode == 1 and ("retail.fingerprint", "order") in failing(leaked)
+
+
+def test_markup_in_a_retail_name_is_shown_as_text_in_the_report(tmp_path, session_dbs, dbs):
+    """The retail company names its tables: a name with markup must not run in the reviewer's browser."""
+    source = sample_source(session_dbs, "sqlite")
+    nw, retail = dbs.url("sqlite", "nw"), dbs.url("sqlite", "retail")
+    assert (
+        run_cli(
+            "copy", "--mapping", str(MAPPING), "--source", source, "--nw", nw, "--retail", retail, env=ENV
+        ).returncode
+        == 0
+    )
+    name = "<img src=x onerror=alert(1)>"
+    with engine_for(retail).begin() as conn:
+        conn.execute(sa.text(f'CREATE TABLE "{name}" (id INTEGER PRIMARY KEY)'))
+    result = verify(source, nw, retail, tmp_path / "report")
+    assert result.returncode == 1
+    assert ("retail.tables", name) in failing(result)
+    html = (tmp_path / "report" / "index.html").read_bytes()
+    assert b"<img src=x" not in html
+    assert b"&lt;img src=x onerror=" in html

@@ -5,16 +5,21 @@ inventory (tables, views, routines, coverage) → sample (bounded, counts only) 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
+from split.db import sqlite_path
 from split.discover.draft import NewColumn, extend_mapping, new_mapping
 from split.discover.inventory import Coverage, Reader, coverage, readers
 from split.discover.recognize import Suggestion
 from split.discover.sample import sample_table
 from split.introspect import SourceSchema, TableInfo
 from split.mapping.model import Destination, Mapping
+from split.settings import StoreUrl
 
 
 @dataclass
@@ -159,3 +164,12 @@ def draft_text(found: Discovery, mapping_text: str | None, system: str, today: s
     if mapping_text is None:
         return new_mapping(system, found.schema, new, header)
     return extend_mapping(mapping_text, found.coverage, new, header)
+
+
+def write_draft(found: Discovery, mapping: Mapping | None, source: StoreUrl, target: Path) -> None:
+    """Write the mapping draft to `target` and remember where (`found.draft`)."""
+    path = sqlite_path(source.url)
+    system = mapping.system if mapping else (path.stem if path else make_url(source.url).database or "shared")
+    text = Path(mapping.path).read_text(encoding="utf-8") if mapping else None
+    target.write_text(draft_text(found, text, system, time.strftime("%Y-%m-%d")), encoding="utf-8")
+    found.draft = str(target)

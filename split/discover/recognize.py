@@ -18,7 +18,7 @@ from split.normalize import normalize
 
 # ── one value ───────────────────────────────────────────────────────────────────────────────
 
-AREAS = {  # 供給地点特定番号: the first two digits name the NW area (domain.md §4.1)
+AREAS = {  # 供給地点特定番号: the first two digits name the NW area
     "01": "北海道", "02": "東北", "03": "東京", "04": "中部", "05": "北陸",
     "06": "関西", "07": "中国", "08": "四国", "09": "九州", "10": "沖縄",
 }  # fmt: skip
@@ -105,7 +105,7 @@ def corporate_number(value: str) -> str | None:
 
 
 def retailer_code(value: str) -> str | None:
-    """小売電気事業者コード: 5 digits, the last one the area (domain.md §4.2). Weak alone: needs the column name."""
+    """小売電気事業者コード: 5 digits, the last one the area. Weak alone: needs the column name."""
     text = _nfkc(value)
     return "5 digits" if len(text) == 5 and text.isascii() and text.isdigit() else None
 
@@ -118,7 +118,7 @@ def meter_no(value: str) -> str | None:
 
 
 def contract_no(value: str) -> str | None:
-    """契約識別番号: 20 characters issued by the NW (domain.md §4.2)."""
+    """契約識別番号: 20 characters issued by the NW."""
     text = _nfkc(value)
     return "20 characters" if len(text) == 20 and text.isascii() and text.isalnum() else None
 

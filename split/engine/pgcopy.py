@@ -1,4 +1,4 @@
-"""The PostgreSQL fast path: COPY through psycopg 3 (DESIGN.md §5, measured in BENCHMARKS.md).
+"""The PostgreSQL fast path: COPY through psycopg 3 (README "How `copy` works", measured in BENCHMARKS.md).
 
 - `stream`: PostgreSQL → PostgreSQL without transforms. `COPY (SELECT …) TO STDOUT` on the source is
   piped block by block into `COPY … FROM STDIN` on the target; rows never become Python objects.

@@ -115,6 +115,24 @@ class Runner:
         return results
 
 
+def by_level(
+    runner: Runner,
+    fn: Callable[[Any], R],
+    tasks: Sequence[Any],
+    levels: dict[str, int],
+    on_done: Callable[[R], None] | None,
+    name: str,
+    children_first: bool = False,
+) -> list[R]:
+    """fn over the tasks, one foreign-key load level at a time: a level commits before the next starts
+    (`task.table.name` gives a task's level; children first for deletions)."""
+    results: list[R] = []
+    for level in sorted({levels[t.table.name] for t in tasks}, reverse=children_first):
+        batch = [t for t in tasks if levels[t.table.name] == level]
+        results += runner.map(fn, batch, on_done, name=f"{name}-{level}")
+    return results
+
+
 def run_tasks(
     fn: Callable[[T], R],
     items: Sequence[T],

@@ -1,4 +1,4 @@
-"""One point-in-time image of a PostgreSQL source for a whole run (DESIGN.md §5).
+"""One point-in-time image of a PostgreSQL source for a whole run (README "How `copy` works").
 
 The run exports a snapshot at its start (`pg_export_snapshot()` in a REPEATABLE READ transaction that
 stays open until the run ends); every partition, in any thread, process or Dask worker, reads inside

@@ -1,4 +1,4 @@
-"""The mapping as immutable typed objects (DESIGN.md §3). Built only by `split.mapping.load`."""
+"""The mapping as immutable typed objects (the format: mappings/README.md). Built only by `split.mapping.load`."""
 
 from __future__ import annotations
 

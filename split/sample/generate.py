@@ -430,6 +430,33 @@ class SampleSummary:
 BATCH_ROWS = 100_000  # rows held in memory per insert batch, whatever the size of the database
 
 
+def build(
+    url: str,
+    supply_points: int = 200,
+    seed: int = 1,
+    *,
+    interval_days: int = 4,
+    replace: bool = False,
+    on_progress: Callable[[int], None] | None = None,
+) -> SampleSummary:
+    """`generate`, with the user's inputs checked first (usage errors, exit 2)."""
+    from split.db import create_database, describe_db_error
+    from split.errors import ConfigError
+    from split.settings import parse_url
+
+    parse_url(url, "sample")
+    if supply_points < 1 or interval_days < 1:
+        raise ConfigError("--supply-points and --interval-days must be at least 1")
+    try:
+        create_database(url)
+    except Exception as exc:  # a server that refuses: say why, without a traceback
+        raise ConfigError(
+            f"cannot create or reach the database: {describe_db_error(exc, hide_values=False)}",
+            hint="check the URL and that the server runs",
+        ) from None
+    return generate(url, supply_points, seed, interval_days=interval_days, replace=replace, on_progress=on_progress)
+
+
 def generate(
     url: str,
     supply_points: int = 200,

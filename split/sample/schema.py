@@ -1,4 +1,4 @@
-"""Tables of the reference shared 託送 database (DESIGN.md §7, domain.md §6).
+"""Tables of the reference shared 託送 database (`bunkatsu sample-db`; the model of a real 託送 system).
 
 The toolkit never depends on these names: they exist for the demo, tests and benchmarks.
 """

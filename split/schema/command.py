@@ -11,13 +11,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 
 from split.errors import ConfigError, TerminalError
+from split.prepare import Prepared
 from split.schema.migrations import StoreEnv, StoreStatus, compare, current_revision, store_tables
-from split.settings import ENV_NW, ENV_RETAIL, StoreUrl, migrations_dir, store_url
+from split.settings import StoreUrl
 
 STORES = ("nw", "retail")
 
@@ -30,30 +30,60 @@ def stores_of(choice: str) -> tuple[str, ...]:
     return (choice,)
 
 
-def store_envs(
-    stores: tuple[str, ...], nw: str | None, retail: str | None, migrations: str | Path | None
-) -> list[StoreEnv]:
-    """The environments of the chosen stores; each store's URL is required and checked before any work."""
-    from split.db import check_reachable
+def store_env(store: StoreUrl, migrations: Path) -> StoreEnv:
+    return StoreEnv(store.role, migrations / store.role, store.url, store.masked)
 
-    folder = migrations_dir(migrations)
+
+def store_envs(
+    nw: str | None, retail: str | None, source: str | None, store: str, migrations: str | Path | None, sql: bool
+) -> list[StoreEnv]:
+    """The chosen stores, each reachable; none of them the source (when it is known: `--source` or
+    BUNKATSU_SOURCE_URL) and not each other. `--sql` only renders DDL and needs no store to be there."""
+    import os
+
+    from split.db import check_reachable
+    from split.identity import require_separate
+    from split.prepare import source_store
+    from split.settings import ENV_NW, ENV_RETAIL, ENV_SOURCE, migrations_dir, store_url
+
     given = {"nw": (nw, ENV_NW), "retail": (retail, ENV_RETAIL)}
-    envs = []
-    for store in stores:
-        target: StoreUrl = store_url(store, *given[store])
-        check_reachable(target.url, store, must_exist=False)
-        envs.append(StoreEnv(store, folder / store, target.url, target.masked))
-    return envs
+    targets = [store_url(role, *given[role]) for role in stores_of(store)]
+    if not sql:
+        for target in targets:
+            check_reachable(target.url, target.role, must_exist=False)
+        known = [source_store(source)] if source or os.environ.get(ENV_SOURCE) else []
+        require_separate([*known, *targets])
+    return [store_env(t, migrations_dir(migrations)) for t in targets]
+
+
+def envs_of(prep: Prepared) -> list[StoreEnv]:
+    """The Alembic environments of the prepared stores."""
+    return [store_env(store, prep.migrations) for store in prep.stores.values()]
+
+
+ENGINES = ("sqlite", "postgresql", "mysql")
 
 
 @dataclass(frozen=True)
 class Derived:
-    """What the mapping asks of one store: its metadata and that metadata's digest for the store's engine."""
+    """What the mapping asks of one store: its metadata (the same for every engine) and its digest.
+
+    `engine_digests` are the digests earlier bunkatsu versions recorded, one per engine: a head carrying the
+    store engine's is today's mapping; another engine's is the same mapping rendered for that engine."""
 
     metadata: sa.MetaData
     digest: str
     mapping_path: str
     mapping_sha256: str
+    engine: str  # the store's
+    engine_digests: dict[str, str] = field(default_factory=dict)
+
+    def head_matches(self, head_digest: str) -> bool:
+        return head_digest in (self.digest, self.engine_digests.get(self.engine))
+
+    def rendered_for(self, head_digest: str) -> str | None:
+        """The other engine a head's legacy digest was rendered for (same mapping), if any."""
+        return next((e for e, d in self.engine_digests.items() if d == head_digest and e != self.engine), None)
 
     def template_args(self, store: str) -> dict:
         return {
@@ -64,23 +94,17 @@ class Derived:
         }
 
 
-def derive(plan_: Any, mapping: Any, schema: Any, env: StoreEnv) -> Derived:
+def derive(prep: Prepared, env: StoreEnv) -> Derived:
+    from sqlalchemy.dialects import registry
+
     from split.db import engine_for
-    from split.schema.derive import schema_digest, store_metadata
+    from split.schema.derive import engine_digest, schema_digest, store_metadata
 
     dialect = engine_for(env.url).dialect
-    metadata = store_metadata(plan_, mapping, schema, env.store, dialect)
-    return Derived(metadata, schema_digest(metadata, dialect), plan_.mapping_path, plan_.mapping_sha256)
-
-
-def derive_all(mapping_file: str | Path | None, source: str | None, envs: list[StoreEnv]) -> dict[str, Derived]:
-    from split.api import check_inputs
-    from split.db import engine_for
-    from split.plan import compile_plan
-
-    checked = check_inputs(mapping_file, source)
-    plan_ = compile_plan(checked.mapping, checked.schema, engine_for(checked.source.url))
-    return {env.store: derive(plan_, checked.mapping, checked.schema, env) for env in envs}
+    metadata = store_metadata(prep.plan, prep.mapping, prep.schema, env.store, dialect)
+    legacy = {name: engine_digest(metadata, registry.load(name)()) for name in ENGINES}
+    engine = "mysql" if dialect.name in ("mysql", "mariadb") else dialect.name
+    return Derived(metadata, schema_digest(metadata), prep.plan.mapping_path, prep.plan.mapping_sha256, engine, legacy)
 
 
 @contextmanager
@@ -125,28 +149,19 @@ def _status(env: StoreEnv, derived: Derived, conn: sa.Connection | None) -> Stor
         str(env.directory.parent),
         current,
         head,
-        None if digest is None else digest == derived.digest,
+        None if digest is None else derived.head_matches(digest),
         len(tables),
         differences,
+        None if digest is None else derived.rendered_for(digest),
     )
 
 
 # ── check ──────────────────────────────────────────────────────────────────────────────────
 
 
-def check(
-    mapping_file: str | Path | None = None,
-    source: str | None = None,
-    nw: str | None = None,
-    retail: str | None = None,
-    *,
-    store: str = "both",
-    migrations: str | Path | None = None,
-) -> list[StoreStatus]:
-    """Each store against its head and the mapping (the CLI exits 1 unless every state is `ok`)."""
-    envs = store_envs(stores_of(store), nw, retail, migrations)
-    derived = derive_all(mapping_file, source, envs)
-    return [read_status(env, derived[env.store]) for env in envs]
+def check(prep: Prepared) -> list[StoreStatus]:
+    """Each prepared store against its head and the mapping (the CLI exits 1 unless every state is `ok`)."""
+    return [read_status(env, derive(prep, env)) for env in envs_of(prep)]
 
 
 # ── revision ───────────────────────────────────────────────────────────────────────────────
@@ -165,19 +180,10 @@ class RevisionResult:
         return dict(self.__dict__)
 
 
-def revision(
-    mapping_file: str | Path | None = None,
-    source: str | None = None,
-    nw: str | None = None,
-    retail: str | None = None,
-    *,
-    store: str = "both",
-    message: str | None = None,
-    migrations: str | Path | None = None,
-) -> list[RevisionResult]:
+def revision(prep: Prepared, message: str | None = None) -> list[RevisionResult]:
     """Autogenerate one revision per store from the difference between the store (at head) and the mapping."""
-    envs = store_envs(stores_of(store), nw, retail, migrations)
-    derived = derive_all(mapping_file, source, envs)
+    envs = envs_of(prep)
+    derived = {env.store: derive(prep, env) for env in envs}
     for env in envs:  # every store at head before any file is written
         st = read_status(env, derived[env.store])
         if st.head is not None and st.current != st.head:
@@ -221,37 +227,29 @@ class MoveResult:
         return dict(self.__dict__)
 
 
-def upgrade(
-    nw: str | None = None,
-    retail: str | None = None,
-    *,
-    store: str = "both",
-    to: str = "head",
-    sql: bool = False,
-    migrations: str | Path | None = None,
-) -> list[MoveResult]:
-    return _move_stores("upgrade", nw, retail, store, to, sql, migrations)
-
-
-def downgrade(
-    nw: str | None = None,
-    retail: str | None = None,
-    *,
-    store: str = "both",
-    to: str = "-1",
-    sql: bool = False,
-    migrations: str | Path | None = None,
-) -> list[MoveResult]:
-    return _move_stores("downgrade", nw, retail, store, to, sql, migrations)
-
-
-def _move_stores(
-    direction: str, nw: str | None, retail: str | None, store: str, to: str, sql: bool, migrations: str | Path | None
-) -> list[MoveResult]:
-    envs = store_envs(stores_of(store), nw, retail, migrations)
-    for env in envs:  # every store has revisions before any is moved
+def move(envs: list[StoreEnv], direction: str, to: str, sql: bool) -> list[MoveResult]:
+    """`upgrade` or `downgrade` every store to `to`; every store is checked before any is moved."""
+    for env in envs:
         _require_revisions(env)
+        if not sql:
+            _require_managed(env)
     return [_move(env, direction, to, sql) for env in envs]
+
+
+def _require_managed(env: StoreEnv) -> None:
+    """A database with tables but no schema version was not made by bunkatsu (it may be the shared source under
+    another name): revisions are never applied to it."""
+    if _file_missing(env):
+        return
+    with connection(env) as conn:
+        tables, current = store_tables(conn), current_revision(conn)
+    if tables and current is None:
+        raise ConfigError(
+            f"the {env.store} store {env.masked} holds {len(tables)} table(s) but no bunkatsu schema version: "
+            "it is not a store bunkatsu manages (is it the source?)",
+            hint="point --" + env.store + " at the store's own database; to adopt a store that holds exactly the "
+            f"schema of head: alembic -c {env.ini} -n {env.store} stamp head",
+        )
 
 
 def _require_revisions(env: StoreEnv) -> None:
@@ -287,17 +285,14 @@ def _move(env: StoreEnv, direction: str, to: str, sql: bool) -> MoveResult:
 # ── copy ───────────────────────────────────────────────────────────────────────────────────
 
 
-def prepare_for_copy(
-    plan_: Any, mapping: Any, schema: Any, targets: dict[str, StoreUrl], migrations: Any
-) -> tuple[list[str], dict[str, sa.MetaData]]:
+def prepare_for_copy(prep: Prepared) -> tuple[list[str], dict[str, sa.MetaData]]:
     """Bring empty stores to head, refuse the others unless they are at head and match the mapping.
 
     Every store is checked before anything is written (exit 2, naming the `schema` command that fixes it).
     Returns notes for the operator (what was written and applied) and each store's derived schema.
     """
-    folder = migrations_dir(migrations)
-    envs = [StoreEnv(role, folder / role, t.url, t.masked) for role, t in targets.items()]
-    derived = {env.store: derive(plan_, mapping, schema, env) for env in envs}
+    envs = envs_of(prep)
+    derived = {env.store: derive(prep, env) for env in envs}
     statuses = {env.store: read_status(env, derived[env.store]) for env in envs}
     for env in envs:
         _refuse_unless_copyable(statuses[env.store])
@@ -322,13 +317,10 @@ def prepare_for_copy(
     return notes, {store: d.metadata for store, d in derived.items()}
 
 
-def require_at_head(
-    plan_: Any, mapping: Any, schema: Any, targets: dict[str, StoreUrl], migrations: Any
-) -> dict[str, sa.MetaData]:
+def require_at_head(prep: Prepared) -> dict[str, sa.MetaData]:
     """For verbs that change rows in stores already copied (sync): each store at head and matching."""
-    folder = migrations_dir(migrations)
-    envs = [StoreEnv(role, folder / role, t.url, t.masked) for role, t in targets.items()]
-    derived = {env.store: derive(plan_, mapping, schema, env) for env in envs}
+    envs = envs_of(prep)
+    derived = {env.store: derive(prep, env) for env in envs}
     for env in envs:
         st = read_status(env, derived[env.store])
         if st.state == "empty":
@@ -345,9 +337,14 @@ def _refuse_unless_copyable(st: StoreStatus) -> None:
         return
     shown = [d.text for d in st.differences if not d.loosened]
     detail = f": {'; '.join(shown[:5])}" + (f" (and {len(shown) - 5} more)" if len(shown) > 5 else "") if shown else ""
-    if st.state == "empty":  # empty, but head was written for another mapping
+    if st.state == "empty":  # empty, but head was written for another mapping (or rendered for another engine)
         raise ConfigError(
-            f"the {st.store} store is empty, but head {st.head} was generated from another mapping",
+            f"the {st.store} store is empty, but head {st.head} "
+            + (
+                f"was rendered for {st.head_engine} by an earlier bunkatsu"
+                if st.head_engine
+                else "was generated from another mapping"
+            ),
             hint=f"run `bunkatsu schema upgrade --store {st.store}`, then `bunkatsu schema revision --store "
             f"{st.store}`, review it and `schema upgrade` again",
         )

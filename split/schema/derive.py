@@ -64,6 +64,18 @@ def target_type(column_type: Any, dialect: str, indexed: bool) -> Any:
     return column_type
 
 
+def portable_type(column_type: Any, indexed: bool) -> Any:
+    """One type for every engine: the source's type, with the MySQL/MariaDB form as a variant.
+
+    The same revision then builds the same schema on SQLite (a rehearsal), PostgreSQL and MariaDB, and
+    Alembic renders the variant into the revision file (`….with_variant(mysql.LONGTEXT(…), 'mysql', …)`)."""
+    generic = target_type(column_type, "generic", indexed)
+    for_mysql = target_type(column_type, "mysql", indexed)
+    if for_mysql is generic:
+        return generic
+    return generic.with_variant(for_mysql, *MYSQL)
+
+
 def _check_compiles(column_type: Any, dialect: Any, where: str, source_type: Any = None) -> None:
     """Refuse a column the store cannot hold faithfully (exit 2, before anything is written)."""
     source_type = column_type if source_type is None else source_type
@@ -91,7 +103,8 @@ def short_name(*parts: str) -> str:
 
 
 def store_metadata(plan: Plan, mapping: Mapping, schema: SourceSchema, store: str, dialect: Any) -> sa.MetaData:
-    """The store's full schema for one engine (`dialect` is a SQLAlchemy dialect instance)."""
+    """The store's full schema, the same for every engine (portable types); `dialect` (a SQLAlchemy dialect
+    instance, the store's) only checks that the store's engine can hold every column."""
     metadata = sa.MetaData()
     plans = {t.name: sp for t in plan.tables if (sp := t.store(store)) is not None}
     fks = _kept_foreign_keys(mapping, schema, store, plans)
@@ -102,9 +115,12 @@ def store_metadata(plan: Plan, mapping: Mapping, schema: SourceSchema, store: st
         keyed |= {c for ix in indexes for c in ix.columns}
         columns = []
         for c in sp.columns:
-            ctype = target_type(c.type, dialect.name, c.name in keyed)
-            _check_compiles(ctype, dialect, f"{store} store, {name}.{c.name}", c.type)
-            columns.append(sa.Column(c.name, ctype, nullable=c.nullable and c.name not in sp.primary_key))
+            indexed = c.name in keyed
+            where = f"{store} store, {name}.{c.name}"
+            _check_compiles(target_type(c.type, dialect.name, indexed), dialect, where, c.type)
+            columns.append(
+                sa.Column(c.name, portable_type(c.type, indexed), nullable=c.nullable and c.name not in sp.primary_key)
+            )
         table = sa.Table(name, metadata, *columns, mysql_charset="utf8mb4", mysql_collate="utf8mb4_bin")
         if sp.primary_key:
             table.append_constraint(sa.PrimaryKeyConstraint(*sp.primary_key))
@@ -247,15 +263,30 @@ def load_levels(metadata_by_store: dict[str, sa.MetaData]) -> dict[str, int]:
     return levels
 
 
-def schema_digest(metadata: sa.MetaData, dialect: Any) -> str:
-    """A stable hash of the schema as the engine would create it: recorded in each revision, so that a
-    store's head can be compared with the mapping without a database."""
+def schema_digest(metadata: sa.MetaData) -> str:
+    """A stable, engine-neutral hash of the schema: recorded in each revision, so that a store's head can be
+    compared with the mapping without a database, whichever engine the revision was generated on."""
+    return _digest(metadata, _portable_text)
+
+
+def engine_digest(metadata: sa.MetaData, dialect: Any) -> str:
+    """The digest as bunkatsu wrote it before revisions were engine-neutral: the schema as one engine creates
+    it. Heads carrying it are still recognised (this engine's: a match; another's: said so)."""
+    return _digest(metadata, lambda t: str(t.compile(dialect=dialect)))
+
+
+def _portable_text(column_type: Any) -> str:
+    variants = getattr(column_type, "_variant_mapping", {})
+    return repr(column_type) + "".join(f" {name}:{variants[name]!r}" for name in sorted(variants))
+
+
+def _digest(metadata: sa.MetaData, type_text: Any) -> str:
     body = []
     for table in sorted(metadata.tables.values(), key=lambda t: t.name):
         body.append(
             {
                 "table": table.name,
-                "columns": [[c.name, str(c.type.compile(dialect=dialect)), c.nullable] for c in table.columns],
+                "columns": [[c.name, type_text(c.type), c.nullable] for c in table.columns],
                 "pk": [c.name for c in table.primary_key.columns],
                 "fks": sorted(
                     [fk.name, [e.parent.name for e in fk.elements], [e.target_fullname for e in fk.elements]]

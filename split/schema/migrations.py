@@ -173,6 +173,7 @@ class StoreStatus:
     head_matches_mapping: bool | None  # None: the head revision was written by hand
     tables: int  # tables in the store, any
     differences: list[Difference] = field(default_factory=list)
+    head_engine: str | None = None  # the head is this mapping's, rendered for that engine by an earlier bunkatsu
 
     @property
     def state(self) -> str:
@@ -183,7 +184,7 @@ class StoreStatus:
         if self.current != self.head:
             return "behind"
         if self.head_matches_mapping is False:
-            return "mapping-changed"
+            return "other-engine" if self.head_engine else "mapping-changed"
         if any(not d.loosened for d in self.differences):
             return "drifted"
         return "loosened" if self.differences else "ok"
@@ -200,6 +201,8 @@ class StoreStatus:
             "behind": f"`bunkatsu schema upgrade --store {s}`",
             "mapping-changed": f'`bunkatsu schema revision --store {s} -m "…"`, review it, then '
             f"`bunkatsu schema upgrade --store {s}`",
+            "other-engine": f'`bunkatsu schema revision --store {s} -m "engine-neutral"` once (it records a head that '
+            f"serves every engine), review it, then `bunkatsu schema upgrade --store {s}`",
             "drifted": f"undo the change in the store, or write it into a revision: `bunkatsu schema revision --store "
             f'{s} -m "…"`, review, `schema upgrade`',
             "loosened": f"after the next `copy`, `bunkatsu schema revision --store {s}` and `schema upgrade` "
@@ -214,6 +217,8 @@ class StoreStatus:
             "unversioned": f"holds {self.tables} table(s) but no schema version",
             "behind": f"at {self.current or 'base'}, head is {self.head}",
             "mapping-changed": f"head {self.head} was generated from another mapping than today's",
+            "other-engine": f"head {self.head} is today's mapping, rendered for {self.head_engine} by an earlier "
+            "bunkatsu (engine-specific); this store is another engine",
             "drifted": "differs from head",
             "loosened": "at head; new columns still nullable until the next copy",
             "ok": f"at head {self.head}, matches the mapping",
@@ -228,6 +233,7 @@ class StoreStatus:
             "current": self.current,
             "head": self.head,
             "head_matches_mapping": self.head_matches_mapping,
+            "head_engine": self.head_engine,
             "differences": [d.text for d in self.differences],
             "fix": self.fix(),
         }
