@@ -23,6 +23,7 @@ from checks.context import VerifyContext
 from checks.results import CheckResult, could_not_prove, failed, passed
 from split.db import describe_db_error, engine_for
 from split.engine.run import run_tasks
+from split.introspect import TOOLKIT_TABLES
 from split.mapping.model import IDENTIFYING_KINDS, Follow, NoRows
 from split.normalize import normalize
 from split.plan import Partition, TablePlan, in_key_range, sql_condition
@@ -322,7 +323,6 @@ def fingerprint_results(protected: Protected, merged: dict[str, ScanHits]) -> li
 def _unplanned_tables(ctx: VerifyContext, present: set[str]) -> list[str]:
     """Every other table of the retail store is scanned whole: an extract someone left there is exactly the
     risk, and after the split retail-only tables are not in the NW-based plan."""
-    from split.introspect import TOOLKIT_TABLES
 
     planned = {t.name for t, _ in ctx.retail_tables()}
     return sorted(present - planned - set(TOOLKIT_TABLES))

@@ -20,8 +20,10 @@ import sqlalchemy as sa
 import yaml
 
 from checks.results import CheckOutcome, CheckResult, could_not_prove, failed, passed, verdict
-from split.db import engine_for
+from split.db import check_reachable, engine_for
 from split.errors import ConfigError
+from split.identity import require_separate
+from split.settings import ENV_NW, ENV_RETAIL, store_url
 
 PUBLIC = "PUBLIC"
 READ = frozenset({"SELECT"})
@@ -343,9 +345,6 @@ class GrantsResult(CheckOutcome):
 
 def run_grants(nw: str | None, retail: str | None, roles: str | Path | None, post_split: bool) -> GrantsResult:
     """`bunkatsu grants`: the check alone, on two reachable, separate stores."""
-    from split.db import check_reachable
-    from split.identity import require_separate
-    from split.settings import ENV_NW, ENV_RETAIL, store_url
 
     started = time.monotonic()
     role_list = roles_from(roles)

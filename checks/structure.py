@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from checks.context import VerifyContext
 from checks.results import CheckResult, could_not_prove, failed, passed
-from split.db import engine_for
+from split.db import describe_db_error, engine_for
 from split.encode import is_token
 from split.introspect import TOOLKIT_TABLES
 from split.mapping.model import Follow, Own
@@ -225,7 +225,6 @@ def integrity_fk(ctx: VerifyContext) -> list[CheckResult]:
 
 
 def _reason(exc: BaseException) -> str:
-    from split.db import describe_db_error
 
     if isinstance(exc, KeyError):
         return f"column {exc} is missing"

@@ -18,6 +18,7 @@ from checks.results import CheckOutcome, CheckResult, verdict
 from checks.runner import run_checks
 from split.db import engine_for
 from split.prepare import Prepared
+from split.report import write_report
 
 if TYPE_CHECKING:
     from checks.grants import Roles
@@ -96,8 +97,6 @@ def verify_split(
         audit=ctx.details.get("audit-log"),
     )
     if report_dir is not None:
-        from split.report import write_report
-
         result.report = str(write_report(result, report_dir))
     return result
 

@@ -22,7 +22,9 @@ from split.db import engine_for
 from split.demo import DemoResult, StagedDemoResult
 from split.demo import demo as demo_run
 from split.demo import demo_staged as demo_staged_run
-from split.discover import Discovery
+from split.discover import Discovery, write_draft
+from split.discover import discover as inventory
+from split.discover.sample import DEFAULT_SAMPLE_ROWS
 from split.engine.copy import CopyResult, copy_tables
 from split.errors import ConfigError
 from split.introspect import reflect_source
@@ -53,9 +55,6 @@ def discover(
 ) -> Discovery:
     """Inventory the source and compare it with the mapping (if one is given): exit 1 when not covered.
     With `draft`, write a mapping draft for the missing parts (NW only, marked for review)."""
-    from split.discover import discover as inventory
-    from split.discover import write_draft
-    from split.discover.sample import DEFAULT_SAMPLE_ROWS
 
     rows = DEFAULT_SAMPLE_ROWS if sample_rows is None else sample_rows
     if rows < 0:

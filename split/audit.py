@@ -21,10 +21,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from split.db import check_reachable, engine_for
 from split.errors import ConfigError
-from split.introspect import SourceSchema
+from split.introspect import SourceSchema, reflect_source
+from split.mapping import load_mapping
+from split.mapping.load import suggest
 from split.mapping.model import Mapping, Own
-from split.settings import StoreUrl
+from split.prepare import read_only, source_store
+from split.report import write_audit
+from split.settings import ENV_LOG, ENV_NW, StoreUrl, mapping_path, store_url
 
 
 @dataclass(frozen=True)
@@ -178,8 +183,6 @@ class AuditResult:
 
 def audit(mapping: Mapping, authority: StoreUrl, log: StoreUrl, spec: LogSpec) -> AuditResult:
     """The ownership timeline from `authority` (the source, or the NW store after the split), the log from `log`."""
-    from split.db import engine_for
-    from split.introspect import reflect_source
 
     auth_engine = engine_for(authority.url)
     with auth_engine.connect() as conn:
@@ -204,8 +207,6 @@ def audit(mapping: Mapping, authority: StoreUrl, log: StoreUrl, spec: LogSpec) -
 
 def require_log_table(log: StoreUrl, spec: LogSpec) -> None:
     """Before anything runs: the log table and its four columns exist (else exit 2 with what is there)."""
-    from split.db import engine_for
-    from split.mapping.load import suggest
 
     inspector = sa.inspect(engine_for(log.url))
     tables = inspector.get_table_names()
@@ -272,9 +273,6 @@ def _moment_of(value: Any) -> datetime | None:
 
 def log_store(log_url: str | None) -> StoreUrl:
     """The access log's database (--log-url or BUNKATSU_LOG_URL), reachable, opened read-only."""
-    from split.db import check_reachable
-    from split.prepare import read_only
-    from split.settings import ENV_LOG, store_url
 
     given = store_url("log", log_url, ENV_LOG, option="--log-url")
     check_reachable(given.url, "log")
@@ -298,11 +296,6 @@ def investigate_log(
     report: Path | None,
 ) -> AuditResult:
     """`bunkatsu audit-log`: the ownership timeline from the source, or after the split from the NW store."""
-    from split.db import check_reachable
-    from split.mapping import load_mapping
-    from split.prepare import read_only, source_store
-    from split.report import write_audit
-    from split.settings import ENV_NW, mapping_path, store_url
 
     mapping = load_mapping(mapping_path(mapping_file))
     if source or not nw:

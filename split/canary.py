@@ -13,6 +13,7 @@ more than digests). Plant into the source before a copy, or into the NW store af
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -26,11 +27,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from split.db import check_reachable, engine_for
 from split.errors import ConfigError
-from split.introspect import CANARY_TABLE, SourceSchema, TableInfo
+from split.identity import require_separate
+from split.introspect import CANARY_TABLE, SourceSchema, TableInfo, reflect_source
+from split.mapping import load_mapping
 from split.mapping.model import IDENTIFYING_KINDS, Follow, Mapping, Own
 from split.normalize import normalize
-from split.settings import StoreUrl
+from split.settings import ENV_NW, ENV_SOURCE, StoreUrl, mapping_path, store_url
 
 CANARY_KEY = b"bunkatsu-canary"  # public on purpose: canary values are fictitious; digests only save scanning
 VALUE_KINDS = (*IDENTIFYING_KINDS, "free_text")
@@ -38,7 +42,6 @@ VALUE_KINDS = (*IDENTIFYING_KINDS, "free_text")
 
 def canary_digest(value: str) -> bytes:
     """The digest `checks.fingerprint.Protected` computes for a normalised value under CANARY_KEY."""
-    import hashlib
 
     return hashlib.blake2b(normalize(value).encode(), key=CANARY_KEY, digest_size=8).digest()
 
@@ -112,9 +115,6 @@ class CanaryResult:
 def canary_target(into: str, source: str | None, nw: str | None) -> StoreUrl:
     """Where canaries are planted or removed: the source only when told so (the one write bunkatsu makes there),
     else the NW store, which must then not be the source under another name."""
-    from split.db import check_reachable
-    from split.identity import require_separate
-    from split.settings import ENV_NW, ENV_SOURCE, store_url
 
     if into not in ("source", "nw"):
         raise ConfigError(f"--into {into}: expected source or nw", hint="source before a copy, nw after the split")
@@ -377,10 +377,6 @@ def plant_canaries(
     mapping_file: str | Path | None, source: str | None, nw: str | None, into: str, count: int
 ) -> CanaryResult:
     """`canary plant`: into the source only when told so, else into the NW store."""
-    from split.db import engine_for
-    from split.introspect import reflect_source
-    from split.mapping import load_mapping
-    from split.settings import mapping_path
 
     if not 1 <= count <= 1000:
         raise ConfigError(f"--count {count}: plant between 1 and 1000 canaries", hint="a few per wave are enough")
@@ -393,8 +389,6 @@ def plant_canaries(
 
 
 def remove_canaries(source: str | None, nw: str | None, into: str) -> CanaryResult:
-    from split.db import engine_for
-    from split.introspect import reflect_source
 
     target = canary_target(into, source, nw)
     engine = engine_for(target.url, writer=True)

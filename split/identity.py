@@ -22,6 +22,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from split.db import engine_for, normalise_url, sqlite_path
 from split.errors import ConfigError
 from split.settings import StoreUrl
 
@@ -41,7 +42,6 @@ class Identity:
 
 def identify(url: str) -> Identity:
     """The database this URL reaches. Connects (except for SQLite files); never writes."""
-    from split.db import engine_for, normalise_url, sqlite_path
 
     parsed = normalise_url(url)
     backend = parsed.get_backend_name()

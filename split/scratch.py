@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from split.db import create_database, dispose_all, drop_database, normalise_url
 from split.errors import ConfigError
+from split.settings import mask_url, parse_url
 
 PREFIX = "bunkatsu-dry-run-"
 
@@ -32,7 +34,6 @@ class Scratch:
     where: str  # for people: the folder or the server (masked)
 
     def describe(self) -> str:
-        from split.settings import mask_url
 
         return ", ".join(mask_url(url) for url in self.stores.values())
 
@@ -40,8 +41,6 @@ class Scratch:
 def scratch_urls(folder: Path, server: str | None) -> tuple[dict[str, str], str]:
     if server is None:
         return {role: f"sqlite:///{folder / (role + '.db')}" for role in ("nw", "retail")}, str(folder)
-    from split.db import normalise_url
-    from split.settings import parse_url
 
     parse_url(server, "scratch", database=False)
     url = normalise_url(server)
@@ -61,7 +60,6 @@ def scratch_urls(folder: Path, server: str | None) -> tuple[dict[str, str], str]
 @contextmanager
 def scratch_stores(server: str | None = None) -> Iterator[Scratch]:
     """Scratch stores for the block; removed on the way out, also on an error, Ctrl-C or SIGTERM."""
-    from split.db import create_database, dispose_all, drop_database
 
     folder = Path(tempfile.mkdtemp(prefix=PREFIX))
     created: list[str] = []
@@ -78,8 +76,6 @@ def scratch_stores(server: str | None = None) -> Iterator[Scratch]:
                 try:
                     drop_database(url)
                 except Exception:  # noqa: BLE001 - keep removing the rest; say what is left
-                    from split.settings import mask_url
-
                     print(f"could not drop the scratch database {mask_url(url)}: drop it by hand", file=sys.stderr)
             shutil.rmtree(folder, ignore_errors=True)
         if signalled:  # the interrupt was raised where Python ignores exceptions (a GC callback): honour it now

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from split.errors import ConfigError
+from split.keys import MIN_BITS, estimated_bits
 
 ENV_SOURCE = "BUNKATSU_SOURCE_URL"
 ENV_NW = "BUNKATSU_NW_URL"
@@ -138,7 +139,6 @@ def encode_key(required: bool) -> bytes | None:
     """The HMAC key for `encode` columns, from the environment only (never from a file or an option).
 
     A key whose estimated entropy is under 128 bits is refused wherever it is read (`split.keys`)."""
-    from split.keys import MIN_BITS, estimated_bits
 
     key = os.environ.get(ENV_ENCODE_KEY)
     if not key:

@@ -20,6 +20,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from split.errors import TerminalError
+
 FLUSH_BYTES = 1 << 20
 
 
@@ -75,8 +77,6 @@ def stream(
             on_flush()  # every partition passes here at least once, with its data sent but COPY not ended
         sent, received = out_cur.rowcount, in_cur.rowcount
     if sent != received:  # never expected; a silent loss is the one thing a copy must not do
-        from split.errors import TerminalError
-
         raise TerminalError(
             f"COPY of {table}: {sent} rows read from the source but {received} written; the partition was rolled back",
             hint="report this as a bug with the plan hash; then run the same command again",

@@ -15,8 +15,12 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from split.db import create_database, describe_db_error, engine_for
+from split.engine.pgcopy import write_rows
+from split.errors import ConfigError
 from split.sample import names
 from split.sample import schema as s
+from split.settings import parse_url
 
 AREA_CODE = "06"  # the generated NW is 関西 (area 06)
 AFFILIATE_CODE = "00016"  # 小売電気事業者コード: company 0001, area 6
@@ -440,9 +444,6 @@ def build(
     on_progress: Callable[[int], None] | None = None,
 ) -> SampleSummary:
     """`generate`, with the user's inputs checked first (usage errors, exit 2)."""
-    from split.db import create_database, describe_db_error
-    from split.errors import ConfigError
-    from split.settings import parse_url
 
     parse_url(url, "sample")
     if supply_points < 1 or interval_days < 1:
@@ -468,8 +469,6 @@ def generate(
     on_progress: Callable[[int], None] | None = None,
 ) -> SampleSummary:
     """Create the reference tables at URL and fill them; returns the row count per table."""
-    from split.db import create_database, engine_for
-    from split.errors import ConfigError
 
     create_database(url)
     engine = engine_for(url)
@@ -502,8 +501,6 @@ def _insert(engine: sa.Engine, batch: Batch, counts: dict[str, int]) -> None:
             rows = batch.rows.get(table.name)
             if rows:
                 if conn.dialect.name == "postgresql":  # COPY: benchmark-sized sources build in minutes
-                    from split.engine.pgcopy import write_rows
-
                     names = list(table.columns.keys())
                     write_rows(conn, table.name, names, [[tuple(r.get(n) for n in names) for r in rows]])
                 else:

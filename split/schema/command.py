@@ -7,6 +7,7 @@ mapping stops the copy with the `schema` command that fixes it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,10 +15,13 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from split.db import check_reachable, describe_db_error, engine_for, sqlite_path
 from split.errors import ConfigError, TerminalError
-from split.prepare import Prepared
+from split.identity import require_separate
+from split.prepare import Prepared, source_store
+from split.schema.derive import engine_digest, schema_digest, store_metadata
 from split.schema.migrations import StoreEnv, StoreStatus, compare, current_revision, store_tables
-from split.settings import StoreUrl
+from split.settings import ENV_NW, ENV_RETAIL, ENV_SOURCE, StoreUrl, migrations_dir, store_url
 
 STORES = ("nw", "retail")
 
@@ -39,12 +43,6 @@ def store_envs(
 ) -> list[StoreEnv]:
     """The chosen stores, each reachable; none of them the source (when it is known: `--source` or
     BUNKATSU_SOURCE_URL) and not each other. `--sql` only renders DDL and needs no store to be there."""
-    import os
-
-    from split.db import check_reachable
-    from split.identity import require_separate
-    from split.prepare import source_store
-    from split.settings import ENV_NW, ENV_RETAIL, ENV_SOURCE, migrations_dir, store_url
 
     given = {"nw": (nw, ENV_NW), "retail": (retail, ENV_RETAIL)}
     targets = [store_url(role, *given[role]) for role in stores_of(store)]
@@ -97,9 +95,6 @@ class Derived:
 def derive(prep: Prepared, env: StoreEnv) -> Derived:
     from sqlalchemy.dialects import registry
 
-    from split.db import engine_for
-    from split.schema.derive import engine_digest, schema_digest, store_metadata
-
     dialect = engine_for(env.url).dialect
     metadata = store_metadata(prep.plan, prep.mapping, prep.schema, env.store, dialect)
     legacy = {name: engine_digest(metadata, registry.load(name)()) for name in ENGINES}
@@ -110,7 +105,6 @@ def derive(prep: Prepared, env: StoreEnv) -> Derived:
 @contextmanager
 def connection(env: StoreEnv) -> Iterator[sa.Connection]:
     """One transaction on the store for a whole Alembic command (DDL is transactional where the engine allows)."""
-    from split.db import describe_db_error, engine_for
 
     try:
         with engine_for(env.url, writer=True).begin() as conn:  # on SQLite, a writer makes DDL transactional too
@@ -124,7 +118,6 @@ def connection(env: StoreEnv) -> Iterator[sa.Connection]:
 
 def _file_missing(env: StoreEnv) -> bool:
     """A SQLite store not created yet: reading it would create the file, and checks write nothing."""
-    from split.db import sqlite_path
 
     path = sqlite_path(env.url)
     return path is not None and not path.is_file()

@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from split.db import normalise_url
 from split.introspect import CANARY_TABLE, SCHEMA_TOOLKIT_TABLES, TOOLKIT_TABLES
 
 VERSION_TABLE = "bunkatsu_schema_version"  # not alembic_version: a store may host its company's own Alembic project
@@ -75,8 +76,6 @@ def _url(config: Any, store: str) -> str:
 
 def run_migrations(store: str) -> None:
     from alembic import context
-
-    from split.db import normalise_url
 
     config = context.config
     connection = config.attributes.get("connection")
