@@ -14,7 +14,8 @@ import hashlib
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,8 +24,7 @@ from checks.context import VerifyContext
 from checks.results import CheckResult, could_not_prove, failed, passed
 from split.db import describe_db_error, engine_for
 from split.engine.run import run_tasks
-from split.introspect import TOOLKIT_TABLES
-from split.mapping.model import IDENTIFYING_KINDS, Follow, NoRows
+from split.mapping.model import IDENTIFYING_KINDS, Destination, Follow, NoRows
 from split.normalize import normalize
 from split.plan import Partition, TablePlan, in_key_range, sql_condition
 from split.scope import source_table
@@ -65,13 +65,15 @@ def protected_values(ctx: VerifyContext) -> Protected:
     norm = functools.lru_cache(maxsize=1 << 16)(normalize)  # ids repeat once per reading, month, memo
     with engine.connect() as conn:
         for rule in ctx.mapping.tables:
-            columns = [c for c in rule.columns if c.kind in IDENTIFYING]
+            # An `encode` column's plaintext is protected in every row, in scope or not: retail only ever
+            # holds its token. (A value some plain column legitimately shows retail stays allowed.)
+            columns = [c for c in rule.columns if c.kind in IDENTIFYING or c.to == Destination.ENCODE]
             if not columns:
                 continue
             table_plan = ctx.plan.table(rule.name)
             retail = table_plan.store("retail") if table_plan else None
             in_scope = _in_scope_sql(retail.predicate_sql) if retail else "0"
-            reaching = {c.name for c in retail.columns} if retail else set()
+            reaching = {c.name for c in retail.columns if c.transform == "copy"} if retail else set()
             names: list[sa.ColumnClause[Any]] = [sa.literal_column(quote(c.name)) for c in columns]
             stmt = sa.select(sa.literal_column(in_scope), *names).select_from(sa.table(rule.name))
             for row in conn.execution_options(stream_results=True).execute(stmt):
@@ -82,7 +84,7 @@ def protected_values(ctx: VerifyContext) -> Protected:
                     if row[0] and col.name in reaching:
                         allowed.add(text)
                     elif len(text) >= MIN_LENGTH:
-                        out_of_scope.setdefault(text, col.kind or "")
+                        out_of_scope.setdefault(text, col.kind or "encoded")
     protected = Protected(key=ctx.report_key)
     protected.allowed = {protected.digest(text) for text in allowed}
     for text, kind in out_of_scope.items():
@@ -135,10 +137,11 @@ def scan(task: ScanTask, sets: tuple[Protected, ...]) -> list[ScanHits]:
     with engine_for(task.url).connect() as conn:
         for row in conn.execution_options(stream_results=True).execute(stmt):
             scanned += 1
-            for column, value in zip(modes, row, strict=False):  # no text columns: nothing to look up
-                if not isinstance(value, str) or not value:
+            for column, raw in zip(modes, row, strict=False):  # no text columns: nothing to look up
+                value = raw if isinstance(raw, str) else as_text(raw)
+                if not value:
                     continue
-                mode = modes[column]
+                mode = modes[column] if isinstance(raw, str) else "free_text"  # JSON, bytes: text with structure
                 found, pattern = seen.get((mode, value)) or _remember(seen, sets, mode, value, lengths)
                 if any(found):  # the hot loop: almost every value is found in no set
                     for h, p, digests in zip(hits, sets, found, strict=True):
@@ -182,14 +185,43 @@ def _mode(kind: str | None) -> str:
     return "window" if kind in WINDOW_KINDS else "whole"
 
 
+NOT_TEXT = (sa.Integer, sa.Numeric, sa.Float, sa.Boolean, sa.Date, sa.DateTime, sa.Time, sa.Interval)
+ENCODINGS = ("utf-8", "cp932", "euc_jp")  # Japanese systems' own: a BLOB of Shift_JIS text is text
+
+
 def _may_hold_text(ctype: Any) -> bool:
-    """Strings, and any type the driver might hand back as one (fail closed: scan what is not known)."""
-    if isinstance(ctype, sa.String):
-        return True
-    try:
-        return ctype.python_type is str
-    except NotImplementedError:
-        return True
+    """Every column but numbers, dates and booleans: strings, JSON, arrays, XML, binary, and any type not
+    known (fail closed: scan what is not known to be unable to hold a name)."""
+    return not isinstance(ctype, NOT_TEXT)
+
+
+def as_text(value: object) -> str | None:
+    """The text a value can carry: a string itself; JSON and arrays as their keys and values, one per line;
+    bytes in every encoding they decode in strictly; other objects (UUID, XML) as `str()`."""
+    if isinstance(value, str):
+        return value
+    if value is None or isinstance(value, (int, float, Decimal, bool, date, time, timedelta)):
+        return None
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        decoded = []
+        for encoding in ENCODINGS:
+            try:
+                decoded.append(bytes(value).decode(encoding))
+            except UnicodeDecodeError:
+                continue
+        return "\n".join(dict.fromkeys(decoded)) or None
+    if isinstance(value, (dict, list, tuple)):
+        return "\n".join(_leaves(value)) or None
+    return str(value)
+
+
+def _leaves(value: object) -> list[str]:
+    if isinstance(value, dict):
+        return [leaf for k, v in value.items() for leaf in (str(k), *_leaves(v))]
+    if isinstance(value, (list, tuple)):
+        return [leaf for item in value for leaf in _leaves(item)]
+    text = as_text(value)
+    return [text] if text else []
 
 
 def _lookup(protected: Protected, text: str, lengths: list[int]) -> set[bytes]:
@@ -322,10 +354,10 @@ def fingerprint_results(protected: Protected, merged: dict[str, ScanHits]) -> li
 
 def _unplanned_tables(ctx: VerifyContext, present: set[str]) -> list[str]:
     """Every other table of the retail store is scanned whole: an extract someone left there is exactly the
-    risk, and after the split retail-only tables are not in the NW-based plan."""
-
+    risk, and after the split retail-only tables are not in the NW-based plan. The toolkit's own tables too:
+    a name is no reason to trust what a table holds."""
     planned = {t.name for t, _ in ctx.retail_tables()}
-    return sorted(present - planned - set(TOOLKIT_TABLES))
+    return sorted(present - planned)
 
 
 # ── retail.temporal_scope ─────────────────────────────────────────────────────────────────────

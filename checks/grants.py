@@ -345,7 +345,6 @@ class GrantsResult(CheckOutcome):
 
 def run_grants(nw: str | None, retail: str | None, roles: str | Path | None, post_split: bool) -> GrantsResult:
     """`bunkatsu grants`: the check alone, on two reachable, separate stores."""
-
     started = time.monotonic()
     role_list = roles_from(roles)
     if role_list is None:

@@ -10,32 +10,81 @@ from checks.context import VerifyContext
 from checks.results import CheckResult, could_not_prove, failed, passed
 from split.db import describe_db_error, engine_for
 from split.encode import is_token
-from split.introspect import TOOLKIT_TABLES
+from split.journal import JOURNAL_TABLE, journal
+from split.ledger import LEDGER_TABLE, ledger
 from split.mapping.model import Follow, Own
 
 SAMPLES = 5
 
 
+# The toolkit's own tables, by the columns they have. A retail table that takes one of these names but not
+# its shape is a place to hide values: it fails retail.tables (and is scanned like any other table).
+VERSION_SHAPE = frozenset({"version_num"})
+TOOLKIT_SHAPES = {
+    LEDGER_TABLE: frozenset(ledger.c.keys()),
+    JOURNAL_TABLE: frozenset(journal.c.keys()),
+    "bunkatsu_schema_version": VERSION_SHAPE,
+    "alembic_version": VERSION_SHAPE,  # a store may host its company's own Alembic project
+}
+SYSTEM_SCHEMAS = {"information_schema", "pg_catalog"}
+
+
 def store_objects(url: str) -> dict[str, str]:
-    """Every table, view and materialized view of a store, by name → kind."""
-    inspector = sa.inspect(engine_for(url))
-    objects = {name: "table" for name in inspector.get_table_names()}
-    objects.update({name: "view" for name in inspector.get_view_names()})
-    if engine_for(url).dialect.name == "postgresql":
-        objects.update({name: "materialized view" for name in inspector.get_materialized_view_names()})
+    """Every relation a role of the store can read, by name → kind: tables, views, materialized views and
+    foreign tables, in every schema (PostgreSQL: every non-system schema; outside the default one the name
+    is `schema.name`)."""
+    engine = engine_for(url)
+    inspector = sa.inspect(engine)
+    default = inspector.default_schema_name
+    schemas = [default]
+    if engine.dialect.name == "postgresql":
+        others = [s for s in inspector.get_schema_names() if s not in SYSTEM_SCHEMAS and not s.startswith("pg_")]
+        schemas += sorted(set(others) - {default})
+    objects: dict[str, str] = {}
+    for schema in schemas:
+        prefix = "" if schema == default else f"{schema}."
+        kinds = {"table": inspector.get_table_names(schema), "view": inspector.get_view_names(schema)}
+        if engine.dialect.name == "postgresql":
+            kinds["materialized view"] = inspector.get_materialized_view_names(schema)
+            kinds["foreign table"] = inspector.get_foreign_table_names(schema)  # type: ignore[attr-defined]
+        for kind, names in kinds.items():
+            objects.update({prefix + name: kind for name in names})
     return objects
 
 
+def _toolkit_shape_problem(url: str, name: str) -> str | None:
+    have = {c["name"] for c in sa.inspect(engine_for(url)).get_columns(name)}
+    wanted = TOOLKIT_SHAPES[name]
+    if have == wanted:
+        return None
+    parts = []
+    if have - wanted:
+        parts.append(f"columns bunkatsu never makes: {', '.join(sorted(have - wanted))}")
+    if wanted - have:
+        parts.append(f"missing: {', '.join(sorted(wanted - have))}")
+    return "; ".join(parts)
+
+
 def retail_tables(ctx: VerifyContext) -> list[CheckResult]:
-    """retail.tables: exactly the allowed tables plus the toolkit's own; any other table or view fails."""
+    """retail.tables: exactly the allowed tables, plus the toolkit's own in their exact shape. A retail store
+    holds tables only: any view, materialized view or foreign table fails, whatever its name."""
     expected = set(ctx.allowed_retail)
-    found = store_objects(ctx.stores["retail"])
+    url = ctx.stores["retail"]
+    found = store_objects(url)
     results = []
     for name, kind in sorted(found.items()):
-        if name not in expected and name not in TOOLKIT_TABLES:
-            results.append(
-                failed("retail.tables", "retail", name, message=f"{kind} `{name}` is not allowed in the retail store")
-            )
+        if kind != "table":
+            message = f"{kind} `{name}` is not allowed in the retail store: it holds tables only"
+        elif name in TOOLKIT_SHAPES:
+            problem = _toolkit_shape_problem(url, name)
+            message = f"table `{name}` is named like a bunkatsu table but is not one ({problem})" if problem else ""
+        elif name not in expected:
+            message = f"{kind} `{name}` is not allowed in the retail store"
+        else:
+            continue
+        if message:
+            results.append(failed("retail.tables", "retail", name, message=message))
+    found = {name: kind for name, kind in found.items() if kind == "table"}
     for name in sorted(expected - found.keys()):
         results.append(
             failed("retail.tables", "retail", name, message=f"table `{name}` is missing from the retail store")

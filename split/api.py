@@ -55,7 +55,6 @@ def discover(
 ) -> Discovery:
     """Inventory the source and compare it with the mapping (if one is given): exit 1 when not covered.
     With `draft`, write a mapping draft for the missing parts (NW only, marked for review)."""
-
     rows = DEFAULT_SAMPLE_ROWS if sample_rows is None else sample_rows
     if rows < 0:
         raise ConfigError(f"--sample-rows {rows} is negative", hint="give a row count per table, or 0 for all rows")

@@ -183,7 +183,6 @@ class AuditResult:
 
 def audit(mapping: Mapping, authority: StoreUrl, log: StoreUrl, spec: LogSpec) -> AuditResult:
     """The ownership timeline from `authority` (the source, or the NW store after the split), the log from `log`."""
-
     auth_engine = engine_for(authority.url)
     with auth_engine.connect() as conn:
         timeline = load_timeline(conn, mapping, reflect_source(auth_engine))
@@ -207,7 +206,6 @@ def audit(mapping: Mapping, authority: StoreUrl, log: StoreUrl, spec: LogSpec) -
 
 def require_log_table(log: StoreUrl, spec: LogSpec) -> None:
     """Before anything runs: the log table and its four columns exist (else exit 2 with what is there)."""
-
     inspector = sa.inspect(engine_for(log.url))
     tables = inspector.get_table_names()
     if spec.table not in tables:
@@ -273,7 +271,6 @@ def _moment_of(value: Any) -> datetime | None:
 
 def log_store(log_url: str | None) -> StoreUrl:
     """The access log's database (--log-url or BUNKATSU_LOG_URL), reachable, opened read-only."""
-
     given = store_url("log", log_url, ENV_LOG, option="--log-url")
     check_reachable(given.url, "log")
     return read_only(given)
@@ -296,7 +293,6 @@ def investigate_log(
     report: Path | None,
 ) -> AuditResult:
     """`bunkatsu audit-log`: the ownership timeline from the source, or after the split from the NW store."""
-
     mapping = load_mapping(mapping_path(mapping_file))
     if source or not nw:
         authority = source_store(source)

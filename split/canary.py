@@ -42,7 +42,6 @@ VALUE_KINDS = (*IDENTIFYING_KINDS, "free_text")
 
 def canary_digest(value: str) -> bytes:
     """The digest `checks.fingerprint.Protected` computes for a normalised value under CANARY_KEY."""
-
     return hashlib.blake2b(normalize(value).encode(), key=CANARY_KEY, digest_size=8).digest()
 
 
@@ -115,7 +114,6 @@ class CanaryResult:
 def canary_target(into: str, source: str | None, nw: str | None) -> StoreUrl:
     """Where canaries are planted or removed: the source only when told so (the one write bunkatsu makes there),
     else the NW store, which must then not be the source under another name."""
-
     if into not in ("source", "nw"):
         raise ConfigError(f"--into {into}: expected source or nw", hint="source before a copy, nw after the split")
     if into == "source":
@@ -377,7 +375,6 @@ def plant_canaries(
     mapping_file: str | Path | None, source: str | None, nw: str | None, into: str, count: int
 ) -> CanaryResult:
     """`canary plant`: into the source only when told so, else into the NW store."""
-
     if not 1 <= count <= 1000:
         raise ConfigError(f"--count {count}: plant between 1 and 1000 canaries", hint="a few per wave are enough")
     mapping = load_mapping(mapping_path(mapping_file))

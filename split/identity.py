@@ -42,7 +42,6 @@ class Identity:
 
 def identify(url: str) -> Identity:
     """The database this URL reaches. Connects (except for SQLite files); never writes."""
-
     parsed = normalise_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":

@@ -60,7 +60,6 @@ def scratch_urls(folder: Path, server: str | None) -> tuple[dict[str, str], str]
 @contextmanager
 def scratch_stores(server: str | None = None) -> Iterator[Scratch]:
     """Scratch stores for the block; removed on the way out, also on an error, Ctrl-C or SIGTERM."""
-
     folder = Path(tempfile.mkdtemp(prefix=PREFIX))
     created: list[str] = []
     with _interrupts() as signalled:

@@ -139,7 +139,6 @@ def encode_key(required: bool) -> bytes | None:
     """The HMAC key for `encode` columns, from the environment only (never from a file or an option).
 
     A key whose estimated entropy is under 128 bits is refused wherever it is read (`split.keys`)."""
-
     key = os.environ.get(ENV_ENCODE_KEY)
     if not key:
         if required:

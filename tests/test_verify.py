@@ -339,3 +339,111 @@ def test_markup_in_a_retail_name_is_shown_as_text_in_the_report(tmp_path, sessio
     html = (tmp_path / "report" / "index.html").read_bytes()
     assert b"<img src=x" not in html
     assert b"&lt;img src=x onerror=" in html
+
+
+def _checks(result) -> dict[tuple[str, str | None], str]:  # type: ignore[no-untyped-def]
+    """The failing checks' messages by (id, table), several joined by ` | `."""
+    found: dict[tuple[str, str | None], str] = {}
+    for c in json.loads(result.stdout)["checks"]:
+        if c["status"] == "fail":
+            key = (c["id"], c["table"])
+            found[key] = f"{found[key]} | {c['message']}" if key in found else c["message"]
+    return found
+
+
+@pytest.mark.parametrize("split_stores", BACKEND_PARAMS, indirect=True)
+def test_the_retail_side_has_no_hiding_places(split_stores, tmp_path):
+    """Objects the retail company controls, planted where the first proof did not look: a view under an allowed
+    table's name, a table named like bunkatsu's own, another schema (PostgreSQL). Each fails retail.tables, and
+    what a tool-named table holds is scanned like any other table."""
+    source, nw, retail = split_stores
+    backend = sa.engine.make_url(retail).get_backend_name()
+    phone = protected_customer(source)["phone"]
+    literal = f"'{phone}'"
+    execute(
+        retail,
+        "DROP TABLE retail_account",
+        f"CREATE VIEW retail_account AS SELECT 1 AS account_no, {literal} AS note",
+        "CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY, memo VARCHAR(200))",
+        f"INSERT INTO alembic_version VALUES ('abc', {literal})",
+    )
+    if backend == "postgresql":
+        execute(retail, "CREATE SCHEMA extract", "CREATE TABLE extract.customers (id INTEGER, phone VARCHAR(20))")
+    result = verify(source, nw, retail, tmp_path / "report")
+    assert result.returncode == 1, result.stderr
+    found = _checks(result)
+    assert "holds tables only" in found[("retail.tables", "retail_account")]
+    assert "named like a bunkatsu table but is not one" in found[("retail.tables", "alembic_version")]
+    assert "memo" in found[("retail.tables", "alembic_version")]
+    assert ("retail.fingerprint", "alembic_version") in found
+    if backend == "postgresql":
+        assert ("retail.tables", "extract.customers") in found
+    report = b"".join(p.read_bytes() for p in (tmp_path / "report").rglob("*") if p.is_file())
+    assert phone.encode() not in report
+
+
+@pytest.mark.parametrize("split_stores", BACKEND_PARAMS, indirect=True)
+def test_the_plaintext_of_an_encoded_column_is_protected_even_in_scope(split_stores, tmp_path):
+    """`encode` means retail never sees the plaintext, in any row: an in-scope 需要者管理番号 in a memo fails."""
+    source, nw, retail = split_stores
+    periods = affiliate_periods(source)
+    own = next(p for p in rows(source, "customer_party") if in_scope("customer_party", p, periods) and p["ledger_ref"])
+    memo = reflected(retail, "retail_account")
+    with engine_for(retail).begin() as conn:
+        key = conn.execute(sa.select(sa.func.min(memo.c.account_no))).scalar_one()
+        conn.execute(
+            memo.update().where(memo.c.account_no == key).values(note=f"需要者管理番号 {own['ledger_ref']} 確認済")
+        )
+    result = verify(source, nw, retail, tmp_path / "report")
+    assert result.returncode == 1, result.stderr
+    assert ("retail.fingerprint", "retail_account") in failing(result)
+    report = b"".join(p.read_bytes() for p in (tmp_path / "report").rglob("*") if p.is_file())
+    assert str(own["ledger_ref"]).encode() not in report
+
+
+@pytest.mark.parametrize("split_stores", BACKEND_PARAMS, indirect=True)
+def test_values_inside_json_and_binary_columns_are_found(split_stores, tmp_path):
+    """A foreign customer's name and phone inside JSON (walked) and inside bytes (UTF-8 and Shift_JIS)."""
+    source, nw, retail = split_stores
+    victim = protected_customer(source)
+    backend = sa.engine.make_url(retail).get_backend_name()
+    json_type, blob_type = {"postgresql": ("JSONB", "BYTEA"), "sqlite": ("JSON", "BLOB")}.get(backend, ("JSON", "BLOB"))
+    doc = json.dumps({"customer": {"tel": [victim["phone"]], "id": 7}}, ensure_ascii=False)
+    execute(retail, f"CREATE TABLE sales_extract (id INTEGER PRIMARY KEY, doc {json_type}, raw {blob_type})")
+    with engine_for(retail).begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO sales_extract VALUES (1, :doc, :raw)"),
+            {"doc": doc, "raw": f"{victim['contract_name']} {victim['phone']}".encode("cp932")},
+        )
+    result = verify(source, nw, retail, tmp_path / "report")
+    assert result.returncode == 1, result.stderr
+    found = [
+        c for c in json.loads(result.stdout)["checks"] if c["id"] == "retail.fingerprint" and c["status"] == "fail"
+    ]
+    assert {c["column"] for c in found if c["table"] == "sales_extract"} == {"doc", "raw"}, found
+
+
+def test_a_value_that_breaks_a_check_never_reaches_stderr(tmp_path, session_dbs, dbs):
+    """A name and phone written into a retail DATE column (SQLite takes any text there): whatever check trips
+    over it, the error output carries no value and the run is never a pass."""
+    source = sample_source(session_dbs, "sqlite")
+    nw, retail = dbs.url("sqlite", "nw"), dbs.url("sqlite", "retail")
+    assert (
+        run_cli(
+            "copy", "--mapping", str(MAPPING), "--source", source, "--nw", nw, "--retail", retail, env=ENV
+        ).returncode
+        == 0
+    )
+    victim = protected_customer(source)
+    planted = f"{victim['contract_name']} {victim['phone']}"
+    execute(
+        retail,
+        sa.text(
+            "UPDATE monthly_usage SET usage_month = :v WHERE usage_id = (SELECT min(usage_id) FROM monthly_usage)"
+        ).bindparams(v=planted),
+    )
+    result = verify(source, nw, retail, tmp_path / "report")
+    assert result.returncode in (1, 3), result.stderr
+    assert "Traceback" not in result.stderr
+    for part in (victim["contract_name"], victim["phone"], victim["phone"].replace("-", "")):
+        assert part not in result.stderr + result.stdout

@@ -444,7 +444,6 @@ def build(
     on_progress: Callable[[int], None] | None = None,
 ) -> SampleSummary:
     """`generate`, with the user's inputs checked first (usage errors, exit 2)."""
-
     parse_url(url, "sample")
     if supply_points < 1 or interval_days < 1:
         raise ConfigError("--supply-points and --interval-days must be at least 1")
@@ -469,7 +468,6 @@ def generate(
     on_progress: Callable[[int], None] | None = None,
 ) -> SampleSummary:
     """Create the reference tables at URL and fill them; returns the row count per table."""
-
     create_database(url)
     engine = engine_for(url)
     existing = set(sa.inspect(engine).get_table_names())

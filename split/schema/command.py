@@ -43,7 +43,6 @@ def store_envs(
 ) -> list[StoreEnv]:
     """The chosen stores, each reachable; none of them the source (when it is known: `--source` or
     BUNKATSU_SOURCE_URL) and not each other. `--sql` only renders DDL and needs no store to be there."""
-
     given = {"nw": (nw, ENV_NW), "retail": (retail, ENV_RETAIL)}
     targets = [store_url(role, *given[role]) for role in stores_of(store)]
     if not sql:
@@ -105,7 +104,6 @@ def derive(prep: Prepared, env: StoreEnv) -> Derived:
 @contextmanager
 def connection(env: StoreEnv) -> Iterator[sa.Connection]:
     """One transaction on the store for a whole Alembic command (DDL is transactional where the engine allows)."""
-
     try:
         with engine_for(env.url, writer=True).begin() as conn:  # on SQLite, a writer makes DDL transactional too
             yield conn
@@ -118,7 +116,6 @@ def connection(env: StoreEnv) -> Iterator[sa.Connection]:
 
 def _file_missing(env: StoreEnv) -> bool:
     """A SQLite store not created yet: reading it would create the file, and checks write nothing."""
-
     path = sqlite_path(env.url)
     return path is not None and not path.is_file()
 
