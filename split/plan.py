@@ -11,9 +11,13 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.elements import ClauseElement, ColumnClause, ColumnElement
+from sqlalchemy.sql.expression import Delete, FromClause, Select
+from sqlalchemy.types import TypeEngine
 
 from split.introspect import SourceSchema
 from split.mapping.model import STORES, Destination, Mapping, NoRows, TableRule
@@ -25,12 +29,12 @@ TOKEN_LENGTH = 69  # "hm1:" + 64 hex digits + room for a version bump
 @dataclass(frozen=True)
 class ColumnPlan:
     name: str
-    type: Any = field(compare=False, repr=False)  # in the target
+    type: TypeEngine[Any] = field(compare=False, repr=False)  # in the target
     type_text: str = ""
     nullable: bool = True
     transform: str = "copy"  # copy | encode
     kind: str | None = None
-    source_type: Any = field(default=None, compare=False, repr=False)  # as read from the source
+    source_type: TypeEngine[Any] | None = field(default=None, compare=False, repr=False)  # as read from the source
 
     def to_dict(self) -> dict:
         return {
@@ -180,7 +184,7 @@ def _parents(mapping: Mapping, schema: SourceSchema, name: str) -> set[str]:
 
 
 def _table_plan(
-    mapping: Mapping, schema: SourceSchema, conn: sa.Connection, dialect: Any, name: str, order: int
+    mapping: Mapping, schema: SourceSchema, conn: sa.Connection, dialect: Dialect, name: str, order: int
 ) -> TablePlan:
     rule = mapping.table(name)
     assert rule is not None
@@ -212,7 +216,9 @@ def key_partitions(lo: int | None, hi: int | None, rows: int, per_partition: int
     return tuple(Partition(i, edges[i], edges[i + 1]) for i in range(len(edges) - 1))
 
 
-def _store_plan(mapping: Mapping, schema: SourceSchema, rule: TableRule, store: str, dialect: Any) -> StorePlan | None:
+def _store_plan(
+    mapping: Mapping, schema: SourceSchema, rule: TableRule, store: str, dialect: Dialect
+) -> StorePlan | None:
     scope = rule.scope(store)
     info = schema.tables[rule.name]
     columns = []
@@ -235,18 +241,18 @@ def _store_plan(mapping: Mapping, schema: SourceSchema, rule: TableRule, store: 
     return StorePlan(store, tuple(columns), scope.describe(), render_predicate(table, predicate, dialect), tuple(pk))
 
 
-def _type_text(ctype: Any) -> str:
+def _type_text(ctype: TypeEngine[Any]) -> str:
     try:
         return str(ctype.compile())
     except Exception:
         return type(ctype).__name__.upper()
 
 
-def render(stmt: Any, dialect: Any) -> str:
+def render(stmt: ClauseElement, dialect: Dialect) -> str:
     return str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
 
-def render_predicate(table: Any, predicate: Any, dialect: Any) -> str:
+def render_predicate(table: FromClause, predicate: ColumnElement[Any] | None, dialect: Dialect) -> str:
     """The predicate as SQL text, compiled inside its enclosing SELECT.
 
     Compiled on its own, an EXISTS has no enclosing query to correlate with and would list the outer
@@ -260,7 +266,7 @@ def render_predicate(table: Any, predicate: Any, dialect: Any) -> str:
     return where.strip()
 
 
-def store_select(table_plan: TablePlan, store_plan: StorePlan, part: Partition) -> Any:
+def store_select(table_plan: TablePlan, store_plan: StorePlan, part: Partition) -> Select[Any]:
     """The SELECT one partition sends to one store: projection, scope predicate, key range, key order."""
     typed = {c.name: c.source_type for c in store_plan.columns}
     names = dict.fromkeys([*typed, *table_plan.order_by, *([table_plan.key] if table_plan.key else [])])
@@ -273,14 +279,17 @@ def store_select(table_plan: TablePlan, store_plan: StorePlan, part: Partition) 
     return stmt.order_by(*(table.c[c] for c in table_plan.order_by))
 
 
-def sql_condition(sql: str) -> Any:
+def sql_condition(sql: str) -> ColumnClause[Any]:
     """A rendered predicate as a WHERE condition, taken verbatim. `sa.text` would re-read `:y` inside a quoted
     literal (a retailer code `o' :y`) as a bind parameter; the scope grammar only ever renders conjunctions
     (AND, IN, EXISTS), so no grouping is needed around it."""
     return sa.literal_column(sql)  # untyped: a Boolean would render as `(…) = 1` where booleans are not native
 
 
-def in_key_range(stmt: Any, key: Any, part: Partition) -> Any:
+Filtered = TypeVar("Filtered", Select[Any], Delete)
+
+
+def in_key_range(stmt: Filtered, key: ColumnElement[Any], part: Partition) -> Filtered:
     """Restrict a SELECT or DELETE to the partition's half-open key range [lo, hi) (open ends stay open)."""
     if part.lo is not None:
         stmt = stmt.where(key >= part.lo)

@@ -52,6 +52,17 @@ def test_every_option_has_help_text(command):
             assert param.help, f"{command} {param.opts} has no help text"
 
 
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_usage_error_is_one_line_and_exit_2_on_every_command(command):
+    """Whatever Typer/click version is installed (Typer vendors its own click since 0.29)."""
+    result = run_cli(*command.split(), "--no-such-option")
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: No such option: --no-such-option"), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert f"(see `bunkatsu {command} --help`)" in result.stderr
+
+
 def test_help_is_fast_because_heavy_libraries_are_not_imported():
     code = (
         "import sys\nfrom split.cli import app\n"

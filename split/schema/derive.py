@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeEngine
 
 from split.errors import ConfigError
 from split.introspect import ForeignKeyInfo, IndexInfo, SourceSchema
@@ -34,7 +37,7 @@ MAX_NAME = 60  # below PostgreSQL's 63 and MariaDB's 64 characters
 MYSQL = ("mysql", "mariadb")
 
 
-def target_type(column_type: Any, dialect: str, indexed: bool) -> Any:
+def target_type(column_type: TypeEngine[Any], dialect: str, indexed: bool) -> TypeEngine[Any]:
     """The store's type for a portable source type, chosen so that no value is truncated or rounded.
 
     MariaDB needs the most care: TEXT holds 64 KiB (about 21,000 Japanese characters), FLOAT is single
@@ -64,7 +67,7 @@ def target_type(column_type: Any, dialect: str, indexed: bool) -> Any:
     return column_type
 
 
-def portable_type(column_type: Any, indexed: bool) -> Any:
+def portable_type(column_type: TypeEngine[Any], indexed: bool) -> TypeEngine[Any]:
     """One type for every engine: the source's type, with the MySQL/MariaDB form as a variant.
 
     The same revision then builds the same schema on SQLite (a rehearsal), PostgreSQL and MariaDB, and
@@ -76,7 +79,9 @@ def portable_type(column_type: Any, indexed: bool) -> Any:
     return generic.with_variant(for_mysql, *MYSQL)
 
 
-def _check_compiles(column_type: Any, dialect: Any, where: str, source_type: Any = None) -> None:
+def _check_compiles(
+    column_type: TypeEngine[Any], dialect: Dialect, where: str, source_type: TypeEngine[Any] | None = None
+) -> None:
     """Refuse a column the store cannot hold faithfully (exit 2, before anything is written)."""
     source_type = column_type if source_type is None else source_type
     if dialect.name in MYSQL and isinstance(source_type, sa.DateTime) and source_type.timezone:
@@ -102,7 +107,7 @@ def short_name(*parts: str) -> str:
     return f"{name[: MAX_NAME - 9]}_{digest}"
 
 
-def store_metadata(plan: Plan, mapping: Mapping, schema: SourceSchema, store: str, dialect: Any) -> sa.MetaData:
+def store_metadata(plan: Plan, mapping: Mapping, schema: SourceSchema, store: str, dialect: Dialect) -> sa.MetaData:
     """The store's full schema, the same for every engine (portable types); `dialect` (a SQLAlchemy dialect
     instance, the store's) only checks that the store's engine can hold every column."""
     metadata = sa.MetaData()
@@ -269,18 +274,18 @@ def schema_digest(metadata: sa.MetaData) -> str:
     return _digest(metadata, _portable_text)
 
 
-def engine_digest(metadata: sa.MetaData, dialect: Any) -> str:
+def engine_digest(metadata: sa.MetaData, dialect: Dialect) -> str:
     """The digest as bunkatsu wrote it before revisions were engine-neutral: the schema as one engine creates
     it. Heads carrying it are still recognised (this engine's: a match; another's: said so)."""
     return _digest(metadata, lambda t: str(t.compile(dialect=dialect)))
 
 
-def _portable_text(column_type: Any) -> str:
+def _portable_text(column_type: TypeEngine[Any]) -> str:
     variants = getattr(column_type, "_variant_mapping", {})
     return repr(column_type) + "".join(f" {name}:{variants[name]!r}" for name in sorted(variants))
 
 
-def _digest(metadata: sa.MetaData, type_text: Any) -> str:
+def _digest(metadata: sa.MetaData, type_text: Callable[[TypeEngine[Any]], str]) -> str:
     body = []
     for table in sorted(metadata.tables.values(), key=lambda t: t.name):
         body.append(
