@@ -80,12 +80,23 @@ def test_verify_catches_every_planted_leak_and_loss(split_stores, tmp_path):
     memo = reflected(retail, "contact_history")
     reading = reflected(retail, "interval_reading_30min")
     nw_usage = reflected(nw, "monthly_usage")
+    retail_usage = reflected(retail, "monthly_usage")
+    nw_meter = reflected(nw, "meter")
+    retail_usage_row = rows(retail, "monthly_usage")[0]
+    orphan = {**rows(nw, "meter")[0], "meter_no": "ORPHAN0001", "supply_point_id": "9" * 22}
+    backend = sa.engine.make_url(nw).get_backend_name()
+    no_fk_checks = {
+        "postgresql": ["SET LOCAL session_replication_role = replica"],
+        "mysql": ["SET FOREIGN_KEY_CHECKS = 0"],
+    }
+    fk_off = no_fk_checks.get(backend, [])
     left = next(
         p
         for p in rows(source, "supply_period")
         if p["retailer_code"] == AFFILIATE and p["end_date"] is not None and str(p["end_date"]) == "2024-11-30"
     )
     first_memo = rows(retail, "contact_history", ["contact_id", "memo"])[0]
+    token_row = rows(retail, "customer_party", ["party_id", "ledger_ref"])[0]
     usage_row = rows(nw, "monthly_usage")[0]
     leak_row = {k: v for k, v in victim.items() if k != "memo"}
     leak_row["ledger_ref"] = "hm1:" + "0" * 64
@@ -140,14 +151,25 @@ def test_verify_catches_every_planted_leak_and_loss(split_stores, tmp_path):
             ("retail.fingerprint", "contact_history"),
         ),
         (
-            "plaintext in an encoded column",
+            "entrant's phone in a memo: the pattern check too",
             retail,
             [
-                party.update()
-                .where(party.c.party_id == rows(retail, "customer_party", ["party_id"])[0]["party_id"])
-                .values(ledger_ref="C0000123")
+                memo.update()
+                .where(memo.c.contact_id == first_memo["contact_id"])
+                .values(memo=first_memo["memo"] + " TEL" + victim["phone"].replace("-", ""))
             ],
-            None,
+            [memo.update().where(memo.c.contact_id == first_memo["contact_id"]).values(memo=first_memo["memo"])],
+            ("retail.patterns", "contact_history"),
+        ),
+        (
+            "plaintext in an encoded column",
+            retail,
+            [party.update().where(party.c.party_id == token_row["party_id"]).values(ledger_ref="C0000123")],
+            [
+                party.update()
+                .where(party.c.party_id == token_row["party_id"])
+                .values(ledger_ref=token_row["ledger_ref"])
+            ],
             ("retail.encoded", "customer_party"),
         ),
         (
@@ -156,6 +178,35 @@ def test_verify_catches_every_planted_leak_and_loss(split_stores, tmp_path):
             [reading.insert().values(**new_reading)],
             [reading.delete().where(reading.c.reading_id == 10**9)],
             ("retail.temporal_scope", "interval_reading_30min"),
+        ),
+        (
+            "row deleted from retail",
+            retail,
+            [retail_usage.delete().where(retail_usage.c.usage_id == retail_usage_row["usage_id"])],
+            [retail_usage.insert().values(**retail_usage_row)],
+            ("retail.completeness", "monthly_usage"),
+        ),
+        (
+            "value changed in retail",
+            retail,
+            [
+                retail_usage.update()
+                .where(retail_usage.c.usage_id == retail_usage_row["usage_id"])
+                .values(kwh=retail_usage_row["kwh"] + 1)
+            ],
+            [
+                retail_usage.update()
+                .where(retail_usage.c.usage_id == retail_usage_row["usage_id"])
+                .values(kwh=retail_usage_row["kwh"])
+            ],
+            ("retail.completeness", "monthly_usage"),
+        ),
+        (
+            "orphan in NW (foreign key checks off)",
+            nw,
+            [*fk_off, nw_meter.insert().values(**orphan)],
+            [nw_meter.delete().where(nw_meter.c.meter_no == "ORPHAN0001")],
+            ("integrity.fk", "meter"),
         ),
         (
             "row deleted from NW",
@@ -178,9 +229,9 @@ def test_verify_catches_every_planted_leak_and_loss(split_stores, tmp_path):
         outputs += [result.stdout, result.stderr]
         assert result.returncode == 1, (label, result.stderr)
         assert expected in failing(result), (label, failing(result))
-        if undo is None:  # the encoded column: restore by recopying that one value is not possible; check last
-            continue
-        execute(url, *undo)
+        execute(url, *undo)  # every mutation is undone: the next one fails on its own account
+    restored = verify(source, nw, retail)
+    assert restored.returncode == 0, failing(restored)
     artefacts = [p.read_bytes() for p in reports.rglob("*") if p.is_file()] + [o.encode() for o in outputs]
     assert len(artefacts) > 3 * len(mutations)
     assert any(p.match("*/gx/index.html") for p in reports.rglob("*")), "Data Docs are part of the report folder"
