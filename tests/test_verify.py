@@ -431,6 +431,14 @@ def test_the_retail_side_has_no_hiding_places(split_stores, tmp_path):
         assert ("retail.tables", "extract.customers") in found
     report = b"".join(p.read_bytes() for p in (tmp_path / "report").rglob("*") if p.is_file())
     assert phone.encode() not in report
+    # the nightly run after the split, with the NW store as the authority, sees the same
+    args = ["verify", "--post-split", "--mapping", str(MAPPING), "--nw", nw, "--retail", retail, "--json"]
+    after = run_cli(*args, env=ENV)
+    assert after.returncode == 1, after.stderr
+    found = _checks(after)
+    assert "holds tables only" in found[("retail.tables", "retail_account")]
+    assert "named like a bunkatsu table but is not one" in found[("retail.tables", "alembic_version")]
+    assert ("retail.fingerprint", "alembic_version") in found
 
 
 @pytest.mark.parametrize("split_stores", BACKEND_PARAMS, indirect=True)
