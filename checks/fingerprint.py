@@ -124,9 +124,14 @@ def scan(task: ScanTask, sets: tuple[Protected, ...]) -> list[ScanHits]:
     """One read of a key range, looked up against each protected set (hits per set, in order). Patterns are
     looked for with the first set only: the fingerprint's."""
     hits = [ScanHits(task.table) for _ in sets]
-    table = sa.Table(task.table, sa.MetaData(), autoload_with=engine_for(task.url))
-    texts = [c for c in table.c if _may_hold_text(c.type)]
-    stmt = sa.select(*texts) if texts else sa.select(sa.literal(1))
+    engine = engine_for(task.url)
+    table = sa.Table(task.table, sa.MetaData(), autoload_with=engine)
+    # SQLite's declared types are only affinities: an INTEGER or DATE column holds any text the retail side
+    # writes there. So on SQLite every column is read, raw (no conversion), and only strings are looked up.
+    affinity_only = engine.dialect.name == "sqlite"
+    texts = [c for c in table.c if affinity_only or _may_hold_text(c.type)]
+    selected = [sa.type_coerce(c, sa.String).label(c.name) if affinity_only else c for c in texts]
+    stmt = sa.select(*selected) if texts else sa.select(sa.literal(1))
     stmt = _in_range(stmt.select_from(table), table, task.key, task.partition)
     lengths = [sorted(p.lengths) for p in sets]
     modes = {c.name: _mode(task.kinds.get(c.name)) for c in texts}
@@ -134,7 +139,7 @@ def scan(task: ScanTask, sets: tuple[Protected, ...]) -> list[ScanHits]:
     # (mode, value) is normalised and looked up once per key range.
     seen: dict[tuple[str, str], Lookup] = {}
     scanned = 0
-    with engine_for(task.url).connect() as conn:
+    with engine.connect() as conn:
         for row in conn.execution_options(stream_results=True).execute(stmt):
             scanned += 1
             for column, raw in zip(modes, row, strict=False):  # no text columns: nothing to look up

@@ -502,7 +502,10 @@ def test_a_value_that_breaks_a_check_never_reaches_stderr(tmp_path, session_dbs,
         ).bindparams(v=planted),
     )
     result = verify(source, nw, retail, tmp_path / "report")
-    assert result.returncode == 3, result.stderr  # could not prove: never a pass, and a report to read
+    # never a pass: the check that converts the column could not prove, and on SQLite the scan, reading every
+    # column raw, also finds the name (a found leak outranks "could not prove": exit 1)
+    assert result.returncode == 1, result.stderr
+    assert ("retail.fingerprint", "monthly_usage") in failing(result)
     assert "Traceback" not in result.stderr
     unproven = [c for c in json.loads(result.stdout)["checks"] if c["status"] == "error"]
     assert any("does not convert to its column's type" in c["message"] for c in unproven), unproven
@@ -510,3 +513,29 @@ def test_a_value_that_breaks_a_check_never_reaches_stderr(tmp_path, session_dbs,
     for part in (victim["contract_name"], victim["phone"], victim["phone"].replace("-", "")):
         assert part not in result.stderr + result.stdout
         assert part.encode() not in written
+
+
+def test_text_in_a_sqlite_integer_or_date_column_is_scanned(tmp_path, session_dbs, dbs):
+    """SQLite keeps any text in an INTEGER, REAL or DATE column: the retail side could hide a name there."""
+    source = sample_source(session_dbs, "sqlite")
+    nw, retail = dbs.url("sqlite", "nw"), dbs.url("sqlite", "retail")
+    assert (
+        run_cli(
+            "copy", "--mapping", str(MAPPING), "--source", source, "--nw", nw, "--retail", retail, env=ENV
+        ).returncode
+        == 0
+    )
+    victim = protected_customer(source)
+    execute(
+        retail,
+        "CREATE TABLE counters (id INTEGER PRIMARY KEY, n INTEGER, x REAL)",
+        sa.text("INSERT INTO counters VALUES (1, :v, 2.5)").bindparams(
+            v=f"{victim['contract_name']} {victim['phone']}"
+        ),
+    )
+    result = verify(source, nw, retail, tmp_path / "report")
+    assert result.returncode == 1, result.stderr
+    found = [
+        c for c in json.loads(result.stdout)["checks"] if c["id"] == "retail.fingerprint" and c["status"] == "fail"
+    ]
+    assert [(c["table"], c["column"]) for c in found] == [("counters", "n")], found
