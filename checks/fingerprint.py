@@ -21,11 +21,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from checks.context import VerifyContext
+from checks.kinds import inferred_kinds
 from checks.results import CheckResult, could_not_prove, failed, passed
 from split.db import describe_db_error, engine_for
 from split.engine.run import run_tasks
 from split.mapping.model import IDENTIFYING_KINDS, Destination, Follow, NoRows
-from split.normalize import normalize
+from split.normalize import searchable
 from split.plan import Partition, TablePlan, in_key_range, sql_condition
 from split.scope import source_table
 
@@ -47,6 +48,7 @@ class Protected:
     # A retail value equal to one of them is not looked into: "中之島5丁目2-15 グランドパレス704号室" of an
     # in-scope customer contains "中之島5丁目2-15" of an out-of-scope one and leaks nothing.
     allowed: set[bytes] = field(default_factory=set)
+    allowed_lengths: set[int] = field(default_factory=set)
 
     def digest(self, text: str) -> bytes:
         return hashlib.blake2b(text.encode(), key=self.key[:64], digest_size=8).digest()
@@ -62,36 +64,57 @@ def protected_values(ctx: VerifyContext) -> Protected:
     allowed: set[str] = set()
     engine = engine_for(ctx.source_url)
     quote = engine.dialect.identifier_preparer.quote  # a table or column may be named like a reserved word
-    norm = functools.lru_cache(maxsize=1 << 16)(normalize)  # ids repeat once per reading, month, memo
+    norm = functools.lru_cache(maxsize=1 << 16)(searchable)  # ids repeat once per reading, month, memo
     with engine.connect() as conn:
-        for rule in ctx.mapping.tables:
-            # An `encode` column's plaintext is protected in every row, in scope or not: retail only ever
-            # holds its token. (A value some plain column legitimately shows retail stays allowed.)
-            columns = [c for c in rule.columns if c.kind in IDENTIFYING or c.to == Destination.ENCODE]
-            if not columns:
-                continue
-            table_plan = ctx.plan.table(rule.name)
+        for table, columns in protected_columns(ctx).items():
+            table_plan = ctx.plan.table(table)
             retail = table_plan.store("retail") if table_plan else None
             in_scope = _in_scope_sql(retail.predicate_sql) if retail else "0"
             reaching = {c.name for c in retail.columns if c.transform == "copy"} if retail else set()
-            names: list[sa.ColumnClause[Any]] = [sa.literal_column(quote(c.name)) for c in columns]
-            stmt = sa.select(sa.literal_column(in_scope), *names).select_from(sa.table(rule.name))
+            names: list[sa.ColumnClause[Any]] = [sa.literal_column(quote(name)) for name in columns]
+            stmt = sa.select(sa.literal_column(in_scope), *names).select_from(sa.table(table))
             for row in conn.execution_options(stream_results=True).execute(stmt):
-                for col, value in zip(columns, row[1:], strict=True):
+                for (name, kind), value in zip(columns.items(), row[1:], strict=True):
                     if value is None:
                         continue
                     text = norm(value)
-                    if row[0] and col.name in reaching:
+                    if row[0] and name in reaching:
                         allowed.add(text)
-                    elif len(text) >= MIN_LENGTH:
-                        out_of_scope.setdefault(text, col.kind or "encoded")
+                    elif _protectable(text, kind, value):
+                        out_of_scope.setdefault(text, kind)
     protected = Protected(key=ctx.report_key)
     protected.allowed = {protected.digest(text) for text in allowed}
+    protected.allowed_lengths = {len(text) for text in allowed}
     for text, kind in out_of_scope.items():
         if text not in allowed:
             protected.digests[protected.digest(text)] = kind
             protected.lengths.add(len(text))
     return protected
+
+
+def protected_columns(ctx: VerifyContext) -> dict[str, dict[str, str]]:
+    """Per table, the columns whose out-of-scope values are protected, and their kind: the identifying kinds the
+    mapping declares, every `encode` column (retail only ever holds its token, so its plaintext is protected in
+    every row, in scope or not), and the kinds the mapping forgot (mapping.kinds)."""
+    columns: dict[str, dict[str, str]] = defaultdict(dict)
+    for rule in ctx.mapping.tables:
+        for c in rule.columns:
+            if c.kind in IDENTIFYING or c.to == Destination.ENCODE:
+                columns[rule.name][c.name] = c.kind or "encoded"
+    for f in inferred_kinds(ctx):
+        columns[f.table][f.column] = f.kind
+    return columns
+
+
+NAME_KINDS = ("name", "name_kana")
+
+
+def _protectable(text: str, kind: str | None, raw: object) -> bool:
+    """Long enough to be evidence on its own. A full name is, however short: 林 誠 is family and given name
+    (two parts in the source), while a lone two-character value would match everywhere."""
+    if len(text) >= MIN_LENGTH:
+        return True
+    return kind in NAME_KINDS and len(text) == 2 and len(str(raw).split()) == 2
 
 
 @dataclass(frozen=True)
@@ -101,6 +124,7 @@ class ScanTask:
     key: str | None
     partition: Partition
     kinds: dict[str, str | None]  # column → kind (None: unknown text)
+    numbers: bool = False  # also look up whole numbers (a table the plan does not know: an extract)
 
 
 @dataclass
@@ -129,7 +153,7 @@ def scan(task: ScanTask, sets: tuple[Protected, ...]) -> list[ScanHits]:
     # SQLite's declared types are only affinities: an INTEGER or DATE column holds any text the retail side
     # writes there. So on SQLite every column is read, raw (no conversion), and only strings are looked up.
     affinity_only = engine.dialect.name == "sqlite"
-    texts = [c for c in table.c if affinity_only or _may_hold_text(c.type)]
+    texts = [c for c in table.c if affinity_only or _may_hold_text(c.type) or (task.numbers and _whole_number(c.type))]
     selected = [sa.type_coerce(c, sa.String).label(c.name) if affinity_only else c for c in texts]
     stmt = sa.select(*selected) if texts else sa.select(sa.literal(1))
     stmt = _in_range(stmt.select_from(table), table, task.key, task.partition)
@@ -143,10 +167,15 @@ def scan(task: ScanTask, sets: tuple[Protected, ...]) -> list[ScanHits]:
         for row in conn.execution_options(stream_results=True).execute(stmt):
             scanned += 1
             for column, raw in zip(modes, row, strict=False):  # no text columns: nothing to look up
-                value = raw if isinstance(raw, str) else as_text(raw)
+                value: str | None
+                if isinstance(raw, str):
+                    value, mode = raw, modes[column]
+                elif task.numbers and (digits := _digits(raw)):
+                    value, mode = digits, "number"
+                else:
+                    value, mode = as_text(raw), "free_text"  # JSON, bytes: text with structure
                 if not value:
                     continue
-                mode = modes[column] if isinstance(raw, str) else "free_text"  # JSON, bytes: text with structure
                 found, pattern = seen.get((mode, value)) or _remember(seen, sets, mode, value, lengths)
                 if any(found):  # the hot loop: almost every value is found in no set
                     for h, p, digests in zip(hits, sets, found, strict=True):
@@ -166,11 +195,14 @@ Lookup = tuple[tuple[set[bytes], ...], bool]  # per protected set the digests fo
 def _remember(
     seen: dict[tuple[str, str], Lookup], sets: tuple[Protected, ...], mode: str, value: str, lengths: list[list[int]]
 ) -> Lookup:
-    text = normalize(value)
-    found = tuple(
-        set() if p.digest(text) in p.allowed else _lookup(p, text, n if mode != "whole" else [])
-        for p, n in zip(sets, lengths, strict=True)
-    )
+    text = searchable(value)
+    if mode == "number":  # a number lost its leading zero: 090-1234-5678 stored as 9012345678
+        found = tuple(_lookup(p, text, []) | _lookup(p, "0" + text, []) for p in sets)
+    else:
+        found = tuple(
+            set() if p.digest(text) in p.allowed else _lookup(p, text, n if mode != "whole" else [])
+            for p, n in zip(sets, lengths, strict=True)
+        )
     first = sets[0]
     pattern = (
         mode == "free_text"
@@ -184,7 +216,8 @@ def _remember(
 
 
 def _mode(kind: str | None) -> str:
-    """whole: the value is looked up as a whole; window: also every substring; free_text: and patterns."""
+    """whole: the value is looked up as a whole; window: also every substring; free_text: and patterns.
+    (number: a whole number in an unplanned table, looked up with and without a leading zero.)"""
     if kind == "free_text":
         return "free_text"
     return "window" if kind in WINDOW_KINDS else "whole"
@@ -192,6 +225,20 @@ def _mode(kind: str | None) -> str:
 
 NOT_TEXT = (sa.Integer, sa.Numeric, sa.Float, sa.Boolean, sa.Date, sa.DateTime, sa.Time, sa.Interval)
 ENCODINGS = ("utf-8", "cp932", "euc_jp")  # Japanese systems' own: a BLOB of Shift_JIS text is text
+
+
+def _whole_number(ctype: Any) -> bool:
+    return isinstance(ctype, (sa.Integer, sa.Numeric)) and not isinstance(ctype, sa.Float)
+
+
+def _digits(value: object) -> str | None:
+    """A whole number as the digits an identifier would be written with (a phone, a 22-digit id in NUMERIC)."""
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+        return None
+    if isinstance(value, Decimal) and (not value.is_finite() or value != value.to_integral_value()):
+        return None
+    digits = format(abs(int(value)), "d")
+    return digits if len(digits) >= MIN_LENGTH else None
 
 
 def _may_hold_text(ctype: Any) -> bool:
@@ -241,9 +288,23 @@ def _lookup(protected: Protected, text: str, lengths: list[int]) -> set[bytes]:
             if _glued(text, i, i + n):
                 continue
             d = protected.digest(text[i : i + n])
-            if d in protected.digests:
+            if d in protected.digests and not _inside_allowed(protected, text, i, i + n):
                 found.add(d)
     return found
+
+
+def _inside_allowed(protected: Protected, text: str, start: int, end: int) -> bool:
+    """Whether this occurrence lies inside a longer value retail legitimately holds: 林一郎 (out of scope) in
+    小林一郎様 (in scope), an out-of-scope street inside an in-scope customer's full address. Such text names
+    the allowed value and leaks nothing; another occurrence of the protected value elsewhere still counts.
+    Only run on a hit, which is rare."""
+    for m in protected.allowed_lengths:
+        if m <= end - start or m > len(text):
+            continue
+        for j in range(max(0, end - m), min(start, len(text) - m) + 1):
+            if protected.digest(text[j : j + m]) in protected.allowed:
+                return True
+    return False
 
 
 _DIGITS = frozenset("0123456789")
@@ -276,7 +337,8 @@ def scan_retail(ctx: VerifyContext, sets: tuple[Protected, ...], name: str) -> l
     whole = Partition(0, None, None)
     for table in _unplanned_tables(ctx, present):
         rule = ctx.mapping.table(table)
-        tasks.append(ScanTask(url, table, None, whole, {c.name: c.kind for c in rule.columns} if rule else {}))
+        kinds = {c.name: c.kind for c in rule.columns} if rule else {}
+        tasks.append(ScanTask(url, table, None, whole, kinds, numbers=True))
     per_task = run_tasks(lambda t: scan(t, sets), tasks, ctx.workers, name=name)
     return [_merged([hits[i] for hits in per_task]) for i in range(len(sets))]
 

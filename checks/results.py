@@ -9,7 +9,11 @@ from enum import StrEnum
 class Status(StrEnum):
     PASS = "pass"
     FAIL = "fail"  # a violation was found (exit 1)
+    WARN = "warn"  # proven, but something deserves a look (mapping.kinds): does not change the verdict
     ERROR = "error"  # the check could not run: nothing is proven (exit 3), never a pass
+
+
+STATUSES = tuple(s.value for s in Status)
 
 
 CHECK_IDS = (
@@ -27,6 +31,7 @@ CHECK_IDS = (
     "grants",
     "canary",
     "audit-log",
+    "mapping.kinds",
 )
 
 
@@ -83,12 +88,18 @@ def failed(
     return CheckResult(id, store, Status.FAIL, table, column, observed, expected, message, samples)
 
 
+def warned(
+    id: str, store: str, table: str | None = None, *, column: str | None = None, message: str = ""
+) -> CheckResult:
+    return CheckResult(id, store, Status.WARN, table, column, message=message)
+
+
 def could_not_prove(id: str, store: str, table: str | None, reason: str) -> CheckResult:
     return CheckResult(id, store, Status.ERROR, table, message=f"could not prove: {reason}")
 
 
 def verdict(results: list[CheckResult]) -> Status:
-    """A found violation outranks a check that could not run; only all-pass is a pass."""
+    """A found violation outranks a check that could not run; only all-pass (warnings allowed) is a pass."""
     statuses = {r.status for r in results}
     if Status.FAIL in statuses:
         return Status.FAIL
@@ -108,4 +119,4 @@ class CheckOutcome:
         return {"pass": 0, "fail": 1}.get(self.verdict, 3)
 
     def summary(self) -> dict[str, int]:
-        return {s: sum(c.status.value == s for c in self.checks) for s in ("pass", "fail", "error")}
+        return {s: sum(c.status.value == s for c in self.checks) for s in STATUSES}

@@ -10,6 +10,7 @@ from checks.context import VerifyContext
 from checks.drift import schema_drift
 from checks.fingerprint import temporal_scope
 from checks.grants import grants
+from checks.kinds import mapping_kinds
 from checks.leaks import leaked_values
 from checks.reconcile import completeness
 from checks.results import CheckResult, could_not_prove
@@ -23,6 +24,7 @@ CHECKS: list[tuple[str, Callable[[VerifyContext], list[CheckResult]]]] = [
     ("retail.row_scope", retail_row_scope),
     ("retail.temporal_scope", temporal_scope),
     ("retail.encoded", retail_encoded),
+    ("mapping.kinds", mapping_kinds),  # before the fingerprint, which protects what it finds
     ("retail.fingerprint + retail.patterns + canary", leaked_values),  # one read of the retail store
     ("nw.completeness", lambda ctx: completeness(ctx, "nw")),
     ("retail.completeness", lambda ctx: completeness(ctx, "retail")),

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from checks.context import VerifyContext
-from checks.results import CheckOutcome, CheckResult, verdict
+from checks.results import STATUSES, CheckOutcome, CheckResult, verdict
 from checks.runner import run_checks
 from split.db import engine_for
 from split.prepare import Prepared
@@ -142,7 +142,7 @@ def table_summary(prep: Prepared, results: list[CheckResult]) -> list[dict[str, 
                     "encoded": len(encoded),
                     "dropped": len(t.dropped),
                 },
-                "checks": {s: statuses.count(s) for s in ("pass", "fail", "error")},
+                "checks": {s: statuses.count(s) for s in STATUSES},
             }
         )
     return tables

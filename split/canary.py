@@ -33,7 +33,7 @@ from split.identity import require_separate
 from split.introspect import CANARY_TABLE, SourceSchema, TableInfo, reflect_source
 from split.mapping import load_mapping
 from split.mapping.model import IDENTIFYING_KINDS, Follow, Mapping, Own
-from split.normalize import normalize
+from split.normalize import searchable
 from split.settings import ENV_NW, ENV_SOURCE, StoreUrl, mapping_path, store_url
 
 CANARY_KEY = b"bunkatsu-canary"  # public on purpose: canary values are fictitious; digests only save scanning
@@ -42,7 +42,7 @@ VALUE_KINDS = (*IDENTIFYING_KINDS, "free_text")
 
 def canary_digest(value: str) -> bytes:
     """The digest `checks.fingerprint.Protected` computes for a normalised value under CANARY_KEY."""
-    return hashlib.blake2b(normalize(value).encode(), key=CANARY_KEY, digest_size=8).digest()
+    return hashlib.blake2b(searchable(value).encode(), key=CANARY_KEY, digest_size=8).digest()
 
 
 def record_table(md: sa.MetaData) -> sa.Table:
@@ -315,7 +315,7 @@ def plant(engine: sa.Engine, mapping: Mapping, schema: SourceSchema, count: int)
                     "entry": "value",
                     "kind": kind,
                     "digest": canary_digest(value).hex(),
-                    "length": len(normalize(value)),
+                    "length": len(searchable(value)),
                 }
                 for kind, value in sorted(canary.inserted)
             ]

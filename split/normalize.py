@@ -15,3 +15,13 @@ _SEPARATORS = re.compile(r"[\s\-‐‑‒–—―−ー－・.()（）]+")
 def normalize(value: object) -> str:
     text = unicodedata.normalize("NFKC", str(value)).casefold()
     return _SEPARATORS.sub("", text)
+
+
+_HIRAGANA_TO_KATAKANA = {c: c + 0x60 for c in range(ord("ぁ"), ord("ゖ") + 1)}
+
+
+def searchable(value: object) -> str:
+    """The form values are compared in when looking for them: `normalize`, and hiragana folded to katakana
+    (さかもと and サカモト are one name; NFKC already folds half-width ｻｶﾓﾄ). Not used for encode tokens,
+    which must not change for values already tokenised."""
+    return normalize(value).translate(_HIRAGANA_TO_KATAKANA)

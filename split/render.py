@@ -229,7 +229,7 @@ def verify_summary(result: VerifyResult | GrantsResult) -> None:
         if c.status.value == "pass":
             grouped.setdefault((c.id, c.store), []).append(c.message)
             continue
-        style = {"fail": "bold red"}.get(c.status.value, "yellow")
+        style = {"fail": "bold red", "warn": "blue"}.get(c.status.value, "yellow")
         table.add_row(
             f"[{style}]{c.status.value}[/]",
             c.id,
@@ -256,7 +256,9 @@ def verify_summary(result: VerifyResult | GrantsResult) -> None:
     summary = result.to_dict()["summary"]
     out.print(
         f"[bold {colour}]verdict: {result.verdict.upper()}[/]  ({summary['pass']} passed, {summary['fail']} failed, "
-        f"{summary['error']} could not prove; {result.seconds:.1f} s)"
+        f"{summary['error']} could not prove"
+        + (f", {summary['warn']} warning(s)" if summary.get("warn") else "")
+        + f"; {result.seconds:.1f} s)"
     )
     if result.report:
         out.print(f"report: {result.report}")

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from split.checksum import RowHasher, canonical
 from split.db import describe_db_error
 from split.encode import is_token, token
-from split.normalize import normalize
+from split.normalize import normalize, searchable
 
 KEY = b"k" * 32
 
@@ -103,10 +103,11 @@ def _protected(out_of_scope: list[str], allowed: list[str]):
     from checks.fingerprint import Protected
 
     protected = Protected(key=b"k" * 32)
-    for text in map(normalize, out_of_scope):
+    for text in map(searchable, out_of_scope):
         protected.digests[protected.digest(text)] = "test"
         protected.lengths.add(len(text))
-    protected.allowed = {protected.digest(normalize(t)) for t in allowed}
+    protected.allowed = {protected.digest(searchable(t)) for t in allowed}
+    protected.allowed_lengths = {len(searchable(t)) for t in allowed}
     return protected
 
 
@@ -134,7 +135,35 @@ def test_a_value_retail_legitimately_holds_is_not_looked_into():
     protected = _protected(["中之島5丁目2-15"], ["中之島5丁目2-15 グランドパレス704号室"])
     assert not _hit(protected, "中之島5丁目2-15 グランドパレス704号室", "window")
     assert _hit(protected, "中之島5丁目2-15 グランドパレス705号室", "window")  # not the allowed value
-    assert _hit(protected, "中之島5丁目2-15 グランドパレス704号室 様", "window")  # allowed value plus more
+    # Inside the allowed value, in longer text, the protected street is still the allowed address…
+    assert not _hit(protected, "中之島5丁目2-15 グランドパレス704号室 様方", "window")
+    # …but a second occurrence of its own is a hit.
+    assert _hit(protected, "中之島5丁目2-15 グランドパレス704号室、旧住所 中之島5丁目2-15", "window")
+
+
+def test_full_names_are_found_in_free_text_in_any_script_and_spacing():
+    """Family and given name together, in kanji or kana (hiragana, katakana, half-width), with or without
+    spaces and honorifics; a name inside a longer name retail legitimately holds is that name."""
+    protected = _protected(["坂本 和也", "サカモト カズヤ", "林 一郎"], ["小林 一郎"])
+    for memo in (
+        "坂本和也様より電話あり",
+        "坂本　和也 さんから苦情",
+        "さかもと かずや さま来店",
+        "ｻｶﾓﾄ ｶｽﾞﾔ様",
+        "折返し先 林一郎様",
+    ):
+        assert _hit(protected, memo), memo
+    assert not _hit(protected, "小林一郎様より入金の連絡")  # the in-scope customer 小林 一郎
+    assert not _hit(protected, "坂本様より電話あり")  # a surname alone is not evidence
+    assert not _hit(protected, "和也さんの件")  # nor a given name alone
+
+
+def test_a_two_character_full_name_is_protected_but_no_other_two_character_value():
+    from checks.fingerprint import _protectable
+
+    assert _protectable("林誠", "name", "林 誠")
+    assert not _protectable("林誠", "name", "林誠")  # one part: could be anything
+    assert not _protectable("06", "phone", "06")
 
 
 def test_each_protected_set_is_looked_up_on_its_own_in_one_read():
@@ -152,3 +181,16 @@ def test_each_protected_set_is_looked_up_on_its_own_in_one_read():
     assert fp and not canary and pattern
     (fp, canary), pattern = _remember({}, sets, "free_text", "メモ 0990-11-2233 / 09012345678", lengths)
     assert fp and canary and pattern
+
+
+def test_a_number_is_looked_up_with_its_lost_leading_zero():
+    """An extract that stored phones or supply point ids as numbers: 090-1234-5678 became 9012345678."""
+    from decimal import Decimal
+
+    from checks.fingerprint import _digits
+
+    protected = _protected(["090-1234-5678", "0610000000000000104729"], [])
+    assert _hit(protected, _digits(9012345678), "number")
+    assert _hit(protected, _digits(Decimal("610000000000000104729")), "number")
+    assert not _hit(protected, _digits(9012345679), "number")
+    assert _digits(Decimal("12.5")) is None and _digits(True) is None and _digits(42) is None

@@ -1,5 +1,5 @@
--- bunkatsu plan a1bab278c4a8eda21e90fc9e0ee6af5ce2931cef56070cb3068805d01259ec1b
--- mapping <mapping> sha256 7f9815e8ba8cb768a16d90064e3b317dddc23a4a9baa4ab18c292d1713376d25
+-- bunkatsu plan 6b9927f89be3b4b2b574fce13a36a7326087521b3b76c16e5952d69ec3c91c88
+-- mapping <mapping> sha256 e46043d63610930058e4835da6d18ae5636f301e50373b23d1040c5153f18171
 -- source dialect mysql
 
 -- 1. area → nw (wave masters; scope all)

@@ -1,5 +1,5 @@
--- bunkatsu plan a5d1cf18cef78a660f6c6f50aefc776fd3fa93e712121afd6c79d8d5b26c769e
--- mapping <mapping> sha256 7f9815e8ba8cb768a16d90064e3b317dddc23a4a9baa4ab18c292d1713376d25
+-- bunkatsu plan b33c592be408368a4d951790b4c9d6b891f89dc7c1880d9b9d083ce7422ec793
+-- mapping <mapping> sha256 e46043d63610930058e4835da6d18ae5636f301e50373b23d1040c5153f18171
 -- source dialect postgresql
 
 -- 1. area → nw (wave masters; scope all)

@@ -1,5 +1,5 @@
--- bunkatsu plan 2ce53470fbc6e796022259342fa4dcae8404d1dfe82b09e63fba0a4a301ee9b1
--- mapping <mapping> sha256 7f9815e8ba8cb768a16d90064e3b317dddc23a4a9baa4ab18c292d1713376d25
+-- bunkatsu plan 5c4be7bce4bdb260824c8e722d3ebd74667a90316a15d6f97b006f6a73b407b9
+-- mapping <mapping> sha256 e46043d63610930058e4835da6d18ae5636f301e50373b23d1040c5153f18171
 -- source dialect sqlite
 
 -- 1. area → nw (wave masters; scope all)
