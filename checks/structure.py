@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import sqlalchemy as sa
 
 from checks.context import VerifyContext
-from checks.results import CheckResult, could_not_prove, failed, passed
+from checks.results import CheckResult, Status, could_not_prove, failed, passed, warned
 from split.db import describe_db_error, engine_for
 from split.encode import is_token
 from split.journal import JOURNAL_TABLE, journal
@@ -52,6 +52,47 @@ def store_objects(url: str) -> dict[str, str]:
     return objects
 
 
+MARIADB_SYSTEM = {"information_schema", "performance_schema", "mysql", "sys"}
+# information_schema names a grantee 'user'@'host'; CURRENT_USER() says user@host
+_GRANTEE = (
+    "CONCAT(\"'\", SUBSTRING_INDEX(CURRENT_USER(), '@', 1), \"'@'\", SUBSTRING_INDEX(CURRENT_USER(), '@', -1), \"'\")"
+)
+
+
+def other_databases(url: str) -> list[CheckResult]:
+    """MariaDB/MySQL: a retail store is a database, and its user may reach others on the same server — a
+    place the retail company could keep what it must not hold. Every other database the user has a privilege
+    on is a finding. A user with global SELECT reads them all: the proof cannot tell which matter, so it says
+    so (a warning) and covers the store's database only."""
+    engine = engine_for(url)
+    if engine.dialect.name != "mysql":
+        return []
+    with engine.connect() as conn:
+        own = conn.execute(sa.text("SELECT DATABASE()")).scalar_one()
+        everything = conn.execute(
+            sa.text(
+                "SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES "
+                f"WHERE GRANTEE = {_GRANTEE} AND PRIVILEGE_TYPE = 'SELECT'"
+            )
+        ).scalar_one()
+        if everything:
+            message = (
+                "the retail store's user can read every database on this server (global SELECT): the proof covers "
+                f"`{own}` only; give the retail company a user with privileges on its own database"
+            )
+            return [warned("retail.tables", "retail", message=message)]
+        names = conn.execute(sa.text("SHOW DATABASES")).scalars().all()
+    return [
+        failed(
+            "retail.tables",
+            "retail",
+            f"{name}.*",
+            message=f"database `{name}` is reachable by the retail store's user: the retail side holds one database",
+        )
+        for name in sorted(set(names) - MARIADB_SYSTEM - {own})
+    ]
+
+
 def _toolkit_shape_problem(url: str, name: str) -> str | None:
     have = {c["name"] for c in sa.inspect(engine_for(url)).get_columns(name)}
     wanted = TOOLKIT_SHAPES[name]
@@ -89,7 +130,10 @@ def retail_tables(ctx: VerifyContext) -> list[CheckResult]:
         results.append(
             failed("retail.tables", "retail", name, message=f"table `{name}` is missing from the retail store")
         )
-    return results or [passed("retail.tables", "retail", observed=len(found), expected=len(expected) + 1)]
+    results += other_databases(url)
+    if any(r.status is not Status.WARN for r in results):
+        return results
+    return [passed("retail.tables", "retail", observed=len(found), expected=len(expected) + 1), *results]
 
 
 def retail_columns(ctx: VerifyContext) -> list[CheckResult]:

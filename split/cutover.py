@@ -310,9 +310,11 @@ class _WaveRun:
         )
         summary = v.summary()
         message = f"{summary['pass']} passed, {summary['fail']} failed, {summary['error']} could not prove"
-        failing = sorted({c.id for c in v.checks if c.status.value != "pass"})
+        failing = sorted({c.id for c in v.checks if c.status.value in ("fail", "error")})
         if failing:  # check ids only: a message never carries a value
             message += ": " + ", ".join(failing)
+        if summary["warn"]:  # the gate passes; the warnings are in the report
+            message += f"; {summary['warn']} warning(s)"
         outcome = "passed" if v.verdict == "pass" else "failed"
         record = dict(outcome=outcome, plan_hash=v.plan_hash, counts=summary, report=v.report, message=message)
         return _Outcome(outcome, message, v.report, v.exit_code, record)

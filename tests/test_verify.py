@@ -5,6 +5,7 @@ in any report artefact or output."""
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import date
 from pathlib import Path
 
@@ -632,7 +633,7 @@ def test_full_names_in_free_text_and_a_forgotten_kind(split_stores, tmp_path):
 
     clean = run("--source", source)
     assert clean.returncode == 0, (clean.stderr, failing(clean))
-    warned = [c for c in json.loads(clean.stdout)["checks"] if c["status"] == "warn"]
+    warned = [c for c in json.loads(clean.stdout)["checks"] if c["status"] == "warn" and c["id"] == "mapping.kinds"]
     assert [(c["id"], c["table"], c["column"]) for c in warned] == [("mapping.kinds", "customer_party", "phone")]
     assert "protected as phone" in warned[0]["message"] and "kind: phone" in warned[0]["message"]
 
@@ -690,3 +691,31 @@ def test_a_difference_in_a_table_without_a_primary_key_is_named(backend, dbs, tm
     [found] = [c for c in json.loads(changed.stdout)["checks"] if c["status"] == "fail"]
     assert (found["id"], found["table"]) == ("retail.completeness", "note")
     assert "1 missing, 1 unexpected" in found["message"], found["message"]
+
+
+@pytest.mark.parametrize("split_stores", [BACKEND_PARAMS[2]], indirect=True)
+def test_another_database_the_retail_user_can_read_is_a_finding(split_stores):
+    """MariaDB: the retail company's user reaches a second database on the server (here the NW store itself).
+    With a user of its own database only, the proof passes; with global SELECT (root) it says what it cannot
+    cover, as a warning."""
+    source, nw, retail = split_stores
+    user = f"bk_retail_{uuid.uuid4().hex[:8]}"
+    retail_db, nw_db = (sa.engine.make_url(u).database for u in (retail, nw))
+    as_user = sa.engine.make_url(retail).set(username=user, password="retail-pw").render_as_string(hide_password=False)
+    execute(nw, f"CREATE USER '{user}'@'%' IDENTIFIED BY 'retail-pw'", f"GRANT ALL ON `{retail_db}`.* TO '{user}'@'%'")
+    try:
+        args = ["verify", "--mapping", str(MAPPING), "--source", source, "--nw", nw, "--json"]
+        own_only = run_cli(*args, "--retail", as_user, env=ENV)
+        assert own_only.returncode == 0, (own_only.stderr, failing(own_only))
+        assert not [c for c in json.loads(own_only.stdout)["checks"] if c["status"] == "warn"]
+        execute(nw, f"GRANT SELECT ON `{nw_db}`.* TO '{user}'@'%'")
+        reaches_nw = run_cli(*args, "--retail", as_user, env=ENV)
+        assert reaches_nw.returncode == 1, reaches_nw.stderr
+        assert failing(reaches_nw) == {("retail.tables", f"{nw_db}.*")}
+        as_root = run_cli(*args, "--retail", retail, env=ENV)
+        assert as_root.returncode == 0, failing(as_root)
+        [warning] = [c for c in json.loads(as_root.stdout)["checks"] if c["status"] == "warn"]
+        assert warning["id"] == "retail.tables" and "global SELECT" in warning["message"]
+        assert "retail-pw" not in reaches_nw.stdout + reaches_nw.stderr
+    finally:
+        execute(nw, f"DROP USER '{user}'@'%'")
