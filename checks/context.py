@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from split.engine.run import Runner, run_tasks
 from split.introspect import SourceSchema
 from split.mapping.model import Mapping, NoRows
 from split.normalize import normalize
 from split.plan import Plan, StorePlan, TablePlan
 from split.prepare import Prepared
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 if TYPE_CHECKING:
     from checks.grants import Roles
@@ -31,6 +36,7 @@ class VerifyContext:
     roles: Roles | None = None  # with a roles file, the grants check runs too
     log: tuple[StoreUrl, LogSpec] | None = None  # with an access log, the audit-log check runs too
     details: dict[str, Any] = field(default_factory=dict)  # what a check leaves for the report beyond its results
+    runner: Runner | None = field(default=None, repr=False)  # where partition tasks run (None: locally, `workers`)
 
     @property
     def plan(self) -> Plan:
@@ -74,8 +80,19 @@ class VerifyContext:
         return [(t, sp) for t in chosen if (sp := t.store(store)) is not None]
 
     def keyed_hash(self, value: Any) -> str:
-        """How a protected value or key appears in a report: 16 hex digits of HMAC-SHA256, never the value."""
-        return hmac.new(self.report_key, normalize(value).encode(), hashlib.sha256).hexdigest()[:16]
+        return keyed_hash(self.report_key, value)
+
+    def run(self, fn: Callable[[T], R], items: Sequence[T], name: str) -> list[R]:
+        """fn over the items on the verify's runner (a dask.distributed cluster with `--scheduler`), else locally.
+        Items and fn travel to the workers: they carry URLs, plans and keyed digests, never a connection."""
+        if self.runner is not None:
+            return self.runner.map(fn, items, name=name)
+        return run_tasks(fn, items, self.workers, name=name)
+
+
+def keyed_hash(key: bytes, value: Any) -> str:
+    """How a protected value or key appears in a report: 16 hex digits of HMAC-SHA256, never the value."""
+    return hmac.new(key, normalize(value).encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def allowed_retail_columns(mapping: Mapping) -> dict[str, list[str]]:

@@ -21,11 +21,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from checks.context import VerifyContext
+from checks.context import VerifyContext, keyed_hash
 from checks.kinds import inferred_kinds
 from checks.results import CheckResult, could_not_prove, failed, passed
 from split.db import describe_db_error, engine_for
-from split.engine.run import run_tasks
 from split.mapping.model import IDENTIFYING_KINDS, Destination, Follow, NoRows
 from split.normalize import searchable
 from split.plan import Partition, TablePlan, in_key_range, sql_condition
@@ -150,7 +149,7 @@ class ScanHits:
                 self.samples[column].append(digest.hex())
 
 
-def scan(task: ScanTask, sets: tuple[Protected, ...]) -> list[ScanHits]:
+def scan(task: ScanTask, *, sets: tuple[Protected, ...]) -> list[ScanHits]:
     """One read of a key range, looked up against each protected set (hits per set, in order). Patterns are
     looked for with the first set only: the fingerprint's."""
     hits = [ScanHits(task.table) for _ in sets]
@@ -345,7 +344,7 @@ def scan_retail(ctx: VerifyContext, sets: tuple[Protected, ...], name: str) -> l
         rule = ctx.mapping.table(table)
         kinds = {c.name: c.kind for c in rule.columns} if rule else {}
         tasks.append(ScanTask(url, table, None, whole, kinds, numbers=True))
-    per_task = run_tasks(lambda t: scan(t, sets), tasks, ctx.workers, name=name)
+    per_task = ctx.run(functools.partial(scan, sets=sets), tasks, name=name)
     return [_merged([hits[i] for hits in per_task]) for i in range(len(sets))]
 
 
@@ -461,8 +460,11 @@ def temporal_scope(ctx: VerifyContext) -> list[CheckResult]:
             continue
         try:
             periods = _periods(ctx, schema, scope, parent_plan, parent_rule.period)
-            ranges = [(ctx, table_plan, scope, periods, part) for part in table_plan.partitions]
-            counts = run_tasks(_dated_rows_outside, ranges, ctx.workers, name=f"temporal-{table_plan.name}")
+            ranges = [
+                DatedRange(ctx.stores["retail"], ctx.report_key, table_plan, scope, periods, part)
+                for part in table_plan.partitions
+            ]
+            counts = ctx.run(_dated_rows_outside, ranges, name=f"temporal-{table_plan.name}")
             outside, total = sum(c[0] for c in counts), sum(c[1] for c in counts)
             samples = tuple(s for c in counts for s in c[2])[:SAMPLES]
         except (sa.exc.SQLAlchemyError, KeyError) as exc:
@@ -502,10 +504,21 @@ def _periods(ctx, schema, scope: Follow, parent_plan: TablePlan, period) -> dict
     return periods
 
 
-def _dated_rows_outside(job: tuple) -> tuple[int, int, tuple[str, ...]]:
+@dataclass(frozen=True)
+class DatedRange:
+    """One key range of a dated retail table, with what checking it needs (it may travel to a cluster worker)."""
+
+    url: str
+    report_key: bytes = field(repr=False)
+    table_plan: TablePlan
+    scope: Follow
+    periods: dict[tuple, list[tuple]] = field(repr=False)
+    part: Partition
+
+
+def _dated_rows_outside(job: DatedRange) -> tuple[int, int, tuple[str, ...]]:
     """One key range of a dated retail table against the authority's periods: (outside, total, samples)."""
-    ctx, table_plan, scope, periods, part = job
-    url = ctx.stores["retail"]
+    url, table_plan, scope, periods, part = job.url, job.table_plan, job.scope, job.periods, job.part
     table = sa.Table(table_plan.name, sa.MetaData(), autoload_with=engine_for(url))
     keys = [table.c[c] for c, _ in scope.on]
     assert scope.at is not None
@@ -533,7 +546,7 @@ def _dated_rows_outside(job: tuple) -> tuple[int, int, tuple[str, ...]]:
         for group in offending:  # keyed hashes of the offending rows' primary keys
             where = [c == v for c, v in zip([*keys, at], group, strict=True)]
             pk = sa.select(*table.primary_key.columns).where(*where).limit(SAMPLES - len(samples))
-            samples += [ctx.keyed_hash("|".join(map(str, r))) for r in conn.execute(pk)]
+            samples += [keyed_hash(job.report_key, "|".join(map(str, r))) for r in conn.execute(pk)]
     return outside, total, tuple(samples[:SAMPLES])
 
 

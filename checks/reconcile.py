@@ -14,7 +14,6 @@ from checks.results import CheckResult, could_not_prove, failed, passed
 from split.db import describe_db_error
 from split.engine.compare import keyed_rows, summarise_range, target_batches
 from split.engine.partition import PartitionTask, routed_batches
-from split.engine.run import run_tasks
 from split.settings import Secret
 
 SAMPLES = 5
@@ -45,7 +44,7 @@ def completeness(ctx: VerifyContext, store: str) -> list[CheckResult]:
         for part in t.partitions
     ]
     try:
-        summaries = run_tasks(summarise_range, tasks, ctx.workers, name=f"{store}-completeness")
+        summaries = ctx.run(summarise_range, tasks, name=f"{store}-completeness")
     except (sa.exc.SQLAlchemyError, KeyError) as exc:
         return [could_not_prove(check_id, store, None, describe_db_error(exc))]
     results = []

@@ -17,6 +17,7 @@ from checks.context import VerifyContext
 from checks.results import STATUSES, CheckOutcome, CheckResult, verdict
 from checks.runner import run_checks
 from split.db import engine_for
+from split.engine.run import Runner
 from split.prepare import Prepared
 from split.report import write_report
 
@@ -65,23 +66,28 @@ def verify_split(
     only: Sequence[str] | None = None,
     report_dir: str | Path | None = None,
     workers: int = 2,
+    scheduler: str | None = None,
     roles: Roles | None = None,
     log: tuple[StoreUrl, LogSpec] | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> VerifyResult:
-    """Every check against the prepared stores; `only`: the tables whose rows are checked (a wave, a rehearsal)."""
+    """Every check against the prepared stores; `only`: the tables whose rows are checked (a wave, a rehearsal);
+    `scheduler`: a dask.distributed scheduler for the partition work (connected first: a wrong address is a
+    usage error before any check runs)."""
     started = time.monotonic()
-    ctx = VerifyContext(
-        prep,
-        report_key(prep.key),
-        workers,
-        str(Path(report_dir).resolve() / "gx") if report_dir else None,  # GX wants an absolute path
-        frozenset(only) if only is not None else None,
-        roles,
-        log,
-    )
     step_seconds: dict[str, float] = {}
-    results = run_checks(ctx, on_step, step_seconds)
+    with Runner(workers, scheduler) as runner:
+        ctx = VerifyContext(
+            prep,
+            report_key(prep.key),
+            workers,
+            str(Path(report_dir).resolve() / "gx") if report_dir else None,  # GX wants an absolute path
+            frozenset(only) if only is not None else None,
+            roles,
+            log,
+            runner=runner,
+        )
+        results = run_checks(ctx, on_step, step_seconds)
     plan = prep.plan
     result = VerifyResult(
         verdict(results).value,

@@ -116,6 +116,7 @@ def verify(
     *,
     report_dir: str | Path | None = None,
     workers: int = 2,
+    scheduler: str | None = None,
     post_split: bool = False,
     migrations: str | Path | None = None,
     waves: list[str] | None = None,
@@ -129,6 +130,7 @@ def verify(
 
     With `post_split` there is no source: the NW store is the authority for scopes and protected values.
     With `waves`/`tables`, the row checks cover those tables only (the retail store still may hold no other table).
+    With `scheduler`, the key-range work runs on that dask.distributed cluster.
     With `roles` (a roles file, or BUNKATSU_ROLES), the grants check runs too; with an access log (`log_url`,
     or after the split BUNKATSU_LOG_URL), the audit-log check (with `log_spec.since` the switch date).
     """
@@ -142,7 +144,16 @@ def verify(
     only = [t.name for t in prep.select(waves, tables)] if waves or tables else None
     log_at = verify_log_url(log_url, post_split)
     log = checked_log(prep.mapping, prep.schema, log_at, log_spec or LogSpec()) if log_at else None
-    return verify_split(prep, only=only, report_dir=report, workers=workers, roles=role_list, log=log, on_step=on_step)
+    return verify_split(
+        prep,
+        only=only,
+        report_dir=report,
+        workers=workers,
+        scheduler=scheduler,
+        roles=role_list,
+        log=log,
+        on_step=on_step,
+    )
 
 
 def dry_run(

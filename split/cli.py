@@ -74,6 +74,13 @@ RolesOpt = Annotated[
     ),
 ]
 WorkersOpt = Annotated[int, typer.Option(help="Key ranges worked on at once (1 = serial, same code path).")]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        envvar="DASK_SCHEDULER_ADDRESS",
+        help="Run the key ranges on this dask.distributed scheduler (tcp://host:8786) instead of locally.",
+    ),
+]
 
 # The access log (`audit-log`, and `verify`'s audit-log check); the defaults are the reference database's.
 _LOG = "Access log"
@@ -202,13 +209,7 @@ def copy(
     wave: WaveOpt = None,
     tables: TablesOpt = None,
     workers: WorkersOpt = 2,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            envvar="DASK_SCHEDULER_ADDRESS",
-            help="Run the partitions on this dask.distributed scheduler (tcp://host:8786) instead of locally.",
-        ),
-    ] = None,
+    scheduler: SchedulerOpt = None,
     migrations: MigrationsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -285,6 +286,7 @@ def verify(
     retail: RetailOpt = None,
     report: ReportOpt = None,
     workers: WorkersOpt = 2,
+    scheduler: SchedulerOpt = None,
     post_split: Annotated[
         bool, typer.Option("--post-split", help="No source: the NW store is the authority (scheduled runs).")
     ] = False,
@@ -328,6 +330,7 @@ def verify(
         retail,
         report_dir=report,
         workers=workers,
+        scheduler=scheduler,
         post_split=post_split,
         migrations=migrations,
         waves=wave,

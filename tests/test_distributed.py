@@ -7,7 +7,9 @@ import json
 from collections.abc import Iterator
 
 import pytest
+import sqlalchemy as sa
 
+from split.db import engine_for
 from tests.conftest import sample_source
 from tests.helpers import MAPPING, copy, store_image
 
@@ -47,3 +49,40 @@ def test_an_unreachable_scheduler_is_a_usage_error_before_anything_is_written(db
     from pathlib import Path
 
     assert not Path(nw.removeprefix("sqlite:///")).exists()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def test_a_cluster_verify_finds_what_a_local_verify_finds(backend, cluster, dbs, session_dbs):
+    """`verify --scheduler`: the key-range work (fingerprint, temporal scope, completeness) runs on the
+    cluster's worker processes and gives the same results, check by check, clean and with a protected value
+    planted in the last row of the last key range of a memo table."""
+    from tests.helpers import ENV, reflected, run_cli
+    from tests.test_verify import execute, protected_customer
+
+    source = sample_source(session_dbs, backend)
+    nw, retail = dbs.url(backend, "nw"), dbs.url(backend, "rt")
+    assert copy(MAPPING, source, nw, retail).returncode == 0
+    args = ["verify", "--mapping", str(MAPPING), "--source", source, "--nw", nw, "--retail", retail, "--json"]
+
+    def outcome(result) -> list[tuple]:  # type: ignore[no-untyped-def]
+        fields = ("id", "store", "table", "column", "status", "observed", "expected", "samples")
+        return sorted(tuple(str(c[f]) for f in fields) for c in json.loads(result.stdout)["checks"])
+
+    local, remote = run_cli(*args, env=ENV), run_cli(*args, "--scheduler", cluster, env=ENV)
+    assert local.returncode == remote.returncode == 0, remote.stderr
+    assert outcome(remote) == outcome(local)
+
+    memos = reflected(retail, "contact_history")
+    with engine_for(retail).connect() as conn:
+        last = conn.execute(sa.select(sa.func.max(memos.c.contact_id))).scalar_one()
+    phone = protected_customer(source)["phone"]
+    execute(retail, memos.update().where(memos.c.contact_id == last).values(memo="折返し " + phone))
+    local, remote = run_cli(*args, env=ENV), run_cli(*args, "--scheduler", cluster, env=ENV)
+    assert local.returncode == remote.returncode == 1, remote.stderr
+    assert outcome(remote) == outcome(local)
+    found = {(c["id"], c["table"]) for c in json.loads(remote.stdout)["checks"] if c["status"] == "fail"}
+    assert ("retail.fingerprint", "contact_history") in found, found
+    assert phone not in remote.stdout + remote.stderr
+
+    unreachable = run_cli(*args, "--scheduler", "tcp://127.0.0.1:9", env=ENV)
+    assert unreachable.returncode == 2 and "cannot reach the Dask scheduler" in unreachable.stderr
