@@ -97,6 +97,7 @@ def sync(
     retail: str | None = None,
     *,
     workers: int = 2,
+    scheduler: str | None = None,
     waves: list[str] | None = None,
     tables: list[str] | None = None,
     migrations: str | Path | None = None,
@@ -105,7 +106,7 @@ def sync(
     """Bring copied stores up to date with the source: compare key ranges, rewrite only the rows that differ."""
     workers_option(workers)
     prep = prepare(mapping_file, source, nw, retail, migrations=migrations)
-    return sync_tables(prep, prep.select(waves, tables), workers=workers, progress=progress)
+    return sync_tables(prep, prep.select(waves, tables), workers=workers, scheduler=scheduler, progress=progress)
 
 
 def verify(

@@ -247,6 +247,7 @@ def sync(
     wave: WaveOpt = None,
     tables: TablesOpt = None,
     workers: WorkersOpt = 2,
+    scheduler: SchedulerOpt = None,
     migrations: MigrationsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -262,6 +263,7 @@ def sync(
         nw,
         retail,
         workers=workers,
+        scheduler=scheduler,
         waves=wave,
         tables=tables,
         migrations=migrations,

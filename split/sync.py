@@ -109,15 +109,21 @@ class SyncResult:
 
 
 def sync_tables(
-    prep: Prepared, tables: Sequence[TablePlan], *, workers: int = 2, progress: Progress | None = None
+    prep: Prepared,
+    tables: Sequence[TablePlan],
+    *,
+    workers: int = 2,
+    scheduler: str | None = None,
+    progress: Progress | None = None,
 ) -> SyncResult:
-    """Compare every key range of the tables in both stores; rewrite only the rows of ranges that differ."""
+    """Compare every key range of the tables in both stores; rewrite only the rows of ranges that differ
+    (locally, or on the dask.distributed cluster at `scheduler`)."""
     started = time.monotonic()
     plan = prep.plan
     levels = load_levels(require_at_head(prep))
     progress = progress or Progress()
     run_id = uuid.uuid4().hex
-    with Runner(workers) as runner, exported_snapshot(prep.source.url) as snapshot:
+    with Runner(workers, scheduler) as runner, exported_snapshot(prep.source.url) as snapshot:
         tasks = range_tasks(
             tables, prep.source.url, prep.urls, plan.hash, plan.mapping_sha256, run_id, snapshot, prep.key
         )

@@ -86,3 +86,24 @@ def test_a_cluster_verify_finds_what_a_local_verify_finds(backend, cluster, dbs,
 
     unreachable = run_cli(*args, "--scheduler", "tcp://127.0.0.1:9", env=ENV)
     assert unreachable.returncode == 2 and "cannot reach the Dask scheduler" in unreachable.stderr
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def test_a_cluster_sync_gives_what_a_fresh_copy_gives(backend, cluster, dbs, small_partitions):
+    """`sync --scheduler`: the changed source (edits, inserts, deletes, switches both ways) brought into the
+    stores by the cluster's worker processes, row for row what a fresh copy gives."""
+    from split.sample.generate import generate
+    from tests.test_sync import change_the_source, cli, image
+
+    source = dbs.url(backend, "src")
+    generate(source, 60, 11)
+    nw, retail = dbs.url(backend, "nw"), dbs.url(backend, "rt")
+    assert cli("copy", small_partitions, source, nw, retail).returncode == 0
+    change_the_source(source)
+    synced = cli("sync", small_partitions, source, nw, retail, "--scheduler", cluster)
+    assert synced.returncode == 0, synced.stderr
+    assert json.loads(synced.stdout)["updated"] > 0
+    fresh_nw, fresh_retail = dbs.url(backend, "nw2"), dbs.url(backend, "rt2")
+    assert cli("copy", small_partitions, source, fresh_nw, fresh_retail).returncode == 0
+    assert image(nw) == image(fresh_nw)
+    assert image(retail) == image(fresh_retail)
