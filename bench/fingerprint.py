@@ -21,6 +21,17 @@ from split import api
 from split.demo import bundled_mapping
 
 
+def reference_split(folder: Path, supply_points: int, workers: int) -> dict[str, str]:
+    """The reference database on SQLite and its split, built on the first run (the same files every run)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    urls = {r: f"sqlite:///{folder / f'{r}-{supply_points}.db'}" for r in ("shared", "nw", "retail")}
+    if not (folder / f"shared-{supply_points}.db").exists():
+        api.sample_db(urls["shared"], supply_points, 1)
+        migrations = folder / f"migrations-{supply_points}"  # the stores' Alembic environments: not in the project
+        api.copy(bundled_mapping(), urls["shared"], urls["nw"], urls["retail"], workers=workers, migrations=migrations)
+    return urls
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--supply-points", type=int, default=10_000)
@@ -28,15 +39,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     os.environ.setdefault("BUNKATSU_ENCODE_KEY", secrets.token_hex(32))
-    args.dir.mkdir(parents=True, exist_ok=True)
-    urls = {r: f"sqlite:///{args.dir / f'{r}-{args.supply_points}.db'}" for r in ("shared", "nw", "retail")}
     mapping = bundled_mapping()
-    if not (args.dir / f"shared-{args.supply_points}.db").exists():
-        api.sample_db(urls["shared"], args.supply_points, 1)
-        migrations = (
-            args.dir / f"migrations-{args.supply_points}"
-        )  # the stores' Alembic environments: not in the project
-        api.copy(mapping, urls["shared"], urls["nw"], urls["retail"], workers=args.workers, migrations=migrations)
+    urls = reference_split(args.dir, args.supply_points, args.workers)
 
     from checks.context import VerifyContext
     from checks.fingerprint import fingerprint_and_patterns, protected_values
