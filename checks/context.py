@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from split.engine.run import Runner, run_tasks
+from split.engine.run import Runner
 from split.introspect import SourceSchema
 from split.mapping.model import Mapping, NoRows
 from split.normalize import normalize
@@ -82,12 +82,14 @@ class VerifyContext:
     def keyed_hash(self, value: Any) -> str:
         return keyed_hash(self.report_key, value)
 
-    def run(self, fn: Callable[[T], R], items: Sequence[T], name: str) -> list[R]:
-        """fn over the items on the verify's runner (a dask.distributed cluster with `--scheduler`), else locally.
-        Items and fn travel to the workers: they carry URLs, plans and keyed digests, never a connection."""
+    def run(self, fn: Callable[..., R], items: Sequence[T], name: str, shared: Any = None) -> list[R]:
+        """fn over the items on the verify's runner (a dask.distributed cluster with `--scheduler`), else locally;
+        with `shared`, fn(item, shared) (sent to each cluster worker once). Items and fn travel to the workers:
+        they carry URLs, plans and keyed digests, never a connection."""
         if self.runner is not None:
-            return self.runner.map(fn, items, name=name)
-        return run_tasks(fn, items, self.workers, name=name)
+            return self.runner.map(fn, items, name=name, shared=shared)
+        with Runner(self.workers) as runner:
+            return runner.map(fn, items, name=name, shared=shared)
 
 
 def keyed_hash(key: bytes, value: Any) -> str:

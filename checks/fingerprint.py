@@ -149,7 +149,7 @@ class ScanHits:
                 self.samples[column].append(digest.hex())
 
 
-def scan(task: ScanTask, *, sets: tuple[Protected, ...]) -> list[ScanHits]:
+def scan(task: ScanTask, sets: tuple[Protected, ...]) -> list[ScanHits]:
     """One read of a key range, looked up against each protected set (hits per set, in order). Patterns are
     looked for with the first set only: the fingerprint's."""
     hits = [ScanHits(task.table) for _ in sets]
@@ -334,18 +334,21 @@ def scan_retail(ctx: VerifyContext, sets: tuple[Protected, ...], name: str) -> l
     url = ctx.stores["retail"]
     present = set(sa.inspect(engine_for(url)).get_table_names())
     for table_plan, _ in ctx.retail_tables():
-        if table_plan.name not in present:
-            continue
-        rule = ctx.mapping.table(table_plan.name)
-        kinds = {c.name: c.kind for c in rule.columns} if rule else {}
-        tasks += [ScanTask(url, table_plan.name, table_plan.key, part, kinds) for part in table_plan.partitions]
+        if table_plan.name in present:
+            kinds = _kinds(ctx, table_plan.name)
+            tasks += [ScanTask(url, table_plan.name, table_plan.key, part, kinds) for part in table_plan.partitions]
     whole = Partition(0, None, None)
     for table in _unplanned_tables(ctx, present):
-        rule = ctx.mapping.table(table)
-        kinds = {c.name: c.kind for c in rule.columns} if rule else {}
-        tasks.append(ScanTask(url, table, None, whole, kinds, numbers=True))
-    per_task = ctx.run(functools.partial(scan, sets=sets), tasks, name=name)
+        tasks.append(ScanTask(url, table, None, whole, _kinds(ctx, table), numbers=True))
+    per_task = ctx.run(scan, tasks, name=name, shared=sets)
     return [_merged([hits[i] for hits in per_task]) for i in range(len(sets))]
+
+
+def _kinds(ctx: VerifyContext, table: str) -> dict[str, str | None]:
+    """The mapping's kinds of a retail table's columns. From the whole mapping: after the split a retail-only
+    table (`nw: none`) is not in the NW-based plan, and its free text is still free text (patterns too)."""
+    rule = ctx.prep.full_mapping.table(table)
+    return {c.name: c.kind for c in rule.columns} if rule else {}
 
 
 def _merged(hits: list[ScanHits]) -> dict[str, ScanHits]:

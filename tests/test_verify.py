@@ -27,6 +27,12 @@ def verify(source: str, nw: str, retail: str, report: Path | None = None):
     return run_cli(*args, env=ENV)
 
 
+def post_split(nw: str, retail: str):
+    return run_cli(
+        "verify", "--post-split", "--mapping", str(MAPPING), "--nw", nw, "--retail", retail, "--json", env=ENV
+    )
+
+
 def failing(result) -> set[tuple[str, str | None]]:
     return {(c["id"], c["table"]) for c in json.loads(result.stdout)["checks"] if c["status"] == "fail"}
 
@@ -493,8 +499,7 @@ def test_the_retail_side_has_no_hiding_places(split_stores, tmp_path):
     report = b"".join(p.read_bytes() for p in (tmp_path / "report").rglob("*") if p.is_file())
     assert phone.encode() not in report
     # the nightly run after the split, with the NW store as the authority, sees the same
-    args = ["verify", "--post-split", "--mapping", str(MAPPING), "--nw", nw, "--retail", retail, "--json"]
-    after = run_cli(*args, env=ENV)
+    after = post_split(nw, retail)
     assert after.returncode == 1, after.stderr
     found = _checks(after)
     assert "holds tables only" in found[("retail.tables", "retail_account")]
@@ -519,6 +524,8 @@ def test_the_plaintext_of_an_encoded_column_is_protected_even_in_scope(split_sto
     assert ("retail.fingerprint", "retail_account") in failing(result)
     report = b"".join(p.read_bytes() for p in (tmp_path / "report").rglob("*") if p.is_file())
     assert str(own["ledger_ref"]).encode() not in report
+    after = post_split(nw, retail)  # the NW store holds the plaintext: protected after the split too
+    assert after.returncode == 1 and ("retail.fingerprint", "retail_account") in failing(after), after.stderr
 
 
 @pytest.mark.parametrize("split_stores", BACKEND_PARAMS, indirect=True)
@@ -541,6 +548,8 @@ def test_values_inside_json_and_binary_columns_are_found(split_stores, tmp_path)
         c for c in json.loads(result.stdout)["checks"] if c["id"] == "retail.fingerprint" and c["status"] == "fail"
     ]
     assert {c["column"] for c in found if c["table"] == "sales_extract"} == {"doc", "raw"}, found
+    after = post_split(nw, retail)
+    assert after.returncode == 1 and ("retail.fingerprint", "sales_extract") in failing(after), after.stderr
 
 
 def test_a_value_that_breaks_a_check_never_reaches_stderr(tmp_path, session_dbs, dbs):

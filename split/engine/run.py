@@ -11,6 +11,7 @@ Completion is reported in this process, in the order tasks finish; results come 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -57,17 +58,20 @@ class Runner:
 
     def map(
         self,
-        fn: Callable[[T], R],
+        fn: Callable[..., R],
         items: Sequence[T],
         on_done: Callable[[R], None] | None = None,
         name: str = "task",
+        shared: Any = None,
     ) -> list[R]:
-        """fn(item) for every item, in parallel; results in the order of `items`. The first failure is raised."""
+        """fn(item) for every item, in parallel; results in the order of `items`. The first failure is raised.
+        With `shared`, fn(item, shared): one big read-only value every task needs (a protected set), sent to each
+        cluster worker once instead of with every task."""
         if not items:
             return []
         if self.client is not None:
-            return self._map_distributed(fn, items, on_done, name)
-        return self._map_local(fn, items, on_done, name)
+            return self._map_distributed(fn, items, on_done, name, shared)
+        return self._map_local(fn if shared is None else functools.partial(_with, fn, shared), items, on_done, name)
 
     def _map_local(self, fn: Callable, items: Sequence, on_done: Callable | None, name: str) -> list:
         import dask
@@ -85,13 +89,18 @@ class Runner:
         with _Progress():
             return list(dask.compute(*graph, scheduler=scheduler, num_workers=self.workers))
 
-    def _map_distributed(self, fn: Callable, items: Sequence, on_done: Callable | None, name: str) -> list:
+    def _map_distributed(
+        self, fn: Callable, items: Sequence, on_done: Callable | None, name: str, shared: Any = None
+    ) -> list:
         import uuid
 
         from distributed import as_completed
 
         run = uuid.uuid4().hex[:8]  # keys are unique per call: a cluster outlives runs
-        futures = [self.client.submit(fn, item, key=f"{name}-{run}-{i}", pure=False) for i, item in enumerate(items)]
+        extra = [] if shared is None else self.client.scatter([shared], broadcast=True, hash=False)
+        futures = [
+            self.client.submit(fn, item, *extra, key=f"{name}-{run}-{i}", pure=False) for i, item in enumerate(items)
+        ]
         index = {f.key: i for i, f in enumerate(futures)}
         results: list = [None] * len(items)
         from distributed import KilledWorker
@@ -113,6 +122,10 @@ class Runner:
             self.client.cancel(futures)
             raise
         return results
+
+
+def _with(fn: Callable[..., R], shared: Any, item: Any) -> R:
+    return fn(item, shared)
 
 
 def by_level(
