@@ -144,15 +144,3 @@ def by_level(
         batch = [t for t in tasks if levels[t.table.name] == level]
         results += runner.map(fn, batch, on_done, name=f"{name}-{level}")
     return results
-
-
-def run_tasks(
-    fn: Callable[[T], R],
-    items: Sequence[T],
-    workers: int,
-    on_done: Callable[[R], None] | None = None,
-    name: str = "task",
-) -> list[R]:
-    """Local convenience: fn(item) for every item on this machine's scheduler."""
-    with Runner(workers) as runner:
-        return runner.map(fn, items, on_done, name)
