@@ -233,12 +233,15 @@ ENCODINGS = ("utf-8", "cp932", "euc_jp")  # Japanese systems' own: a BLOB of Shi
 
 
 def _whole_number(ctype: Any) -> bool:
-    return isinstance(ctype, (sa.Integer, sa.Numeric)) and not isinstance(ctype, sa.Float)
+    return isinstance(ctype, (sa.Integer, sa.Numeric))  # Float too: a DOUBLE holds a phone exactly
 
 
 def _digits(value: object) -> str | None:
-    """A whole number as the digits an identifier would be written with (a phone, a 22-digit id in NUMERIC)."""
-    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+    """A whole number as the digits an identifier would be written with (a phone, a 22-digit id in NUMERIC,
+    a phone in a DOUBLE column)."""
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal, float)):
+        return None
+    if isinstance(value, float) and not value.is_integer():  # also NaN and infinities
         return None
     if isinstance(value, Decimal) and (not value.is_finite() or value != value.to_integral_value()):
         return None

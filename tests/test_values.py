@@ -193,4 +193,6 @@ def test_a_number_is_looked_up_with_its_lost_leading_zero():
     assert _hit(protected, _digits(9012345678), "number")
     assert _hit(protected, _digits(Decimal("610000000000000104729")), "number")
     assert not _hit(protected, _digits(9012345679), "number")
+    assert _hit(protected, _digits(9012345678.0), "number")  # a DOUBLE column in an extract
+    assert _digits(float("nan")) is None and _digits(2.5) is None
     assert _digits(Decimal("12.5")) is None and _digits(True) is None and _digits(42) is None
