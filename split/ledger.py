@@ -22,8 +22,9 @@ ledger = sa.Table(
     sa.Column("partition_no", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("store", sa.String(8), nullable=False),
     sa.Column("run_id", sa.String(32), nullable=False),
-    sa.Column("key_lo", sa.BigInteger),
+    sa.Column("key_lo", sa.BigInteger),  # the range of a single integer key, for people reading the table
     sa.Column("key_hi", sa.BigInteger),
+    sa.Column("key_range", sa.Text),  # the range of any key as JSON: {"lo": [...] | null, "hi": [...] | null}
     sa.Column("row_count", sa.BigInteger, nullable=False),
     sa.Column("checksum", sa.String(64), nullable=False),
     sa.Column("mapping_sha256", sa.String(64), nullable=False),
@@ -45,6 +46,7 @@ class LedgerEntry:
     run_id: str
     key_lo: int | None
     key_hi: int | None
+    key_range: str | None
     row_count: int
     checksum: str  # of the rows the range holds afterwards, in key order
     mapping_sha256: str

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.elements import ClauseElement, ColumnClause, ColumnElement
-from sqlalchemy.sql.expression import Delete, FromClause, Select
+from sqlalchemy.sql.expression import FromClause, Select
 from sqlalchemy.types import TypeEngine
 
-from split.introspect import SourceSchema
+from split.errors import MappingError, MappingProblem
+from split.introspect import SourceSchema, TableInfo
 from split.mapping.model import STORES, Destination, Mapping, NoRows, TableRule
+from split.ranges import WHOLE, Filtered, Partition, in_range, ordered, sample_bounds
 from split.scope import scope_predicate, source_table
 
 TOKEN_LENGTH = 69  # "hm1:" + 64 hex digits + room for a version bump
@@ -47,18 +48,6 @@ class ColumnPlan:
 
 
 @dataclass(frozen=True)
-class Partition:
-    """A half-open key range [lo, hi); None means open-ended, so the ranges cover every possible key."""
-
-    no: int
-    lo: int | None
-    hi: int | None
-
-    def to_dict(self) -> dict:
-        return {"no": self.no, "lo": self.lo, "hi": self.hi}
-
-
-@dataclass(frozen=True)
 class StorePlan:
     store: str
     columns: tuple[ColumnPlan, ...]
@@ -81,12 +70,13 @@ class TablePlan:
     name: str
     wave: str
     order: int
-    key: str | None  # partition key; None: the table is one partition
+    key: tuple[str, ...]  # partition key columns; (): the table is one partition
     partitions: tuple[Partition, ...]
     stores: tuple[StorePlan, ...]  # only the stores that receive the table
     dropped: tuple[str, ...]  # columns going to neither store
     source_rows: int
     order_by: tuple[str, ...]  # deterministic row order: primary key, else every column
+    warnings: tuple[str, ...] = ()  # what `plan` should tell the operator about this table
 
     def store(self, name: str) -> StorePlan | None:
         return next((s for s in self.stores if s.store == name), None)
@@ -96,12 +86,13 @@ class TablePlan:
             "name": self.name,
             "wave": self.wave,
             "order": self.order,
-            "key": self.key,
+            "key": list(self.key),
             "source_rows": self.source_rows,
             "order_by": list(self.order_by),
             "dropped": list(self.dropped),
             "partitions": [p.to_dict() for p in self.partitions],
             "stores": [s.to_dict() for s in self.stores],
+            "warnings": list(self.warnings),
         }
 
 
@@ -192,28 +183,57 @@ def _table_plan(
     stores = tuple(sp for store in STORES if (sp := _store_plan(mapping, schema, rule, store, dialect)) is not None)
     dropped = tuple(c.name for c in info.columns if rule.destination(c.name) is Destination.DROP)
     table = source_table(schema, name)
-    key = rule.partition.by if rule.partition else None
-    if key:
-        lo, hi, rows = conn.execute(
-            sa.select(sa.func.min(table.c[key]), sa.func.max(table.c[key]), sa.func.count())
-        ).one()
-        partitions = key_partitions(lo, hi, int(rows), rule.partition.rows)  # type: ignore[union-attr]
-    else:
-        rows = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
-        partitions = (Partition(0, None, None),)
+    rows = int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+    key, warnings = partition_key(rule, info)
+    partitions: tuple[Partition, ...] = (WHOLE,)
+    if key and rule.partition:
+        text = tuple(isinstance(info.column(k).type, sa.String) for k in key)  # type: ignore[union-attr]
+        if not info.primary_key:
+            _require_unique(conn, table, rule, key, text)
+        bounds = sample_bounds(conn, table, key, text, rows, rule.partition.rows)
+        edges = [None, *bounds, None]
+        partitions = tuple(Partition(i, edges[i], edges[i + 1]) for i in range(len(edges) - 1))
     order_by = info.primary_key or info.column_names
-    return TablePlan(name, mapping.wave_of(name), order, key, partitions, stores, dropped, int(rows), tuple(order_by))
+    return TablePlan(
+        name, mapping.wave_of(name), order, key, partitions, stores, dropped, rows, tuple(order_by), warnings
+    )
 
 
-def key_partitions(lo: int | None, hi: int | None, rows: int, per_partition: int) -> tuple[Partition, ...]:
-    """Equal-width key ranges; the first and last are open so that no key can fall outside all of them."""
-    if lo is None or hi is None or rows <= per_partition:
-        return (Partition(0, None, None),)
-    count = min(math.ceil(rows / per_partition), hi - lo + 1)
-    width = math.ceil((hi - lo + 1) / count)
-    bounds = [lo + i * width for i in range(1, count)]
-    edges: list[int | None] = [None, *bounds, None]
-    return tuple(Partition(i, edges[i], edges[i + 1]) for i in range(len(edges) - 1))
+def _require_unique(
+    conn: sa.Connection, table: Any, rule: TableRule, key: tuple[str, ...], text: tuple[bool, ...]
+) -> None:
+    """A table without a primary key is cut by its declared `by`, which must then identify rows: completeness
+    and sync name a differing row by it. Duplicates are looked for in the ranges' own (binary) order."""
+    columns = [ordered(table.c[k], t) for k, t in zip(key, text, strict=True)]
+    duplicate = sa.select(sa.literal(1)).select_from(table).group_by(*columns).having(sa.func.count() > 1).limit(1)
+    if conn.execute(duplicate).first() is not None:
+        pos = rule.partition.pos  # type: ignore[union-attr]
+        raise MappingError(
+            [
+                MappingProblem(
+                    f"partition key ({', '.join(key)}) of {rule.name} is not unique in the source, and the table has "
+                    "no primary key to tell its rows apart",
+                    pos.file,
+                    pos.line,
+                    pos.column,
+                    "partition by columns that identify a row, or leave `by` out to copy the table as one partition",
+                )
+            ]
+        )
+
+
+def partition_key(rule: TableRule, info: TableInfo) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The columns a partitioned table is cut by: the mapping's `by`, else the primary key. A table with
+    neither is copied as one partition, and `plan` says so."""
+    if rule.partition is None:
+        return (), ()
+    key = rule.partition.by or info.primary_key
+    if not key:
+        return (), (
+            f"{rule.name} has no primary key and its partition names no `by` column: copied as one partition "
+            "(name a unique NOT NULL column or columns in `partition: {by: …}` to cut it into ranges)",
+        )
+    return tuple(key), ()
 
 
 def _store_plan(
@@ -269,13 +289,12 @@ def render_predicate(table: FromClause, predicate: ColumnElement[Any] | None, di
 def store_select(table_plan: TablePlan, store_plan: StorePlan, part: Partition) -> Select[Any]:
     """The SELECT one partition sends to one store: projection, scope predicate, key range, key order."""
     typed = {c.name: c.source_type for c in store_plan.columns}
-    names = dict.fromkeys([*typed, *table_plan.order_by, *([table_plan.key] if table_plan.key else [])])
+    names = dict.fromkeys([*typed, *table_plan.order_by, *table_plan.key])
     table = sa.table(table_plan.name, *(sa.column(n, typed.get(n)) for n in names))
     stmt = sa.select(*(table.c[c.name] for c in store_plan.columns)).select_from(table)
     if store_plan.predicate_sql:
         stmt = stmt.where(sql_condition(store_plan.predicate_sql))
-    if table_plan.key is not None:
-        stmt = in_key_range(stmt, table.c[table_plan.key], part)
+    stmt = in_key_range(stmt, table_plan, part, table)
     return stmt.order_by(*(table.c[c] for c in table_plan.order_by))
 
 
@@ -286,16 +305,11 @@ def sql_condition(sql: str) -> ColumnClause[Any]:
     return sa.literal_column(sql)  # untyped: a Boolean would render as `(…) = 1` where booleans are not native
 
 
-Filtered = TypeVar("Filtered", Select[Any], Delete)
-
-
-def in_key_range(stmt: Filtered, key: ColumnElement[Any], part: Partition) -> Filtered:
-    """Restrict a SELECT or DELETE to the partition's half-open key range [lo, hi) (open ends stay open)."""
-    if part.lo is not None:
-        stmt = stmt.where(key >= part.lo)
-    if part.hi is not None:
-        stmt = stmt.where(key < part.hi)
-    return stmt
+def in_key_range(stmt: Filtered, table_plan: TablePlan, part: Partition, table: Any = None) -> Filtered:
+    """Restrict a SELECT or DELETE to one of the table's partitions (`split.ranges`); the key columns are
+    taken from `table` when given, else named. A table of one partition is not restricted."""
+    columns = [table.c[k] if table is not None else sa.column(k) for k in table_plan.key]
+    return in_range(stmt, columns, part)
 
 
 def render_statement(plan: Plan, table_plan: TablePlan, store_plan: StorePlan) -> str:
@@ -303,4 +317,4 @@ def render_statement(plan: Plan, table_plan: TablePlan, store_plan: StorePlan) -
     from sqlalchemy.dialects import registry
 
     dialect = registry.load(plan.source_dialect)()
-    return render(store_select(table_plan, store_plan, Partition(0, None, None)), dialect)
+    return render(store_select(table_plan, store_plan, WHOLE), dialect)

@@ -51,13 +51,16 @@ def plan_table(plan: Plan) -> None:
             t.wave,
             t.name,
             f"{t.source_rows:,}",
-            f"{len(t.partitions)}" + (f" by {t.key}" if t.key else ""),
+            f"{len(t.partitions)}" + (f" by {', '.join(t.key)}" if t.key else ""),
             _store_cell(nw),
             _store_cell(retail),
             ", ".join(encoded) or "–",
             ", ".join(t.dropped) or "–",
         )
     out.print(table)
+    for t in plan.tables:
+        for warning in t.warnings:
+            err.print(f"[yellow]warning:[/] {warning}")
 
 
 def _store_cell(sp: StorePlan | None) -> str:
@@ -82,12 +85,10 @@ def plan_sql(plan: Plan) -> str:
                     lines.append(
                         f"--   {c.name}: encoded in transit as HMAC-SHA256 token (key from BUNKATSU_ENCODE_KEY)"
                     )
-            if t.key:
-                ranges = ", ".join(
-                    f"[{p.lo if p.lo is not None else '-∞'}, {p.hi if p.hi is not None else '+∞'})"
-                    for p in t.partitions
-                )
-                lines.append(f"--   partitions by {t.key}, each adds `AND {t.key} >= lo AND {t.key} < hi`: {ranges}")
+            if len(t.partitions) > 1:
+                key = t.key[0] if len(t.key) == 1 else f"({', '.join(t.key)})"
+                ranges = ", ".join(p.describe() for p in t.partitions)
+                lines.append(f"--   partitions by {key}, each adds `AND {key} >= lo AND {key} < hi` : {ranges}")
             lines.append(render_statement(plan, t, sp) + ";")
             lines.append("")
     return "\n".join(lines)

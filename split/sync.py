@@ -161,7 +161,7 @@ def _target_table(task: PartitionTask) -> sa.Table:
 
 
 def _in_range(stmt: Any, task: PartitionTask, table: sa.Table) -> Any:
-    return in_key_range(stmt, table.c[task.table.key], task.partition) if task.table.key else stmt
+    return in_key_range(stmt, task.table, task.partition, table)
 
 
 def _target_rows(conn: sa.Connection, task: PartitionTask, table: sa.Table) -> Iterator[tuple]:

@@ -147,7 +147,12 @@ BACKEND_PARAMS = [
 @pytest.fixture
 def small_partitions(tmp_path: Path) -> Path:
     """The reference mapping with many small partitions, so that a kill lands between them."""
-    text = MAPPING.read_text(encoding="utf-8").replace("rows: 20000", "rows: 1500").replace("rows: 5000", "rows: 800")
+    text = (
+        MAPPING.read_text(encoding="utf-8")
+        .replace("rows: 20000", "rows: 1500")
+        .replace("rows: 5000", "rows: 800")
+        .replace("rows: 1000", "rows: 300")
+    )
     path = tmp_path / "small.yaml"
     path.write_text(text, encoding="utf-8")
     return path

@@ -116,10 +116,26 @@ CASES = [
         ("partition: {by: usage_id,", "partition: {by: usage_idx,"),
     ),
     Case(
-        "partition-key-not-integer",
+        "partition-key-not-orderable",
         copy_argv(),
-        ("supply_point_id", "integer"),
-        ("partition: {by: usage_id,", "partition: {by: supply_point_id,"),
+        ("has_grid_connected_gen", "not the same in every engine"),
+        (
+            "    retail: {follow: supply_period, on: supply_point_id}\n    columns:\n      supply_point_id: {to: shared, kind: supply_point_id}\n      area_code",
+            "    retail: {follow: supply_period, on: supply_point_id}\n    partition: {by: has_grid_connected_gen}\n"
+            "    columns:\n      supply_point_id: {to: shared, kind: supply_point_id}\n      area_code",
+        ),
+    ),
+    Case(
+        "partition-key-column-twice",
+        copy_argv(),
+        ("lists a column twice",),
+        ("partition: {by: [supply_point_id, reading_date, slot]", "partition: {by: [slot, reading_date, slot]"),
+    ),
+    Case(
+        "partition-key-empty-list",
+        copy_argv(),
+        ("empty list",),
+        ("partition: {by: [supply_point_id, reading_date, slot]", "partition: {by: []"),
     ),
     Case(
         "partition-key-nullable",

@@ -46,7 +46,9 @@ def test_reference_mapping_loads_into_typed_objects():
     assert m.affiliate.retailer_codes == ("00016",)
     usage = m.table("monthly_usage")
     assert usage.retail == Follow("supply_period", (("supply_point_id", "supply_point_id"),), "usage_month")
-    assert usage.partition.by == "usage_id" and usage.partition.rows == 5000
+    assert usage.partition.by == ("usage_id",) and usage.partition.rows == 5000
+    natural = m.table("generation_reading_30min").partition
+    assert natural.by == ("supply_point_id", "reading_date", "slot")  # a natural key, in order
     assert m.table("supply_period").retail == Own("retailer_code")
     # an NW-only table lists its columns only to declare kinds (every one goes to NW)
     fit = m.table("fit_contract")

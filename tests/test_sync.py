@@ -52,7 +52,22 @@ def change_the_source(url: str) -> dict:
         conn.execute(party.update().where(party.c.party_id == 1).values(phone="090-0000-1234", memo="移転"))
         first_contact = conn.execute(sa.select(sa.func.min(history.c.contact_id))).scalar_one()
         conn.execute(history.delete().where(history.c.contact_id == first_contact))
+        change_natural_key_rows(conn, sa.Table("generation_reading_30min", md, autoload_with=engine_for(url)))
     return {"leaving": leaving.supply_point_id, "coming": coming.supply_point_id}
+
+
+def change_natural_key_rows(conn: sa.Connection, gen: sa.Table) -> None:
+    """The natural-key table (no surrogate id): edit its first reading, delete its last, add a day."""
+    key = [gen.c.supply_point_id, gen.c.reading_date, gen.c.slot]
+    first = conn.execute(sa.select(gen).order_by(*key).limit(1)).one()._asdict()
+    last = conn.execute(sa.select(gen).order_by(*(k.desc() for k in key)).limit(1)).one()._asdict()
+
+    def at(row: dict):  # noqa: ANN202
+        return sa.and_(*(k == row[k.name] for k in key))
+
+    conn.execute(gen.update().where(at(first)).values(kwh_generated=gen.c.kwh_generated + 1))
+    conn.execute(gen.delete().where(at(last)))
+    conn.execute(gen.insert().values({**first, "reading_date": date(2024, 12, 31)}))
 
 
 def retail_usage_points(url: str) -> set[str]:
@@ -78,6 +93,9 @@ def test_sync_brings_the_stores_to_what_a_fresh_copy_gives(backend, dbs, small_p
     assert report["inserted"] > 0 and report["updated"] > 0 and report["deleted"] > 0
     usage = next(t for t in report["tables"] if t["table"] == "monthly_usage")
     assert 0 < usage["differing_ranges"] < usage["ranges"], "only the ranges that changed are rewritten"
+    natural = next(t for t in report["tables"] if t["table"] == "generation_reading_30min")
+    assert natural["ranges"] > 2 and natural["differing_ranges"] > 0, natural
+    assert natural["changes"]["nw"]["updated"] == 1 and natural["changes"]["nw"]["deleted"] == 1
 
     fresh_nw, fresh_retail = dbs.url(backend, "nw2"), dbs.url(backend, "rt2")
     assert cli("copy", small_partitions, source, fresh_nw, fresh_retail).returncode == 0

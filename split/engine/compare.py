@@ -78,7 +78,7 @@ def _sql_summaries(task: PartitionTask) -> tuple[tuple[int, int], tuple[int, int
 
 
 def in_range(stmt: Any, task: PartitionTask) -> Any:
-    return in_key_range(stmt, sa.column(task.table.key), task.partition) if task.table.key else stmt
+    return in_key_range(stmt, task.table, task.partition)
 
 
 def target_batches(task: PartitionTask) -> Iterator[list[tuple]]:

@@ -7,6 +7,7 @@ connections are opened here, never passed in.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,7 +24,8 @@ from split.engine import pgcopy
 from split.engine.faults import arm_drop_fault, fault_point
 from split.engine.snapshot import is_postgresql, source_connection
 from split.errors import TerminalError, TransientError
-from split.plan import Partition, StorePlan, TablePlan, in_key_range, render, store_select
+from split.plan import StorePlan, TablePlan, in_key_range, render, store_select
+from split.ranges import Bound, Partition, as_json
 from split.settings import Secret, encode_key
 
 BATCH_ROWS = 5_000
@@ -65,13 +67,18 @@ class PartitionTask:
             part.no,
             self.store,
             self.run_id,
-            part.lo,
-            part.hi,
+            _single_integer(part.lo),
+            _single_integer(part.hi),
+            json.dumps({"lo": as_json(part.lo), "hi": as_json(part.hi)}, ensure_ascii=False),
             rows,
             checksum,
             self.mapping_sha256,
             **sync_counts,
         )
+
+
+def _single_integer(bound: Bound | None) -> int | None:
+    return bound[0] if bound is not None and len(bound) == 1 and isinstance(bound[0], int) else None
 
 
 def range_tasks(
@@ -143,7 +150,7 @@ def _copy_once(task: PartitionTask) -> PartitionResult:
             return PartitionResult(task.table.name, task.store, part.no, 0, "", True, 0.0)
         table = _target_table(task.table, store_plan)
         delete = sa.delete(table)  # rows of an earlier, different plan in this key range
-        tconn.execute(in_key_range(delete, sa.column(task.table.key), part) if task.table.key else delete)
+        tconn.execute(in_key_range(delete, task.table, part))
         arm_drop_fault(tconn)
         rows, checksum, method = _load(task, tconn)
         ledger.record(tconn, task.ledger_entry(rows, checksum))

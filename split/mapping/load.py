@@ -40,7 +40,7 @@ AFFILIATE_KEYS = {"name": True, "retailer_codes": True}
 TABLE_KEYS = {"retail": True, "nw": False, "columns": False, "period": False, "partition": False}
 COLUMN_KEYS = {"to": True, "kind": False}
 FOLLOW_KEYS = {"follow": True, "on": True, "at": False}
-PARTITION_KEYS = {"by": True, "rows": False}
+PARTITION_KEYS = {"by": False, "rows": False}
 WAVE_KEYS = {"name": True, "tables": True}
 DEFAULT_PARTITION_ROWS = 100_000
 
@@ -307,12 +307,31 @@ def _follow_on(r: _Reader, node: Node, what: str) -> _OnPairs | None:
 
 
 def _partition(r: _Reader, node: Node, table: str) -> Partitioning | None:
+    """`partition: {by: COL | [COL, …], rows: N}`; without `by`, the table's primary key."""
     keys = r.mapping(node, f"partition of table {table}", PARTITION_KEYS)
-    if keys is None or "by" not in keys:
+    if keys is None:
         return None
-    by = r.text(keys["by"][1], f"partition key of table {table}")
+    by: list[str] | None = []
+    if "by" in keys:
+        by_node = keys["by"][1]
+        what = f"partition key of table {table}"
+        by = (
+            r.texts(by_node, what)
+            if isinstance(by_node, SequenceNode)
+            else [t]
+            if (t := r.text(by_node, what))
+            else None
+        )
+        if by == []:
+            r.problem(
+                by_node, f"{what} is an empty list", "name the key columns, or leave `by` out for the primary key"
+            )
+            by = None
+        elif by is not None and len(set(by)) < len(by):
+            r.problem(by_node, f"{what} lists a column twice", "list each column once")
+            by = None
     rows = r.integer(keys["rows"][1], f"partition rows of table {table}") if "rows" in keys else DEFAULT_PARTITION_ROWS
-    return Partitioning(by, rows, r.pos(node)) if by and rows else None
+    return Partitioning(tuple(by), rows, r.pos(node)) if by is not None and rows else None
 
 
 def _waves(r: _Reader, node: Node) -> list[Wave]:

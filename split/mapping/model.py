@@ -111,7 +111,7 @@ class ColumnRule:
 
 @dataclass(frozen=True)
 class Partitioning:
-    by: str  # an integer, non-null column: partitions are half-open key ranges
+    by: tuple[str, ...]  # NOT NULL orderable columns, () = the primary key: partitions are half-open key ranges
     rows: int  # target rows per partition
     pos: Position = _pos()
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import sqlalchemy as sa
+
 from split.errors import MappingError, MappingProblem
-from split.introspect import SourceSchema, TableInfo
+from split.introspect import ColumnInfo, SourceSchema, TableInfo
 from split.mapping.load import suggest
 from split.mapping.model import STORES, Destination, Follow, Mapping, NoRows, Own, Position, TableRule
 
@@ -86,44 +90,58 @@ def _table_problems(mapping: Mapping, rule: TableRule, info: TableInfo, source: 
 def _partition_problems(rule: TableRule, info: TableInfo) -> list[MappingProblem]:
     part = rule.partition
     assert part is not None
-    col = info.column(part.by)
-    if col is None:
-        return [
-            _p(
-                part.pos,
-                f"partition key `{part.by}` is not a column of {rule.name}",
-                suggest(part.by, info.column_names),
-            )
-        ]
     problems = []
-    if not col.is_integer:
+    for name in part.by or info.primary_key:
+        col = info.column(name)
+        if col is None:
+            problems.append(
+                _p(part.pos, f"partition key `{name}` is not a column of {rule.name}", suggest(name, info.column_names))
+            )
+            continue
+        problems += _partition_column_problems(rule, info, col, part.pos)
+    return problems
+
+
+def _partition_column_problems(
+    rule: TableRule, info: TableInfo, col: ColumnInfo, pos: Position
+) -> list[MappingProblem]:
+    what = f"partition key {rule.name}.{col.name}"
+    problems = []
+    if not is_orderable(col.type):
         problems.append(
             _p(
-                part.pos,
-                f"partition key {rule.name}.{part.by} is {col.type_text}, not an integer",
-                "partition by an integer key (key ranges)",
+                pos,
+                f"{what} is {col.type_text}: its order is not the same in every engine",
+                "partition by integer, decimal, text, date or timestamp columns",
             )
         )
-    if col.nullable and part.by not in info.primary_key:
+    if col.nullable and col.name not in info.primary_key:
         problems.append(
             _p(
-                part.pos,
-                f"partition key {rule.name}.{part.by} may be NULL: such rows would be in no range",
-                "partition by a NOT NULL or primary-key column",
+                pos,
+                f"{what} may be NULL: such rows would be in no range",
+                "partition by NOT NULL or primary-key columns",
             )
         )
     for store in STORES:
         receives = not isinstance(rule.scope(store), NoRows) and any(
             rule.destination(c.name).reaches(store) for c in info.columns
         )
-        dest = rule.destination(part.by)
+        dest = rule.destination(col.name)
         if receives and dest not in (Destination.SHARED, Destination(store)):
             problems.append(
                 _p(
-                    part.pos,
-                    f"partition key {rule.name}.{part.by} goes `{dest.value}`, "
-                    f"but the {store} store receives the table",
+                    pos,
+                    f"{what} goes `{dest.value}`, but the {store} store receives the table",
                     "a partition key must be stored as is in every store that gets the table (shared)",
                 )
             )
     return problems
+
+
+def is_orderable(ctype: Any) -> bool:
+    """Types every engine orders alike (text in binary order, see split.ranges). Floats (NaN, -0.0, rounding
+    across engines), enums (declaration order on PostgreSQL), booleans and binary are not partition keys."""
+    if isinstance(ctype, sa.Float | sa.Enum):
+        return False
+    return isinstance(ctype, sa.Integer | sa.Numeric | sa.String | sa.Date | sa.DateTime)

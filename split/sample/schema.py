@@ -142,6 +142,18 @@ interval_reading_30min = sa.Table(
     sa.Column("status", sa.String(4), nullable=False),  # 速報/確報/確定
 )
 
+# 発電量: the 30-minute generation of points with grid-connected generation, as legacy 託送 systems keep it:
+# keyed by its natural key (供給地点特定番号, 計量日, コマ), with no surrogate id.
+generation_reading_30min = sa.Table(
+    "generation_reading_30min",
+    metadata,
+    sa.Column("supply_point_id", sa.String(22), sa.ForeignKey(_sp), primary_key=True),
+    sa.Column("reading_date", sa.Date, primary_key=True),
+    sa.Column("slot", sa.SmallInteger, primary_key=True, autoincrement=False),  # 1–48
+    sa.Column("kwh_generated", sa.Numeric(9, 3), nullable=False),
+    sa.Column("kwh_exported", sa.Numeric(9, 3), nullable=False),
+)
+
 contact_history = sa.Table(
     "contact_history",
     metadata,
@@ -211,6 +223,7 @@ TABLES = [
     switching_request,
     monthly_usage,
     interval_reading_30min,
+    generation_reading_30min,
     contact_history,
     work_order,
     fit_contract,

@@ -1,5 +1,5 @@
--- bunkatsu plan 6b9927f89be3b4b2b574fce13a36a7326087521b3b76c16e5952d69ec3c91c88
--- mapping <mapping> sha256 e46043d63610930058e4835da6d18ae5636f301e50373b23d1040c5153f18171
+-- bunkatsu plan 6c438eae3320bcb6211469e077152e8d77c630e1752b46172320a0fb32aa5afe
+-- mapping <mapping> sha256 543cf3528847cbc85007444b9f4eedf0579757e4462f72003c0241c411735bde
 -- source dialect mysql
 
 -- 1. area → nw (wave masters; scope all)
@@ -82,12 +82,10 @@ FROM switching_request
 WHERE switching_request.to_retailer_code IN ('00016') ORDER BY switching_request.request_id;
 
 -- 9. monthly_usage → nw (wave usage; scope all)
---   partitions by usage_id, each adds `AND usage_id >= lo AND usage_id < hi`: [-∞, 3201), [3201, +∞)
 SELECT monthly_usage.usage_id, monthly_usage.supply_point_id, monthly_usage.usage_month, monthly_usage.kwh, monthly_usage.max_demand_kw, monthly_usage.power_factor 
 FROM monthly_usage ORDER BY monthly_usage.usage_id;
 
 -- 9. monthly_usage → retail (wave usage; scope follow: supply_period on supply_point_id at usage_month)
---   partitions by usage_id, each adds `AND usage_id >= lo AND usage_id < hi`: [-∞, 3201), [3201, +∞)
 SELECT monthly_usage.usage_id, monthly_usage.supply_point_id, monthly_usage.usage_month, monthly_usage.kwh, monthly_usage.max_demand_kw, monthly_usage.power_factor 
 FROM monthly_usage 
 WHERE EXISTS (SELECT 1 
@@ -95,42 +93,55 @@ FROM supply_period AS p1
 WHERE p1.supply_point_id = monthly_usage.supply_point_id AND p1.start_date <= monthly_usage.usage_month AND (p1.end_date IS NULL OR monthly_usage.usage_month <= p1.end_date) AND p1.retailer_code IN ('00016')) ORDER BY monthly_usage.usage_id;
 
 -- 10. interval_reading_30min → nw (wave usage; scope all)
---   partitions by reading_id, each adds `AND reading_id >= lo AND reading_id < hi`: [-∞, 19201), [19201, +∞)
+--   partitions by reading_id, each adds `AND reading_id >= lo AND reading_id < hi` : [-∞, 19201), [19201, +∞)
 SELECT interval_reading_30min.reading_id, interval_reading_30min.supply_point_id, interval_reading_30min.reading_date, interval_reading_30min.slot, interval_reading_30min.kwh_import, interval_reading_30min.kwh_export, interval_reading_30min.status 
 FROM interval_reading_30min ORDER BY interval_reading_30min.reading_id;
 
 -- 10. interval_reading_30min → retail (wave usage; scope follow: supply_period on supply_point_id at reading_date)
---   partitions by reading_id, each adds `AND reading_id >= lo AND reading_id < hi`: [-∞, 19201), [19201, +∞)
+--   partitions by reading_id, each adds `AND reading_id >= lo AND reading_id < hi` : [-∞, 19201), [19201, +∞)
 SELECT interval_reading_30min.reading_id, interval_reading_30min.supply_point_id, interval_reading_30min.reading_date, interval_reading_30min.slot, interval_reading_30min.kwh_import, interval_reading_30min.kwh_export, interval_reading_30min.status 
 FROM interval_reading_30min 
 WHERE EXISTS (SELECT 1 
 FROM supply_period AS p1 
 WHERE p1.supply_point_id = interval_reading_30min.supply_point_id AND p1.start_date <= interval_reading_30min.reading_date AND (p1.end_date IS NULL OR interval_reading_30min.reading_date <= p1.end_date) AND p1.retailer_code IN ('00016')) ORDER BY interval_reading_30min.reading_id;
 
--- 11. contact_history → nw (wave usage; scope all)
+-- 11. generation_reading_30min → nw (wave usage; scope all)
+--   partitions by (supply_point_id, reading_date, slot), each adds `AND (supply_point_id, reading_date, slot) >= lo AND (supply_point_id, reading_date, slot) < hi` : [-∞, (0610000000000001070847, 2024-12-01, 1)), [(0610000000000001070847, 2024-12-01, 1), +∞)
+SELECT generation_reading_30min.supply_point_id, generation_reading_30min.reading_date, generation_reading_30min.slot, generation_reading_30min.kwh_generated, generation_reading_30min.kwh_exported 
+FROM generation_reading_30min ORDER BY generation_reading_30min.supply_point_id, generation_reading_30min.reading_date, generation_reading_30min.slot;
+
+-- 11. generation_reading_30min → retail (wave usage; scope follow: supply_period on supply_point_id at reading_date)
+--   partitions by (supply_point_id, reading_date, slot), each adds `AND (supply_point_id, reading_date, slot) >= lo AND (supply_point_id, reading_date, slot) < hi` : [-∞, (0610000000000001070847, 2024-12-01, 1)), [(0610000000000001070847, 2024-12-01, 1), +∞)
+SELECT generation_reading_30min.supply_point_id, generation_reading_30min.reading_date, generation_reading_30min.slot, generation_reading_30min.kwh_generated, generation_reading_30min.kwh_exported 
+FROM generation_reading_30min 
+WHERE EXISTS (SELECT 1 
+FROM supply_period AS p1 
+WHERE p1.supply_point_id = generation_reading_30min.supply_point_id AND p1.start_date <= generation_reading_30min.reading_date AND (p1.end_date IS NULL OR generation_reading_30min.reading_date <= p1.end_date) AND p1.retailer_code IN ('00016')) ORDER BY generation_reading_30min.supply_point_id, generation_reading_30min.reading_date, generation_reading_30min.slot;
+
+-- 12. contact_history → nw (wave usage; scope all)
 SELECT contact_history.contact_id, contact_history.supply_point_id, contact_history.contact_date, contact_history.department, contact_history.staff_name, contact_history.channel, contact_history.memo 
 FROM contact_history ORDER BY contact_history.contact_id;
 
--- 11. contact_history → retail (wave usage; scope follow: supply_period on supply_point_id at contact_date)
+-- 12. contact_history → retail (wave usage; scope follow: supply_period on supply_point_id at contact_date)
 SELECT contact_history.contact_id, contact_history.supply_point_id, contact_history.contact_date, contact_history.department, contact_history.channel, contact_history.memo 
 FROM contact_history 
 WHERE EXISTS (SELECT 1 
 FROM supply_period AS p1 
 WHERE p1.supply_point_id = contact_history.supply_point_id AND p1.start_date <= contact_history.contact_date AND (p1.end_date IS NULL OR contact_history.contact_date <= p1.end_date) AND p1.retailer_code IN ('00016')) ORDER BY contact_history.contact_id;
 
--- 12. work_order → nw (wave nw_only; scope all)
+-- 13. work_order → nw (wave nw_only; scope all)
 SELECT work_order.work_order_id, work_order.supply_point_id, work_order.created_on, work_order.category, work_order.crew_memo 
 FROM work_order ORDER BY work_order.work_order_id;
 
--- 13. fit_contract → nw (wave nw_only; scope all)
+-- 14. fit_contract → nw (wave nw_only; scope all)
 SELECT fit_contract.fit_id, fit_contract.receiving_point_id, fit_contract.generator_owner, fit_contract.generator_capacity_kw, fit_contract.fuel_type, fit_contract.fit_start_date, fit_contract.buyback_price_yen, fit_contract.certification_id 
 FROM fit_contract ORDER BY fit_contract.fit_id;
 
--- 14. access_log → nw (wave nw_only; scope all)
+-- 15. access_log → nw (wave nw_only; scope all)
 SELECT access_log.log_id, access_log.user_id, access_log.organisation, access_log.supply_point_id, access_log.viewed_at, access_log.screen 
 FROM access_log ORDER BY access_log.log_id;
 
--- 15. retail_account → retail (wave retail_only; scope all)
+-- 16. retail_account → retail (wave retail_only; scope all)
 SELECT retail_account.account_no, retail_account.supply_point_id, retail_account.plan_name, retail_account.payment_method, retail_account.marketing_consent, retail_account.note 
 FROM retail_account ORDER BY retail_account.account_no;
 

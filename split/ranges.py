@@ -1,0 +1,193 @@
+"""Key ranges: how a big table is cut into partitions that every engine reads alike.
+
+A partition is a half-open range of the partition key, which may be one column or several (a natural key
+such as supply point id, day and slot) of any orderable type: integer, decimal, date, timestamp or text.
+Its bounds are row quantiles sampled from the source, so each holds about the mapping's `rows:` whatever
+the key's distribution (ids that jump by millions, a text key).
+
+The same range is evaluated by several engines: the source (copy, sync, verify), and each store (the copy
+clears a range before writing it; completeness and sync read a store range by range). A row must fall in
+exactly one range in every one of them, so text keys are compared in binary order — code point order, as
+Python compares `str` — everywhere: `COLLATE "C"` on PostgreSQL, `COLLATE BINARY` on SQLite,
+`utf8mb4_nopad_bin` on MariaDB. A source's own collation (case- or accent-insensitive, linguistic) would
+put a row in a different range, or in none, on a store of another engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.expression import Delete, Select
+
+Bound = tuple[Any, ...]
+
+# Above this many rows a PostgreSQL source is sampled (TABLESAMPLE BERNOULLI, repeatable) instead of
+# numbering every key; SAMPLES_PER_RANGE keys per range keep each within a few per cent of `rows:`.
+EXACT_UP_TO = 500_000
+SAMPLES_PER_RANGE = 400
+SAMPLE_SEED = 19
+
+
+@dataclass(frozen=True)
+class Partition:
+    """A half-open key range [lo, hi); None means open-ended, so the ranges cover every possible key."""
+
+    no: int
+    lo: Bound | None
+    hi: Bound | None
+
+    def to_dict(self) -> dict:
+        return {"no": self.no, "lo": as_json(self.lo), "hi": as_json(self.hi)}
+
+    def describe(self) -> str:
+        return f"[{_shown(self.lo, '-∞')}, {_shown(self.hi, '+∞')})"
+
+
+WHOLE = Partition(0, None, None)
+
+
+def as_json(bound: Bound | None) -> list | None:
+    """A bound as JSON values: numbers stay numbers, dates and decimals become ISO text and strings."""
+    if bound is None:
+        return None
+    out: list = []
+    for value in bound:
+        if isinstance(value, dt.date | dt.time):
+            out.append(value.isoformat())
+        elif isinstance(value, Decimal):
+            out.append(str(value))
+        else:
+            out.append(value)
+    return out
+
+
+def _shown(bound: Bound | None, open_end: str) -> str:
+    if bound is None:
+        return open_end
+    values = as_json(bound) or []
+    return str(values[0]) if len(values) == 1 else "(" + ", ".join(map(str, values)) + ")"
+
+
+# ── SQL ────────────────────────────────────────────────────────────────────────────────────────
+
+
+class BinaryOrder(ColumnElement[Any]):
+    """A text key column compared in code point order, whatever the column's or the engine's collation."""
+
+    inherit_cache = True
+
+    def __init__(self, column: ColumnElement[Any]) -> None:
+        self.column = column
+        self.type = column.type
+
+
+@compiles(BinaryOrder)
+def _binary_default(element: BinaryOrder, compiler: Any, **kw: Any) -> str:
+    return f"{compiler.process(element.column, **kw)} COLLATE BINARY"
+
+
+@compiles(BinaryOrder, "postgresql")
+def _binary_postgresql(element: BinaryOrder, compiler: Any, **kw: Any) -> str:
+    return f'{compiler.process(element.column, **kw)} COLLATE "C"'
+
+
+@compiles(BinaryOrder, "mysql")
+@compiles(BinaryOrder, "mariadb")
+def _binary_mysql(element: BinaryOrder, compiler: Any, **kw: Any) -> str:
+    # converted first: COLLATE alone is refused on a column of another character set (cp932, latin1);
+    # NO PAD, because the PAD SPACE collations would call 'a' and 'a ' equal where the other engines do not
+    return f"CONVERT({compiler.process(element.column, **kw)} USING utf8mb4) COLLATE utf8mb4_nopad_bin"
+
+
+def ordered(column: ColumnElement[Any], text: bool) -> ColumnElement[Any]:
+    return BinaryOrder(column) if text else column
+
+
+def _compared(columns: list[ColumnElement[Any]], bound: Bound) -> list[tuple[ColumnElement[Any], Any]]:
+    return [(ordered(c, isinstance(v, str)), sa.literal(v)) for c, v in zip(columns, bound, strict=True)]
+
+
+def at_least(columns: list[ColumnElement[Any]], bound: Bound) -> ColumnElement[bool]:
+    """(c1, c2, …) >= (v1, v2, …) in lexicographic order, written out so that every engine evaluates it alike
+    and the leading column's bound (`c1 >= v1`) can use an index on the key."""
+    return _lexicographic(_compared(columns, bound), inclusive=True, lower=True)
+
+
+def below(columns: list[ColumnElement[Any]], bound: Bound) -> ColumnElement[bool]:
+    """(c1, c2, …) < (v1, v2, …), likewise."""
+    return _lexicographic(_compared(columns, bound), inclusive=False, lower=False)
+
+
+def _lexicographic(pairs: list[tuple[Any, Any]], *, inclusive: bool, lower: bool) -> ColumnElement[bool]:
+    (first, v1), rest = pairs[0], pairs[1:]
+    if not rest:
+        if lower:
+            return first >= v1 if inclusive else first > v1
+        return first <= v1 if inclusive else first < v1
+    strict = first > v1 if lower else first < v1
+    tail = sa.and_(first == v1, _lexicographic(rest, inclusive=inclusive, lower=lower))
+    return sa.and_(first >= v1 if lower else first <= v1, sa.or_(strict, tail))
+
+
+Filtered = TypeVar("Filtered", Select[Any], Delete)
+
+
+def in_range(stmt: Filtered, columns: list[ColumnElement[Any]], part: Partition) -> Filtered:
+    """Restrict a SELECT or DELETE to the partition's half-open key range [lo, hi) (open ends stay open).
+    No columns: the table is one partition."""
+    if not columns:
+        return stmt
+    if part.lo is not None:
+        stmt = stmt.where(at_least(columns, part.lo))
+    if part.hi is not None:
+        stmt = stmt.where(below(columns, part.hi))
+    return stmt
+
+
+# ── bounds from the source ─────────────────────────────────────────────────────────────────────
+
+
+def range_count(rows: int, per_range: int) -> int:
+    """How many ranges: the nearest whole number of `per_range`, so each is within ±25 % of it."""
+    return max(1, round(rows / per_range))
+
+
+def sample_bounds(
+    conn: sa.Connection, table: Any, key: tuple[str, ...], text: tuple[bool, ...], rows: int, per_range: int
+) -> list[Bound]:
+    """The inner bounds of `range_count` ranges of about equal rows, in binary key order."""
+    count = range_count(rows, per_range)
+    if count <= 1:
+        return []
+    columns = [table.c[k] for k in key]
+    if conn.dialect.name == "postgresql" and rows > EXACT_UP_TO:
+        keys = _sampled_keys(conn, table, columns, min(1.0, count * SAMPLES_PER_RANGE / rows))
+        picks = [keys[math.floor(i * len(keys) / count)] for i in range(1, count)] if keys else []
+    else:
+        picks = _numbered_keys(conn, table, columns, text, [math.floor(i * rows / count) for i in range(1, count)])
+    return sorted(set(picks))  # Python's order is the binary order: `str` compares by code point
+
+
+def _numbered_keys(
+    conn: sa.Connection, table: Any, columns: list[Any], text: tuple[bool, ...], positions: list[int]
+) -> list[Bound]:
+    """The keys at these 0-based positions in key order (one ordered pass over the key, in the database)."""
+    order = [ordered(c, t) for c, t in zip(columns, text, strict=True)]
+    numbered = sa.select(*columns, (sa.func.row_number().over(order_by=order) - 1).label("bk_pos")).subquery()
+    stmt = sa.select(*(numbered.c[c.name] for c in columns)).where(numbered.c.bk_pos.in_(positions))
+    return [tuple(r) for r in conn.execute(stmt)]
+
+
+def _sampled_keys(conn: sa.Connection, table: Any, columns: list[Any], fraction: float) -> list[Bound]:
+    """A repeatable Bernoulli sample of the keys (PostgreSQL), sorted here in binary order."""
+    names = ", ".join(conn.dialect.identifier_preparer.quote(c.name) for c in columns)
+    quoted = conn.dialect.identifier_preparer.format_table(table)
+    sql = f"SELECT {names} FROM {quoted} TABLESAMPLE BERNOULLI ({fraction * 100:.6f}) REPEATABLE ({SAMPLE_SEED})"
+    return sorted(tuple(r) for r in conn.exec_driver_sql(sql))

@@ -1,0 +1,212 @@
+"""Key ranges (`split.ranges`): every row in exactly one partition, in every engine, whatever the key.
+
+The oracle is Python's order of tuples (`str` compares by code point): each engine, evaluating the range
+conditions itself, must put every row into the partition Python puts it in — with keys of mixed widths,
+case, kana, trailing spaces, quotes and backslashes, where a collation (MariaDB's case-insensitive
+default, a linguistic one on PostgreSQL) would order them differently.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from split.db import engine_for
+from split.ranges import EXACT_UP_TO, Partition, in_range, range_count, sample_bounds
+from tests.conftest import BACKEND_PARAMS
+from tests.helpers import MAPPING, TEST_KEY, run_cli
+
+ALPHABET = "aAbBzZ09 ｱアあァ亜ßéeÉ'\\%_-０"
+texts = st.text(alphabet=ALPHABET, max_size=6)
+keys = st.lists(st.tuples(texts, st.integers(-3, 3)), min_size=1, max_size=30)
+
+
+def key_table(url: str) -> sa.Table:
+    """No primary key: MariaDB's default collation would refuse 'a' and 'A' as duplicates."""
+    table = sa.Table(
+        "k",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, nullable=False),
+        sa.Column("a", sa.String(20), nullable=False),
+        sa.Column("b", sa.Integer, nullable=False),
+    )
+    table.create(engine_for(url, writer=True), checkfirst=True)
+    return table
+
+
+def partitions(bounds: list[tuple]) -> list[Partition]:
+    edges = [None, *bounds, None]
+    return [Partition(i, edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
+
+
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
+def test_every_row_falls_in_the_partition_binary_order_gives_it_in_every_engine(backend, dbs):
+    url = dbs.url(backend, "ranges")
+    table = key_table(url)
+    engine = engine_for(url, writer=True)
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(rows=keys, cuts=st.lists(st.tuples(texts, st.integers(-3, 3)), min_size=1, max_size=4))
+    def check(rows: list[tuple[str, int]], cuts: list[tuple[str, int]]) -> None:
+        bounds = sorted(set(cuts))
+        with engine.begin() as conn:
+            conn.execute(table.delete())
+            conn.execute(table.insert(), [{"id": i, "a": a, "b": b} for i, (a, b) in enumerate(rows)])
+            seen: dict[int, int] = {}
+            for part in partitions(bounds):
+                stmt = in_range(sa.select(table.c.id), [table.c.a, table.c.b], part)
+                for (row_id,) in conn.execute(stmt):
+                    assert row_id not in seen, f"row {rows[row_id]!r} in partitions {seen[row_id]} and {part.no}"
+                    seen[row_id] = part.no
+        for i, key in enumerate(rows):
+            assert seen.get(i) == bisect.bisect_right(bounds, key), f"{key!r} with bounds {bounds!r}"
+
+    check()
+
+
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
+def test_bounds_sampled_in_the_database_are_binary_order_quantiles(backend, dbs):
+    url = dbs.url(backend, "quantiles")
+    table = key_table(url)
+    engine = engine_for(url, writer=True)
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(rows=st.lists(st.tuples(texts, st.integers(-3, 3)), min_size=4, max_size=40), per=st.integers(2, 9))
+    def check(rows: list[tuple[str, int]], per: int) -> None:
+        with engine.begin() as conn:
+            conn.execute(table.delete())
+            conn.execute(table.insert(), [{"id": i, "a": a, "b": b} for i, (a, b) in enumerate(rows)])
+            bounds = sample_bounds(conn, table, ("a", "b"), (True, False), len(rows), per)
+        ordered = sorted(rows)
+        count = range_count(len(rows), per)
+        expected = sorted({ordered[i * len(rows) // count] for i in range(1, count)}) if count > 1 else []
+        assert bounds == expected
+
+    check()
+
+
+def skewed_ids(n: int) -> list[int]:
+    """Ids that jump by millions after a system migration, and again after a second one."""
+    third = n // 3
+    return [*range(third), *range(5_000_000, 5_000_000 + third), *range(10**12, 10**12 + n - 2 * third)]
+
+
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
+def test_partitions_of_a_skewed_integer_key_hold_about_the_same_rows(backend, dbs):
+    url = dbs.url(backend, "skew")
+    table = sa.Table("s", sa.MetaData(), sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False))
+    engine = engine_for(url, writer=True)
+    table.create(engine)
+    ids = skewed_ids(9_000)
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [{"id": i} for i in ids])
+        bounds = sample_bounds(conn, table, ("id",), (False,), len(ids), 1_000)
+        sizes = [
+            conn.execute(in_range(sa.select(sa.func.count()).select_from(table), [table.c.id], p)).scalar_one()
+            for p in partitions(bounds)
+        ]
+    assert len(sizes) == 9 and sum(sizes) == len(ids)
+    assert all(750 <= s <= 1_250 for s in sizes), sizes
+
+
+@pytest.mark.postgresql
+def test_a_big_postgresql_table_is_sampled_repeatably_and_stays_balanced(dbs):
+    """Above EXACT_UP_TO rows PostgreSQL samples (TABLESAMPLE BERNOULLI … REPEATABLE): the same bounds on
+    every run of the same source, each range within ±25 % of `rows:`."""
+    url = dbs.url("postgresql", "sampled")
+    rows = EXACT_UP_TO + 100_000
+    with engine_for(url, writer=True).begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE big (id bigint PRIMARY KEY)")
+        # skewed: a dense block, then ids spread a million apart
+        conn.exec_driver_sql(f"INSERT INTO big SELECT g FROM generate_series(1, {rows // 2}) g")
+        conn.exec_driver_sql(f"INSERT INTO big SELECT g::bigint * 1000000 FROM generate_series(1, {rows - rows // 2}) g")
+    table = sa.Table("big", sa.MetaData(), autoload_with=engine_for(url))
+    with engine_for(url).connect() as conn:
+        first = sample_bounds(conn, table, ("id",), (False,), rows, 50_000)
+        again = sample_bounds(conn, table, ("id",), (False,), rows, 50_000)
+        sizes = [
+            conn.execute(in_range(sa.select(sa.func.count()).select_from(table), [table.c.id], p)).scalar_one()
+            for p in partitions(first)
+        ]
+    assert first == again
+    assert len(sizes) == 12 and sum(sizes) == rows
+    assert all(37_500 <= s <= 62_500 for s in sizes), sizes
+
+
+# ── through the CLI ──────────────────────────────────────────────────────────────────────────
+
+
+def plan_json(mapping: Path, source: str) -> dict:
+    result = run_cli("plan", "--mapping", str(mapping), "--source", source, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_plan_shows_the_natural_key_bounds(tmp_path, dbs):
+    from split.sample.generate import generate
+
+    source = dbs.url("sqlite", "src")
+    generate(source, 120, 5)
+    plan = plan_json(MAPPING, source)
+    table = next(t for t in plan["tables"] if t["name"] == "generation_reading_30min")
+    assert table["key"] == ["supply_point_id", "reading_date", "slot"]
+    parts = table["partitions"]
+    assert len(parts) > 1 and parts[0]["lo"] is None and parts[-1]["hi"] is None
+    for before, after in zip(parts, parts[1:], strict=False):
+        assert before["hi"] == after["lo"] and len(after["lo"]) == 3  # contiguous, one value per key column
+        spid, day, slot = after["lo"]
+        assert isinstance(spid, str) and len(day) == 10 and isinstance(slot, int)
+
+
+def keyless_source(url: str, duplicate: bool) -> None:
+    with engine_for(url, writer=True).begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE legacy (code VARCHAR(10) NOT NULL, day DATE NOT NULL, note VARCHAR(20))")
+        rows = [{"c": f"C{i:04d}", "d": "2024-01-01"} for i in range(50)]
+        if duplicate:
+            rows.append(rows[7])
+        conn.execute(sa.text("INSERT INTO legacy VALUES (:c, :d, NULL)"), rows)
+
+
+def keyless_mapping(tmp_path: Path, partition: str) -> Path:
+    path = tmp_path / "legacy.yaml"
+    path.write_text(
+        "version: 1\nsystem: legacy\naffiliate: {name: A, retailer_codes: [A0001]}\n"
+        "tables:\n  legacy:\n    retail: none\n"
+        f"    partition: {partition}\n"
+        "waves:\n  - {name: all, tables: [legacy]}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_a_table_without_primary_key_is_cut_by_a_unique_declared_key(tmp_path, dbs):
+    source = dbs.url("sqlite", "legacy")
+    keyless_source(source, duplicate=False)
+    plan = plan_json(keyless_mapping(tmp_path, "{by: [code, day], rows: 10}"), source)
+    assert len(plan["tables"][0]["partitions"]) == 5 and plan["tables"][0]["warnings"] == []
+
+
+def test_a_declared_key_that_is_not_unique_is_refused(tmp_path, dbs):
+    source = dbs.url("sqlite", "legacy")
+    keyless_source(source, duplicate=True)
+    result = run_cli(
+        "plan", "--mapping", str(keyless_mapping(tmp_path, "{by: [code, day], rows: 10}")), "--source", source
+    )
+    assert result.returncode == 2, result.stderr
+    assert "not unique" in result.stderr and "legacy.yaml:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_table_without_any_key_is_one_partition_and_plan_says_so(tmp_path, dbs):
+    source = dbs.url("sqlite", "legacy")
+    keyless_source(source, duplicate=True)
+    mapping = keyless_mapping(tmp_path, "{rows: 10}")
+    plan = plan_json(mapping, source)
+    assert len(plan["tables"][0]["partitions"]) == 1 and "no primary key" in plan["tables"][0]["warnings"][0]
+    shown = run_cli("plan", "--mapping", str(mapping), "--source", source, env={"BUNKATSU_ENCODE_KEY": TEST_KEY})
+    assert shown.returncode == 0 and "one partition" in " ".join(shown.stderr.split())
