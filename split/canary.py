@@ -209,11 +209,12 @@ class _Filler:
             hint="canaries are customers of a new entrant: the source must know at least one",
         )
 
-    def _fresh_int(self, table: str, column: str) -> int:
+    def _fresh_int(self, table: str, column: str, small: bool = False) -> int:
         key = (table, column)
         if key not in self.next_int:
             top = self.conn.execute(sa.select(sa.func.max(sa.column(column))).select_from(sa.table(table))).scalar()
-            self.next_int[key] = int(top or 0) + 1_000_000  # far from the live sequence's next values
+            # far from the live sequence's next values; a SMALLINT (the slot of a natural key) just above them
+            self.next_int[key] = int(top or 0) + (0 if small else 1_000_000)
         self.next_int[key] += 1
         return self.next_int[key]
 
@@ -250,8 +251,10 @@ class _Filler:
                 value = today - timedelta(days=30)
             elif info.name == self.owner and self.period and col.name == self.period[1]:
                 value = None if col.nullable else today + timedelta(days=365)
-            elif col.name in info.primary_key:
-                value = self._fresh_int(info.name, col.name) if col.is_integer else f"CN{canary.id}"
+            elif col.name in info.primary_key and col.is_integer:
+                value = self._fresh_int(info.name, col.name, small=isinstance(col.type, sa.SmallInteger))
+            elif col.name in info.primary_key and isinstance(col.type, sa.String):
+                value = f"CN{canary.id}"  # other key columns (the day of a natural key) take their plain default
             elif col.nullable:
                 value = None
             else:

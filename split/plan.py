@@ -21,7 +21,7 @@ from sqlalchemy.types import TypeEngine
 from split.errors import MappingError, MappingProblem
 from split.introspect import SourceSchema, TableInfo
 from split.mapping.model import STORES, Destination, Mapping, NoRows, TableRule
-from split.ranges import WHOLE, Filtered, Partition, in_range, ordered, sample_bounds
+from split.ranges import WHOLE, Bound, Filtered, Partition, in_range, ordered, sample_bounds
 from split.scope import scope_predicate, source_table
 
 TOKEN_LENGTH = 69  # "hm1:" + 64 hex digits + room for a version bump
@@ -187,16 +187,64 @@ def _table_plan(
     key, warnings = partition_key(rule, info)
     partitions: tuple[Partition, ...] = (WHOLE,)
     if key and rule.partition:
-        text = tuple(isinstance(info.column(k).type, sa.String) for k in key)  # type: ignore[union-attr]
-        if not info.primary_key:
-            _require_unique(conn, table, rule, key, text)
-        bounds = sample_bounds(conn, table, key, text, rows, rule.partition.rows)
-        edges = [None, *bounds, None]
-        partitions = tuple(Partition(i, edges[i], edges[i + 1]) for i in range(len(edges) - 1))
+        partitions, warnings = _partitions(conn, table, rule, info, key, rows, stores, dialect)
     order_by = info.primary_key or info.column_names
     return TablePlan(
         name, mapping.wave_of(name), order, key, partitions, stores, dropped, rows, tuple(order_by), warnings
     )
+
+
+def _partitions(
+    conn: sa.Connection,
+    table: Any,
+    rule: TableRule,
+    info: TableInfo,
+    key: tuple[str, ...],
+    rows: int,
+    stores: tuple[StorePlan, ...],
+    dialect: Dialect,
+) -> tuple[tuple[Partition, ...], tuple[str, ...]]:
+    """The table's key ranges, and what `plan` should warn about them."""
+    assert rule.partition is not None
+    text = tuple(isinstance(info.column(k).type, sa.String) for k in key)  # type: ignore[union-attr]
+    if not info.primary_key:
+        _require_unique(conn, table, rule, key, text)
+    bounds = sample_bounds(conn, table, key, text, rows, rule.partition.rows)
+    retail = next((sp for sp in stores if sp.store == "retail"), None)
+    if bounds and retail is not None and retail.predicate_sql:
+        bounds = retail_visible(conn, table, key, bounds, retail.predicate_sql)
+    edges = [None, *bounds, None]
+    partitions = tuple(Partition(i, edges[i], edges[i + 1]) for i in range(len(edges) - 1))
+    if len(partitions) > 1 and text[0] and not binary_index(conn, table, key[0]):
+        hint = f'; CREATE INDEX ON {rule.name} ({key[0]} COLLATE "C", …) reads them by index'
+        return partitions, (
+            f"{rule.name}: no index of the source reads `{key[0]}` in binary order, so each of the "
+            f"{len(partitions)} partitions scans the table (text key ranges compare in binary order in every "
+            "engine)" + (hint if dialect.name == "postgresql" else ""),
+        )
+    return partitions, ()
+
+
+def retail_visible(
+    conn: sa.Connection, table: Any, key: tuple[str, ...], bounds: list[Bound], predicate: str
+) -> list[Bound]:
+    """Each bound moved up to the first key the retail store holds, up to the next bound (dropped if none).
+
+    Bounds travel to the retail store: in the statements that read and clear its ranges, which its
+    operator can log. A quantile of the source is any row's key — a competitor's customer's supply point id.
+    A key retail holds tells it nothing; the range grows by the rows outside its scope just past the
+    quantile (at most one supply point's readings, for a natural key led by the supply point)."""
+    columns = [table.c[k] for k in key]
+    visible: list[Bound] = []
+    for bound, upper in zip(bounds, [*bounds[1:], None], strict=True):
+        stmt = in_range(sa.select(*columns).select_from(table), columns, Partition(0, bound, upper))
+        stmt = stmt.where(sql_condition(predicate)).order_by(
+            *(ordered(c, isinstance(v, str)) for c, v in zip(columns, bound, strict=True))
+        )
+        first = conn.execute(stmt.limit(1)).first()
+        if first is not None:
+            visible.append(tuple(first))
+    return visible
 
 
 def _require_unique(
@@ -220,6 +268,25 @@ def _require_unique(
                 )
             ]
         )
+
+
+def binary_index(conn: sa.Connection, table: Any, column: str) -> bool:
+    """Whether an index of the source leads with `column` in binary order, so that key ranges are read by
+    it: on PostgreSQL one in the "C" collation; SQLite compares in binary unless told otherwise; MariaDB
+    reads binary ranges of a text column only by scanning (the comparison converts the column)."""
+    if conn.dialect.name == "sqlite":
+        return True
+    if conn.dialect.name != "postgresql":
+        return False
+    found = conn.execute(
+        sa.text(
+            "SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
+            "JOIN pg_collation c ON c.oid = i.indcollation[0] "
+            "WHERE i.indrelid = CAST(:t AS regclass) AND a.attname = :c AND c.collname IN ('C', 'POSIX', 'ucs_basic')"
+        ),
+        {"t": conn.dialect.identifier_preparer.format_table(table), "c": column},
+    )
+    return found.first() is not None
 
 
 def partition_key(rule: TableRule, info: TableInfo) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -126,6 +126,12 @@ CASES = [
         ),
     ),
     Case(
+        "partitioned-table-with-an-unmapped-column",
+        copy_argv(),
+        ("generation_reading_30min does not map source column(s) kwh_exported",),
+        ("      kwh_exported: shared\n  contact_history:", "  contact_history:"),
+    ),
+    Case(
         "partition-key-column-twice",
         copy_argv(),
         ("lists a column twice",),

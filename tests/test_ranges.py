@@ -125,7 +125,9 @@ def test_a_big_postgresql_table_is_sampled_repeatably_and_stays_balanced(dbs):
         conn.exec_driver_sql("CREATE TABLE big (id bigint PRIMARY KEY)")
         # skewed: a dense block, then ids spread a million apart
         conn.exec_driver_sql(f"INSERT INTO big SELECT g FROM generate_series(1, {rows // 2}) g")
-        conn.exec_driver_sql(f"INSERT INTO big SELECT g::bigint * 1000000 FROM generate_series(1, {rows - rows // 2}) g")
+        conn.exec_driver_sql(
+            f"INSERT INTO big SELECT g::bigint * 1000000 FROM generate_series(1, {rows - rows // 2}) g"
+        )
     table = sa.Table("big", sa.MetaData(), autoload_with=engine_for(url))
     with engine_for(url).connect() as conn:
         first = sample_bounds(conn, table, ("id",), (False,), rows, 50_000)
@@ -210,3 +212,48 @@ def test_a_table_without_any_key_is_one_partition_and_plan_says_so(tmp_path, dbs
     assert len(plan["tables"][0]["partitions"]) == 1 and "no primary key" in plan["tables"][0]["warnings"][0]
     shown = run_cli("plan", "--mapping", str(mapping), "--source", source, env={"BUNKATSU_ENCODE_KEY": TEST_KEY})
     assert shown.returncode == 0 and "one partition" in " ".join(shown.stderr.split())
+
+
+def test_the_retail_store_is_never_sent_a_key_outside_its_scope(tmp_path, dbs):
+    """Range bounds travel to the retail store in the statements that read and clear its ranges: each is a
+    key the retail store holds, never a competitor's customer's supply point id; its ledger keeps none."""
+    from split.sample.generate import generate
+
+    source = dbs.url("sqlite", "src")
+    generate(source, 120, 5)
+    mapping = tmp_path / "small.yaml"
+    mapping.write_text(
+        MAPPING.read_text(encoding="utf-8").replace("rows: 20000", "rows: 300").replace("rows: 1000", "rows: 300")
+    )
+    nw, retail = dbs.url("sqlite", "nw"), dbs.url("sqlite", "rt")
+    copied = run_cli(
+        "copy",
+        "--mapping",
+        str(mapping),
+        "--source",
+        source,
+        "--nw",
+        nw,
+        "--retail",
+        retail,
+        env={"BUNKATSU_ENCODE_KEY": TEST_KEY},
+    )
+    assert copied.returncode == 0, copied.stderr
+    checked = 0
+    for table in plan_json(mapping, source)["tables"]:
+        if not any(s["store"] == "retail" for s in table["stores"]) or len(table["partitions"]) < 2:
+            continue
+        with engine_for(retail).connect() as conn:
+            held = {
+                tuple(str(v) for v in r)
+                for r in conn.execute(sa.text(f"SELECT {', '.join(table['key'])} FROM {table['name']}"))
+            }
+        for part in table["partitions"][1:]:
+            assert tuple(str(v) for v in part["lo"]) in held, (table["name"], part["no"])
+            checked += 1
+    assert checked > 10
+    with engine_for(retail).connect() as conn:
+        kept = conn.execute(
+            sa.text("SELECT count(*) FROM bunkatsu_ledger WHERE key_range IS NOT NULL OR key_lo IS NOT NULL")
+        ).scalar_one()
+    assert kept == 0

@@ -12,6 +12,20 @@ from tests.conftest import require_backend, sample_source
 from tests.helpers import MAPPING, canonical_rows, column_names, copy, store_image
 
 
+NATURAL = "generation_reading_30min"  # keyed by (supply point, day, slot), no surrogate id
+NATURAL_ROWS = 300  # its `rows:` in the small_partitions mapping
+POINT_ROWS = 4 * 48  # one supply point's readings in the sample data: how far a bound may move (split.plan)
+
+
+def assert_natural_key_ranges_balanced(nw_image: dict) -> None:
+    """The natural-key table went in several ranges, each within ±25 % of `rows:` (NW gets every row), give or
+    take the readings of one supply point outside the retail scope that a bound moved past."""
+    sizes = [rows for (table, _), (rows, _) in nw_image["__ledger__"].items() if table == NATURAL]
+    assert len(sizes) > 2, sizes
+    low, high = 0.75 * NATURAL_ROWS - POINT_ROWS, 1.25 * NATURAL_ROWS + POINT_ROWS
+    assert all(low <= n <= high for n in sizes), sizes
+
+
 @pytest.mark.parametrize("fault", ["rows-written:9", "ledger-written:14", "committed:20", "rows-written:31"])
 def test_kill_then_resume_equals_uninterrupted_run_sqlite(fault, dbs, session_dbs, small_partitions):
     source = sample_source(session_dbs, "sqlite")
@@ -28,6 +42,7 @@ def test_kill_then_resume_equals_uninterrupted_run_sqlite(fault, dbs, session_db
 
     assert store_image(nw) == store_image(base_nw)
     assert store_image(retail) == store_image(base_retail)
+    assert_natural_key_ranges_balanced(store_image(nw))
 
 
 @pytest.mark.parametrize(
@@ -44,6 +59,7 @@ def test_kill_then_resume_on_servers(backend, dbs, session_dbs, small_partitions
     assert copy(small_partitions, source, nw, retail).returncode == 0
     assert store_image(nw) == store_image(base_nw)
     assert store_image(retail) == store_image(base_retail)
+    assert_natural_key_ranges_balanced(store_image(nw))
 
 
 def test_rerun_of_a_finished_copy_changes_nothing(dbs, session_dbs):

@@ -59,17 +59,19 @@ class PartitionTask:
         return f"{self.store}:{self.table.name}#{self.partition.no}"
 
     def ledger_entry(self, rows: int, checksum: str, **sync_counts: Any) -> ledger.LedgerEntry:
-        """The ledger row recording this range: written in the same transaction as its rows."""
+        """The ledger row recording this range: written in the same transaction as its rows. The range's key
+        values are written in the NW store only: the retail store's ledger names a range by its number."""
         part = self.partition
+        shown = self.store == "nw"
         return ledger.LedgerEntry(
             self.plan_hash,
             self.table.name,
             part.no,
             self.store,
             self.run_id,
-            _single_integer(part.lo),
-            _single_integer(part.hi),
-            json.dumps({"lo": as_json(part.lo), "hi": as_json(part.hi)}, ensure_ascii=False),
+            _single_integer(part.lo) if shown else None,
+            _single_integer(part.hi) if shown else None,
+            json.dumps({"lo": as_json(part.lo), "hi": as_json(part.hi)}, ensure_ascii=False) if shown else None,
             rows,
             checksum,
             self.mapping_sha256,

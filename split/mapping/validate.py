@@ -123,9 +123,12 @@ def _partition_column_problems(
                 "partition by NOT NULL or primary-key columns",
             )
         )
+    mapped = [c.name for c in info.columns if rule.column(c.name) is not None or not rule.columns_listed]
+    if col.name not in mapped:
+        return problems  # reported as an unmapped column
     for store in STORES:
         receives = not isinstance(rule.scope(store), NoRows) and any(
-            rule.destination(c.name).reaches(store) for c in info.columns
+            rule.destination(name).reaches(store) for name in mapped
         )
         dest = rule.destination(col.name)
         if receives and dest not in (Destination.SHARED, Destination(store)):

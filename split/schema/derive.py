@@ -15,6 +15,7 @@ this module is the one place that decides target DDL.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Callable
@@ -67,16 +68,23 @@ def target_type(column_type: TypeEngine[Any], dialect: str, indexed: bool) -> Ty
     return column_type
 
 
-def portable_type(column_type: TypeEngine[Any], indexed: bool) -> TypeEngine[Any]:
+def portable_type(column_type: TypeEngine[Any], indexed: bool, range_key: bool = False) -> TypeEngine[Any]:
     """One type for every engine: the source's type, with the MySQL/MariaDB form as a variant.
 
     The same revision then builds the same schema on SQLite (a rehearsal), PostgreSQL and MariaDB, and
-    Alembic renders the variant into the revision file (`….with_variant(mysql.LONGTEXT(…), 'mysql', …)`)."""
+    Alembic renders the variant into the revision file (`….with_variant(mysql.LONGTEXT(…), 'mysql', …)`).
+
+    A text column of a partition key is `COLLATE "C"` on PostgreSQL: key ranges compare in binary order
+    (`split.ranges`), and PostgreSQL uses an index only for comparisons in the index's own collation, so
+    every range read and every range cleared before a partition is written would otherwise scan the table."""
     generic = target_type(column_type, "generic", indexed)
     for_mysql = target_type(column_type, "mysql", indexed)
-    if for_mysql is generic:
-        return generic
-    return generic.with_variant(for_mysql, *MYSQL)
+    portable = generic if for_mysql is generic else generic.with_variant(for_mysql, *MYSQL)
+    if range_key and isinstance(generic, sa.String) and not isinstance(generic, sa.Enum):
+        binary = copy.copy(generic)
+        binary.collation = "C"
+        portable = portable.with_variant(binary, "postgresql")
+    return portable
 
 
 def _check_compiles(
@@ -113,6 +121,7 @@ def store_metadata(plan: Plan, mapping: Mapping, schema: SourceSchema, store: st
     metadata = sa.MetaData()
     plans = {t.name: sp for t in plan.tables if (sp := t.store(store)) is not None}
     fks = _kept_foreign_keys(mapping, schema, store, plans)
+    range_keys = {t.name: set(t.key) for t in plan.tables}
     for name, sp in plans.items():
         follow = _follow_keys(mapping, store).get(name, set())
         indexes = _indexes(schema.tables[name].indexes, _names(sp))
@@ -124,7 +133,11 @@ def store_metadata(plan: Plan, mapping: Mapping, schema: SourceSchema, store: st
             where = f"{store} store, {name}.{c.name}"
             _check_compiles(target_type(c.type, dialect.name, indexed), dialect, where, c.type)
             columns.append(
-                sa.Column(c.name, portable_type(c.type, indexed), nullable=c.nullable and c.name not in sp.primary_key)
+                sa.Column(
+                    c.name,
+                    portable_type(c.type, indexed, c.name in range_keys[name]),
+                    nullable=c.nullable and c.name not in sp.primary_key,
+                )
             )
         table = sa.Table(name, metadata, *columns, mysql_charset="utf8mb4", mysql_collate="utf8mb4_bin")
         if sp.primary_key:
