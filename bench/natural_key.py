@@ -1,7 +1,8 @@
 """A natural-key table against the same rows with an integer surrogate key: `bunkatsu copy` on PostgreSQL.
 
     .venv/bin/python bench/natural_key.py --rows 1000000              # quick
-    .venv/bin/python bench/natural_key.py --rows 10000000 --out bench/results/natural-key.json
+    .venv/bin/python bench/natural_key.py --rows 10080000 --out bench/results/natural-key-10m.json
+    .venv/bin/python bench/natural_key.py --rows 10080000 --binary-index --out bench/results/natural-key-10m-binary.json
 
 Builds (first run only, kept as bk_bench_nk_<rows>) a source with two tables holding the same 30-minute
 readings: `reading_surrogate` keyed by `reading_id bigint`, and `reading_natural` keyed by its natural
@@ -83,11 +84,25 @@ def create_like(url: str, table: str) -> None:
 
     surrogate = "reading_id bigint PRIMARY KEY, " if table == "reading_surrogate" else ""
     key = "" if surrogate else ", PRIMARY KEY (supply_point_id, reading_date, slot)"
+    collate = "" if surrogate else 'COLLATE "C"'  # as bunkatsu's store has it (split/schema/derive.py)
     with engine_for(url, writer=True).begin() as conn:
         conn.exec_driver_sql(
-            f"CREATE TABLE {table} ({surrogate}supply_point_id varchar(22) NOT NULL, reading_date date NOT NULL, "
+            f"CREATE TABLE {table} ({surrogate}supply_point_id varchar(22) {collate} NOT NULL, reading_date date NOT NULL, "
             f"slot smallint NOT NULL, kwh numeric(9, 3) NOT NULL{key})"
         )
+
+
+def binary_index(source: str, wanted: bool) -> None:
+    from split.db import engine_for
+
+    with engine_for(source).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if wanted:
+            conn.exec_driver_sql(
+                'CREATE INDEX IF NOT EXISTS reading_natural_binary ON reading_natural (supply_point_id COLLATE "C", '
+                "reading_date, slot)"
+            )
+        else:
+            conn.exec_driver_sql("DROP INDEX IF EXISTS reading_natural_binary")
 
 
 def fresh(server: str, label: str) -> dict[str, str]:
@@ -108,9 +123,15 @@ def main() -> None:
     parser.add_argument("--partition-rows", type=int, default=500_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--binary-index",
+        action="store_true",
+        help='give the source natural table the index `plan` asks for: (supply_point_id COLLATE "C", …)',
+    )
     args = parser.parse_args()
     source = f"{args.server}/bk_bench_nk_{args.rows}"
     build(source, args.rows)
+    binary_index(source, args.binary_index)
     mapping = Path(tempfile.mkdtemp()) / "bench.yaml"
     mapping.write_text(mapping_text(args.partition_rows), encoding="utf-8")
     env = {**os.environ, "BUNKATSU_ENCODE_KEY": secrets.token_hex(16), "BUNKATSU_MIGRATIONS": str(mapping.parent)}
@@ -148,6 +169,7 @@ def main() -> None:
         results.append(
             {
                 "table": table,
+                "source_binary_index": args.binary_index and table == "reading_natural",
                 "rows": args.rows,
                 "partitions": len(parts),
                 "smallest": min(sizes),

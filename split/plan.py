@@ -362,7 +362,16 @@ def store_select(table_plan: TablePlan, store_plan: StorePlan, part: Partition) 
     if store_plan.predicate_sql:
         stmt = stmt.where(sql_condition(store_plan.predicate_sql))
     stmt = in_key_range(stmt, table_plan, part, table)
-    return stmt.order_by(*(table.c[c] for c in table_plan.order_by))
+    return stmt.order_by(*row_order(table_plan, store_plan, table))
+
+
+def row_order(table_plan: TablePlan, store_plan: StorePlan, table: Any) -> list[ColumnElement[Any]]:
+    """The deterministic order rows are read in. A partitioned table is read in its key's range order (text
+    in binary order, `split.ranges`), so that the index that serves the range also gives the order and no
+    partition is sorted; then the rest of the primary key, for keys that are not unique."""
+    text = {c.name: isinstance(c.source_type, sa.String) for c in store_plan.columns}
+    key = [ordered(table.c[k], text.get(k, False)) for k in table_plan.key]
+    return key + [table.c[c] for c in table_plan.order_by if c not in table_plan.key]
 
 
 def sql_condition(sql: str) -> ColumnClause[Any]:

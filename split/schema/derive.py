@@ -124,7 +124,7 @@ def store_metadata(plan: Plan, mapping: Mapping, schema: SourceSchema, store: st
     range_keys = {t.name: set(t.key) for t in plan.tables}
     for name, sp in plans.items():
         follow = _follow_keys(mapping, store).get(name, set())
-        indexes = _indexes(schema.tables[name].indexes, _names(sp))
+        indexes = _indexes(schema.tables[name].indexes, _names(sp), sp.primary_key)
         keyed = set(sp.primary_key) | {c for fk in fks[name] for c in fk.columns} | follow
         keyed |= {c for ix in indexes for c in ix.columns}
         columns = []
@@ -164,12 +164,14 @@ def store_metadata(plan: Plan, mapping: Mapping, schema: SourceSchema, store: st
     return metadata
 
 
-def _indexes(source: tuple[IndexInfo, ...], columns: set[str]) -> list[IndexInfo]:
+def _indexes(source: tuple[IndexInfo, ...], columns: set[str], primary_key: tuple[str, ...] = ()) -> list[IndexInfo]:
     """The source's indexes whose columns all reach the store, one per column list (a unique one wins):
-    MariaDB reflects the index it made for a foreign key next to an explicit one on the same column."""
+    MariaDB reflects the index it made for a foreign key next to an explicit one on the same column. One on
+    the primary key's columns is the primary key's own index already (a source may have a second one in
+    another collation, for bunkatsu's binary-ordered key ranges: the store's key column is binary itself)."""
     by_columns: dict[tuple[str, ...], IndexInfo] = {}
     for ix in sorted(source, key=lambda ix: not ix.unique):
-        if set(ix.columns) <= columns:
+        if set(ix.columns) <= columns and ix.columns != primary_key:
             by_columns.setdefault(ix.columns, ix)
     return list(by_columns.values())
 
