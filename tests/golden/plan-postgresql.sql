@@ -1,4 +1,4 @@
--- bunkatsu plan ced02cd290033e505e9419c96f787783d1d55e69e1e9f38f1d0385c5ca280226
+-- bunkatsu plan 66c8ec55946fc58a4c206e97264ede2f949224e4338d0531582f6580f7d2ee1f
 -- mapping <mapping> sha256 543cf3528847cbc85007444b9f4eedf0579757e4462f72003c0241c411735bde
 -- source dialect postgresql
 
@@ -106,17 +106,17 @@ FROM supply_period AS p1
 WHERE p1.supply_point_id = interval_reading_30min.supply_point_id AND p1.start_date <= interval_reading_30min.reading_date AND (p1.end_date IS NULL OR interval_reading_30min.reading_date <= p1.end_date) AND p1.retailer_code IN ('00016')) ORDER BY interval_reading_30min.reading_id;
 
 -- 11. generation_reading_30min → nw (wave usage; scope all)
---   partitions by (supply_point_id, reading_date, slot), each adds `AND (supply_point_id, reading_date, slot) >= lo AND (supply_point_id, reading_date, slot) < hi` : [-∞, (0610000000000001070847, 2024-12-01, 1)), [(0610000000000001070847, 2024-12-01, 1), +∞)
+--   partitions by (supply_point_id, reading_date, slot), each adds `AND (supply_point_id, reading_date, slot) >= lo AND (supply_point_id, reading_date, slot) < hi` : [-∞, (0610000000000001395526, 2024-11-29, 1)), [(0610000000000001395526, 2024-11-29, 1), +∞)
 SELECT generation_reading_30min.supply_point_id, generation_reading_30min.reading_date, generation_reading_30min.slot, generation_reading_30min.kwh_generated, generation_reading_30min.kwh_exported 
-FROM generation_reading_30min ORDER BY generation_reading_30min.supply_point_id, generation_reading_30min.reading_date, generation_reading_30min.slot;
+FROM generation_reading_30min ORDER BY generation_reading_30min.supply_point_id COLLATE "C", generation_reading_30min.reading_date, generation_reading_30min.slot;
 
 -- 11. generation_reading_30min → retail (wave usage; scope follow: supply_period on supply_point_id at reading_date)
---   partitions by (supply_point_id, reading_date, slot), each adds `AND (supply_point_id, reading_date, slot) >= lo AND (supply_point_id, reading_date, slot) < hi` : [-∞, (0610000000000001070847, 2024-12-01, 1)), [(0610000000000001070847, 2024-12-01, 1), +∞)
+--   partitions by (supply_point_id, reading_date, slot), each adds `AND (supply_point_id, reading_date, slot) >= lo AND (supply_point_id, reading_date, slot) < hi` : [-∞, (0610000000000001395526, 2024-11-29, 1)), [(0610000000000001395526, 2024-11-29, 1), +∞)
 SELECT generation_reading_30min.supply_point_id, generation_reading_30min.reading_date, generation_reading_30min.slot, generation_reading_30min.kwh_generated, generation_reading_30min.kwh_exported 
 FROM generation_reading_30min 
 WHERE EXISTS (SELECT 1 
 FROM supply_period AS p1 
-WHERE p1.supply_point_id = generation_reading_30min.supply_point_id AND p1.start_date <= generation_reading_30min.reading_date AND (p1.end_date IS NULL OR generation_reading_30min.reading_date <= p1.end_date) AND p1.retailer_code IN ('00016')) ORDER BY generation_reading_30min.supply_point_id, generation_reading_30min.reading_date, generation_reading_30min.slot;
+WHERE p1.supply_point_id = generation_reading_30min.supply_point_id AND p1.start_date <= generation_reading_30min.reading_date AND (p1.end_date IS NULL OR generation_reading_30min.reading_date <= p1.end_date) AND p1.retailer_code IN ('00016')) ORDER BY generation_reading_30min.supply_point_id COLLATE "C", generation_reading_30min.reading_date, generation_reading_30min.slot;
 
 -- 12. contact_history → nw (wave usage; scope all)
 SELECT contact_history.contact_id, contact_history.supply_point_id, contact_history.contact_date, contact_history.department, contact_history.staff_name, contact_history.channel, contact_history.memo 

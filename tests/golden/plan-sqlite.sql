@@ -1,4 +1,4 @@
--- bunkatsu plan bab1a38bd9bad6707ba108297d87846db2ac73e349d76309bf2b9912f5018607
+-- bunkatsu plan eccf646cc1c54e7d1f2aa930f748f904b8b577a29898d4af544747e415eefc8e
 -- mapping <mapping> sha256 543cf3528847cbc85007444b9f4eedf0579757e4462f72003c0241c411735bde
 -- source dialect sqlite
 
@@ -106,17 +106,17 @@ FROM supply_period AS p1
 WHERE p1.supply_point_id = interval_reading_30min.supply_point_id AND p1.start_date <= interval_reading_30min.reading_date AND (p1.end_date IS NULL OR interval_reading_30min.reading_date <= p1.end_date) AND p1.retailer_code IN ('00016')) ORDER BY interval_reading_30min.reading_id;
 
 -- 11. generation_reading_30min → nw (wave usage; scope all)
---   partitions by (supply_point_id, reading_date, slot), each adds `AND (supply_point_id, reading_date, slot) >= lo AND (supply_point_id, reading_date, slot) < hi` : [-∞, (0610000000000001070847, 2024-12-01, 1)), [(0610000000000001070847, 2024-12-01, 1), +∞)
+--   partitions by (supply_point_id, reading_date, slot), each adds `AND (supply_point_id, reading_date, slot) >= lo AND (supply_point_id, reading_date, slot) < hi` : [-∞, (0610000000000001395526, 2024-11-29, 1)), [(0610000000000001395526, 2024-11-29, 1), +∞)
 SELECT generation_reading_30min.supply_point_id, generation_reading_30min.reading_date, generation_reading_30min.slot, generation_reading_30min.kwh_generated, generation_reading_30min.kwh_exported 
-FROM generation_reading_30min ORDER BY generation_reading_30min.supply_point_id, generation_reading_30min.reading_date, generation_reading_30min.slot;
+FROM generation_reading_30min ORDER BY generation_reading_30min.supply_point_id COLLATE BINARY, generation_reading_30min.reading_date, generation_reading_30min.slot;
 
 -- 11. generation_reading_30min → retail (wave usage; scope follow: supply_period on supply_point_id at reading_date)
---   partitions by (supply_point_id, reading_date, slot), each adds `AND (supply_point_id, reading_date, slot) >= lo AND (supply_point_id, reading_date, slot) < hi` : [-∞, (0610000000000001070847, 2024-12-01, 1)), [(0610000000000001070847, 2024-12-01, 1), +∞)
+--   partitions by (supply_point_id, reading_date, slot), each adds `AND (supply_point_id, reading_date, slot) >= lo AND (supply_point_id, reading_date, slot) < hi` : [-∞, (0610000000000001395526, 2024-11-29, 1)), [(0610000000000001395526, 2024-11-29, 1), +∞)
 SELECT generation_reading_30min.supply_point_id, generation_reading_30min.reading_date, generation_reading_30min.slot, generation_reading_30min.kwh_generated, generation_reading_30min.kwh_exported 
 FROM generation_reading_30min 
 WHERE EXISTS (SELECT 1 
 FROM supply_period AS p1 
-WHERE p1.supply_point_id = generation_reading_30min.supply_point_id AND p1.start_date <= generation_reading_30min.reading_date AND (p1.end_date IS NULL OR generation_reading_30min.reading_date <= p1.end_date) AND p1.retailer_code IN ('00016')) ORDER BY generation_reading_30min.supply_point_id, generation_reading_30min.reading_date, generation_reading_30min.slot;
+WHERE p1.supply_point_id = generation_reading_30min.supply_point_id AND p1.start_date <= generation_reading_30min.reading_date AND (p1.end_date IS NULL OR generation_reading_30min.reading_date <= p1.end_date) AND p1.retailer_code IN ('00016')) ORDER BY generation_reading_30min.supply_point_id COLLATE BINARY, generation_reading_30min.reading_date, generation_reading_30min.slot;
 
 -- 12. contact_history → nw (wave usage; scope all)
 SELECT contact_history.contact_id, contact_history.supply_point_id, contact_history.contact_date, contact_history.department, contact_history.staff_name, contact_history.channel, contact_history.memo 
