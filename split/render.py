@@ -88,7 +88,7 @@ def plan_sql(plan: Plan) -> str:
             if len(t.partitions) > 1:
                 key = t.key[0] if len(t.key) == 1 else f"({', '.join(t.key)})"
                 ranges = ", ".join(p.describe() for p in t.partitions)
-                lines.append(f"--   partitions by {key}, each adds `AND {key} >= lo AND {key} < hi` : {ranges}")
+                lines.append(f"--   partitions by {key}, each adds `AND {key} >= lo AND {key} < hi`: {ranges}")
             lines.append(render_statement(plan, t, sp) + ";")
             lines.append("")
     return "\n".join(lines)

@@ -93,12 +93,12 @@ FROM supply_period AS p1
 WHERE p1.supply_point_id = monthly_usage.supply_point_id AND p1.start_date <= monthly_usage.usage_month AND (p1.end_date IS NULL OR monthly_usage.usage_month <= p1.end_date) AND p1.retailer_code IN ('00016')) ORDER BY monthly_usage.usage_id;
 
 -- 10. interval_reading_30min → nw (wave usage; scope all)
---   partitions by reading_id, each adds `AND reading_id >= lo AND reading_id < hi` : [-∞, 19201), [19201, +∞)
+--   partitions by reading_id, each adds `AND reading_id >= lo AND reading_id < hi`: [-∞, 19201), [19201, +∞)
 SELECT interval_reading_30min.reading_id, interval_reading_30min.supply_point_id, interval_reading_30min.reading_date, interval_reading_30min.slot, interval_reading_30min.kwh_import, interval_reading_30min.kwh_export, interval_reading_30min.status 
 FROM interval_reading_30min ORDER BY interval_reading_30min.reading_id;
 
 -- 10. interval_reading_30min → retail (wave usage; scope follow: supply_period on supply_point_id at reading_date)
---   partitions by reading_id, each adds `AND reading_id >= lo AND reading_id < hi` : [-∞, 19201), [19201, +∞)
+--   partitions by reading_id, each adds `AND reading_id >= lo AND reading_id < hi`: [-∞, 19201), [19201, +∞)
 SELECT interval_reading_30min.reading_id, interval_reading_30min.supply_point_id, interval_reading_30min.reading_date, interval_reading_30min.slot, interval_reading_30min.kwh_import, interval_reading_30min.kwh_export, interval_reading_30min.status 
 FROM interval_reading_30min 
 WHERE EXISTS (SELECT 1 
@@ -106,12 +106,12 @@ FROM supply_period AS p1
 WHERE p1.supply_point_id = interval_reading_30min.supply_point_id AND p1.start_date <= interval_reading_30min.reading_date AND (p1.end_date IS NULL OR interval_reading_30min.reading_date <= p1.end_date) AND p1.retailer_code IN ('00016')) ORDER BY interval_reading_30min.reading_id;
 
 -- 11. generation_reading_30min → nw (wave usage; scope all)
---   partitions by (supply_point_id, reading_date, slot), each adds `AND (supply_point_id, reading_date, slot) >= lo AND (supply_point_id, reading_date, slot) < hi` : [-∞, (0610000000000001395526, 2024-11-29, 1)), [(0610000000000001395526, 2024-11-29, 1), +∞)
+--   partitions by (supply_point_id, reading_date, slot), each adds `AND (supply_point_id, reading_date, slot) >= lo AND (supply_point_id, reading_date, slot) < hi`: [-∞, (0610000000000001395526, 2024-11-29, 1)), [(0610000000000001395526, 2024-11-29, 1), +∞)
 SELECT generation_reading_30min.supply_point_id, generation_reading_30min.reading_date, generation_reading_30min.slot, generation_reading_30min.kwh_generated, generation_reading_30min.kwh_exported 
 FROM generation_reading_30min ORDER BY generation_reading_30min.supply_point_id COLLATE BINARY, generation_reading_30min.reading_date, generation_reading_30min.slot;
 
 -- 11. generation_reading_30min → retail (wave usage; scope follow: supply_period on supply_point_id at reading_date)
---   partitions by (supply_point_id, reading_date, slot), each adds `AND (supply_point_id, reading_date, slot) >= lo AND (supply_point_id, reading_date, slot) < hi` : [-∞, (0610000000000001395526, 2024-11-29, 1)), [(0610000000000001395526, 2024-11-29, 1), +∞)
+--   partitions by (supply_point_id, reading_date, slot), each adds `AND (supply_point_id, reading_date, slot) >= lo AND (supply_point_id, reading_date, slot) < hi`: [-∞, (0610000000000001395526, 2024-11-29, 1)), [(0610000000000001395526, 2024-11-29, 1), +∞)
 SELECT generation_reading_30min.supply_point_id, generation_reading_30min.reading_date, generation_reading_30min.slot, generation_reading_30min.kwh_generated, generation_reading_30min.kwh_exported 
 FROM generation_reading_30min 
 WHERE EXISTS (SELECT 1 
