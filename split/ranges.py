@@ -144,10 +144,15 @@ def in_range(stmt: Filtered, columns: list[ColumnElement[Any]], part: Partition)
     No columns: the table is one partition."""
     if not columns:
         return stmt
+    # A key with a NULL would be in no range (its comparisons are unknown), or with a NULL after the first
+    # column in one decided by the columns before it as well. The source has none (key columns are NOT
+    # NULL); a store may (the retail side can drop the constraint): the first range holds every such row and
+    # no other range does, so that no row hides from the checks that read a store range by range.
     if part.lo is not None:
-        stmt = stmt.where(at_least(columns, part.lo))
+        stmt = stmt.where(at_least(columns, part.lo), *(c.is_not(None) for c in columns))
     if part.hi is not None:
-        stmt = stmt.where(below(columns, part.hi))
+        upper = below(columns, part.hi)
+        stmt = stmt.where(sa.or_(upper, *(c.is_(None) for c in columns)) if part.lo is None else upper)
     return stmt
 
 

@@ -19,12 +19,14 @@ from hypothesis import strategies as st
 
 from split.db import engine_for
 from split.ranges import EXACT_UP_TO, Partition, in_range, range_count, sample_bounds
-from tests.conftest import BACKEND_PARAMS
-from tests.helpers import MAPPING, TEST_KEY, run_cli
+from tests.conftest import BACKEND_PARAMS, sample_source
+from tests.helpers import MAPPING, TEST_KEY, copy, run_cli
 
 ALPHABET = "aAbBzZ09 ｱアあァ亜ßéeÉ'\\%_-０"
 texts = st.text(alphabet=ALPHABET, max_size=6)
-keys = st.lists(st.tuples(texts, st.integers(-3, 3)), min_size=1, max_size=30)
+key = st.tuples(texts, st.integers(-3, 3))
+# a store's row may have a NULL key (the retail side can drop a NOT NULL): it belongs to the first range
+stored_key = st.tuples(st.none() | texts, st.none() | st.integers(-3, 3))
 
 
 def key_table(url: str) -> sa.Table:
@@ -33,11 +35,16 @@ def key_table(url: str) -> sa.Table:
         "k",
         sa.MetaData(),
         sa.Column("id", sa.Integer, nullable=False),
-        sa.Column("a", sa.String(20), nullable=False),
-        sa.Column("b", sa.Integer, nullable=False),
+        sa.Column("a", sa.String(20)),
+        sa.Column("b", sa.Integer),
     )
     table.create(engine_for(url, writer=True), checkfirst=True)
     return table
+
+
+def refill(conn: sa.Connection, table: sa.Table, rows: list[tuple[str, int]]) -> None:
+    conn.execute(table.delete())
+    conn.execute(table.insert(), [{"id": i, "a": a, "b": b} for i, (a, b) in enumerate(rows)])
 
 
 def partitions(bounds: list[tuple]) -> list[Partition]:
@@ -52,20 +59,20 @@ def test_every_row_falls_in_the_partition_binary_order_gives_it_in_every_engine(
     engine = engine_for(url, writer=True)
 
     @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(rows=keys, cuts=st.lists(st.tuples(texts, st.integers(-3, 3)), min_size=1, max_size=4))
-    def check(rows: list[tuple[str, int]], cuts: list[tuple[str, int]]) -> None:
+    @given(rows=st.lists(stored_key, min_size=1, max_size=30), cuts=st.lists(key, min_size=1, max_size=4))
+    def check(rows: list[tuple[str | None, int | None]], cuts: list[tuple[str, int]]) -> None:
         bounds = sorted(set(cuts))
         with engine.begin() as conn:
-            conn.execute(table.delete())
-            conn.execute(table.insert(), [{"id": i, "a": a, "b": b} for i, (a, b) in enumerate(rows)])
+            refill(conn, table, rows)
             seen: dict[int, int] = {}
             for part in partitions(bounds):
                 stmt = in_range(sa.select(table.c.id), [table.c.a, table.c.b], part)
                 for (row_id,) in conn.execute(stmt):
                     assert row_id not in seen, f"row {rows[row_id]!r} in partitions {seen[row_id]} and {part.no}"
                     seen[row_id] = part.no
-        for i, key in enumerate(rows):
-            assert seen.get(i) == bisect.bisect_right(bounds, key), f"{key!r} with bounds {bounds!r}"
+        for i, row_key in enumerate(rows):
+            expected = 0 if None in row_key else bisect.bisect_right(bounds, row_key)
+            assert seen.get(i) == expected, f"{row_key!r} with bounds {bounds!r}"
 
     check()
 
@@ -77,11 +84,10 @@ def test_bounds_sampled_in_the_database_are_binary_order_quantiles(backend, dbs)
     engine = engine_for(url, writer=True)
 
     @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(rows=st.lists(st.tuples(texts, st.integers(-3, 3)), min_size=4, max_size=40), per=st.integers(2, 9))
+    @given(rows=st.lists(key, min_size=4, max_size=40), per=st.integers(2, 9))
     def check(rows: list[tuple[str, int]], per: int) -> None:
         with engine.begin() as conn:
-            conn.execute(table.delete())
-            conn.execute(table.insert(), [{"id": i, "a": a, "b": b} for i, (a, b) in enumerate(rows)])
+            refill(conn, table, rows)
             bounds = sample_bounds(conn, table, ("a", "b"), (True, False), len(rows), per)
         ordered = sorted(rows)
         count = range_count(len(rows), per)
@@ -226,18 +232,7 @@ def test_the_retail_store_is_never_sent_a_key_outside_its_scope(tmp_path, dbs):
         MAPPING.read_text(encoding="utf-8").replace("rows: 20000", "rows: 300").replace("rows: 1000", "rows: 300")
     )
     nw, retail = dbs.url("sqlite", "nw"), dbs.url("sqlite", "rt")
-    copied = run_cli(
-        "copy",
-        "--mapping",
-        str(mapping),
-        "--source",
-        source,
-        "--nw",
-        nw,
-        "--retail",
-        retail,
-        env={"BUNKATSU_ENCODE_KEY": TEST_KEY},
-    )
+    copied = copy(mapping, source, nw, retail)
     assert copied.returncode == 0, copied.stderr
     checked = 0
     for table in plan_json(mapping, source)["tables"]:
@@ -257,3 +252,50 @@ def test_the_retail_store_is_never_sent_a_key_outside_its_scope(tmp_path, dbs):
             sa.text("SELECT count(*) FROM bunkatsu_ledger WHERE key_range IS NOT NULL OR key_lo IS NOT NULL")
         ).scalar_one()
     assert kept == 0
+
+
+DROP_KEY_CONSTRAINTS = {
+    "postgresql": [
+        "ALTER TABLE generation_reading_30min DROP CONSTRAINT generation_reading_30min_pkey",
+        "ALTER TABLE generation_reading_30min ALTER COLUMN supply_point_id DROP NOT NULL",
+    ],
+    "mariadb": [
+        "ALTER TABLE generation_reading_30min DROP FOREIGN KEY fk_generation_reading_30min_supply_point_id",
+        "ALTER TABLE generation_reading_30min DROP PRIMARY KEY,"
+        " MODIFY supply_point_id VARCHAR(22) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL",
+    ],
+    "sqlite": [  # SQLite cannot drop a constraint: the table is made again without any
+        "CREATE TABLE bare (supply_point_id VARCHAR(22), reading_date DATE, slot SMALLINT, "
+        "kwh_generated NUMERIC(9, 3), kwh_exported NUMERIC(9, 3))",
+        "INSERT INTO bare SELECT * FROM generation_reading_30min",
+        "DROP TABLE generation_reading_30min",
+        "ALTER TABLE bare RENAME TO generation_reading_30min",
+    ],
+}
+
+
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
+def test_a_row_whose_key_the_retail_side_nulled_does_not_hide_from_verify(backend, dbs, session_dbs):
+    """The retail side drops the key's NOT NULL and adds a row whose natural key starts with a NULL: by
+    comparison it is in no key range (every comparison with NULL is unknown), so the first range holds it
+    and completeness counts it."""
+    source = sample_source(session_dbs, backend)
+    nw, retail = dbs.url(backend, "nw"), dbs.url(backend, "retail")
+    assert copy(MAPPING, source, nw, retail).returncode == 0
+    plan = plan_json(MAPPING, source)
+    assert len(next(t for t in plan["tables"] if t["name"] == "generation_reading_30min")["partitions"]) > 1
+    with engine_for(retail, writer=True).begin() as conn:
+        for statement in DROP_KEY_CONSTRAINTS[backend]:
+            conn.exec_driver_sql(statement)
+        conn.exec_driver_sql(
+            "INSERT INTO generation_reading_30min (supply_point_id, reading_date, slot, kwh_generated, kwh_exported)"
+            " SELECT NULL, reading_date, slot, kwh_generated, kwh_exported FROM generation_reading_30min"
+            " WHERE slot = 25 ORDER BY supply_point_id, reading_date LIMIT 1"
+        )
+    args = ["--mapping", str(MAPPING), "--source", source, "--nw", nw, "--retail", retail]
+    result = run_cli(
+        "verify", *args, "--tables", "generation_reading_30min", "--json", env={"BUNKATSU_ENCODE_KEY": TEST_KEY}
+    )
+    assert result.returncode == 1, result.stderr
+    failed = {(c["id"], c["table"]) for c in json.loads(result.stdout)["checks"] if c["status"] == "fail"}
+    assert ("retail.completeness", "generation_reading_30min") in failed, failed

@@ -11,7 +11,6 @@ from split.db import engine_for
 from tests.conftest import require_backend, sample_source
 from tests.helpers import MAPPING, canonical_rows, column_names, copy, store_image
 
-
 NATURAL = "generation_reading_30min"  # keyed by (supply point, day, slot), no surrogate id
 NATURAL_ROWS = 300  # its `rows:` in the small_partitions mapping
 POINT_ROWS = 4 * 48  # one supply point's readings in the sample data: how far a bound may move (split.plan)
