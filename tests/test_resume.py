@@ -88,3 +88,32 @@ def test_copy_after_a_source_change_replaces_rows_without_duplicates(dbs, tmp_pa
     assert copy(MAPPING, source, nw, retail).returncode == 0
     cols = column_names(source, "monthly_usage")
     assert canonical_rows(nw, "monthly_usage", cols) == canonical_rows(source, "monthly_usage", cols)
+
+
+@pytest.mark.parametrize(
+    ("backend", "fault"),
+    [
+        pytest.param("sqlite", "rows-written:6"),
+        pytest.param("sqlite", "ledger-written:9"),
+        pytest.param("postgresql", "rows-written:7", marks=pytest.mark.postgresql),
+        pytest.param("mariadb", "committed:8", marks=pytest.mark.mariadb),
+    ],
+)
+def test_kill_inside_the_natural_key_table_then_resume(backend, fault, dbs, session_dbs, small_partitions):
+    """The waves before it first, then the natural-key table alone: the kill lands among its key ranges."""
+    source = sample_source(session_dbs, backend)
+    parents, only = ("--wave", "masters", "--wave", "contracts"), ("--tables", NATURAL)
+    base_nw, base_retail = dbs.url(backend, "nw0"), dbs.url(backend, "rt0")
+    nw, retail = dbs.url(backend, "nw"), dbs.url(backend, "rt")
+    for stores in ((base_nw, base_retail), (nw, retail)):
+        assert copy(small_partitions, source, *stores, extra=parents).returncode == 0
+    assert copy(small_partitions, source, base_nw, base_retail, extra=only).returncode == 0
+    killed = copy(small_partitions, source, nw, retail, fault=fault, extra=only)
+    assert killed.returncode == -9, killed.stderr
+    resumed = copy(small_partitions, source, nw, retail, extra=only)
+    assert resumed.returncode == 0, resumed.stderr
+    natural = next(t for t in json.loads(resumed.stdout)["tables"] if t["table"] == NATURAL)
+    assert 0 < natural["skipped_partitions"] < natural["partitions"] * 2, natural  # killed half-way through it
+    assert store_image(nw) == store_image(base_nw)
+    assert store_image(retail) == store_image(base_retail)
+    assert_natural_key_ranges_balanced(store_image(nw))
