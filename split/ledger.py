@@ -90,6 +90,14 @@ def recorded_counts(engine: sa.Engine, plan_hash: str) -> dict[str, int]:
         return {name: int(total or 0) for name, total in conn.execute(stmt)}
 
 
+def recorded_tables(engine: sa.Engine) -> set[str]:
+    """The tables the store's ledger holds any range of, under any plan (none if the store has no ledger)."""
+    if not sa.inspect(engine).has_table(LEDGER_TABLE):
+        return set()
+    with engine.connect() as conn:
+        return set(conn.execute(sa.select(ledger.c.table_name).distinct()).scalars())
+
+
 def recorded_partitions(engine: sa.Engine, plan_hash: str) -> set[tuple[str, int]]:
     stmt = sa.select(ledger.c.table_name, ledger.c.partition_no).where(ledger.c.plan_hash == plan_hash)
     with engine.connect() as conn:

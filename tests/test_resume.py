@@ -117,3 +117,15 @@ def test_kill_inside_the_natural_key_table_then_resume(backend, fault, dbs, sess
     assert store_image(nw) == store_image(base_nw)
     assert store_image(retail) == store_image(base_retail)
     assert_natural_key_ranges_balanced(store_image(nw))
+
+
+def test_copying_a_table_before_its_parents_is_refused_before_anything_is_written(dbs, session_dbs, small_partitions):
+    source = sample_source(session_dbs, "sqlite")
+    nw, retail = dbs.url("sqlite", "nw"), dbs.url("sqlite", "rt")
+    refused = copy(small_partitions, source, nw, retail, extra=("--tables", NATURAL))
+    assert refused.returncode == 2, refused.stderr
+    message = " ".join(refused.stderr.split())
+    assert "does not hold supply_point yet" in message and "--wave contracts" in message, message
+    assert "Traceback" not in refused.stderr
+    for url in (nw, retail):  # no revision applied, no table made
+        assert sa.inspect(engine_for(url)).get_table_names() == []

@@ -16,12 +16,13 @@ from split.db import engine_for
 from split.engine.partition import PartitionResult, copy_partition, range_tasks
 from split.engine.run import Runner, by_level
 from split.engine.snapshot import exported_snapshot
-from split.ledger import recorded_counts
+from split.errors import ConfigError
+from split.ledger import recorded_counts, recorded_tables
 from split.plan import TablePlan
 from split.prepare import Prepared
 from split.progress import Progress
 from split.schema.command import prepare_for_copy
-from split.schema.derive import load_levels
+from split.schema.derive import load_levels, store_metadata
 
 
 @dataclass
@@ -83,6 +84,7 @@ def copy_tables(
     started = time.monotonic()
     progress = progress or Progress()
     plan = prep.plan
+    require_parents(prep, tables)
     with Runner(workers, scheduler) as runner:
         dashboard = runner.dashboard_link
         if dashboard:
@@ -106,6 +108,35 @@ def copy_tables(
     return CopyResult(
         run_id, plan.hash, plan.mapping_sha256, prep.shown, summary, schema_notes, seconds, snapshot, dashboard
     )
+
+
+def require_parents(prep: Prepared, tables: Sequence[TablePlan]) -> None:
+    """A subset (`--wave`, `--tables`) loads into stores whose foreign keys hold: a parent table outside the
+    subset must already be in the store (recorded in its ledger, under any plan), else the first child row
+    would fail half-way through the run. Checked before anything is written."""
+    chosen = {t.name for t in tables}
+    if chosen >= {t.name for t in prep.plan.tables}:
+        return
+    for store, url in prep.urls.items():
+        engine = engine_for(url)
+        metadata = store_metadata(prep.plan, prep.mapping, prep.schema, store, engine.dialect)
+        needed = sorted(
+            (fk.referred_table.name, name)
+            for name in chosen & set(metadata.tables)
+            for fk in metadata.tables[name].foreign_key_constraints
+            if fk.referred_table.name not in chosen | {name}
+        )
+        held = recorded_tables(engine)
+        missing = [(parent, child) for parent, child in needed if parent not in held]
+        if missing:
+            parent, child = missing[0]
+            wave = prep.mapping.wave_of(parent)
+            raise ConfigError(
+                f"the {store} store does not hold {parent} yet, and {child} refers to it (foreign key): "
+                f"copying {child} without it would fail at its first row"
+                + (f" ({len(missing) - 1} more such parent(s))" if len(missing) > 1 else ""),
+                hint=f"copy the parent first (`--tables {parent}`, or its wave `--wave {wave}`), or both together",
+            )
 
 
 def _summary(prep: Prepared, tables: Sequence[TablePlan], results: list[PartitionResult]) -> list[TableCopy]:
