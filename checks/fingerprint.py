@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import re
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -28,7 +29,7 @@ from split.db import describe_db_error, engine_for
 from split.mapping.model import IDENTIFYING_KINDS, Destination, Follow, NoRows
 from split.normalize import searchable
 from split.plan import TablePlan, sql_condition
-from split.ranges import WHOLE, Partition, in_range
+from split.ranges import WHOLE, Partition, in_range, ordered
 from split.scope import source_table
 
 IDENTIFYING = set(IDENTIFYING_KINDS)
@@ -52,7 +53,15 @@ class Protected:
     allowed_lengths: set[int] = field(default_factory=set)
 
     def digest(self, text: str) -> bytes:
-        return hashlib.blake2b(text.encode(), key=self.key[:64], digest_size=8).digest()
+        # a copy of the keyed state is cheaper than keying anew, and free text costs one digest per window
+        hasher = _keyed_base(self.key[:64]).copy()
+        hasher.update(text.encode())
+        return hasher.digest()
+
+
+@functools.lru_cache(maxsize=8)
+def _keyed_base(key: bytes) -> Any:
+    return hashlib.blake2b(key=key, digest_size=8)
 
 
 def protected_values(ctx: VerifyContext) -> Protected:
@@ -70,10 +79,17 @@ def protected_values(ctx: VerifyContext) -> Protected:
     with engine.connect() as conn:
 
         def read(table: str, names: list[str], predicate: str = "") -> Iterator[Sequence[Any]]:
+            """The distinct combinations of these columns' values (a supply point id comes once, not once per
+            reading), distinct in binary order: a case- or accent-insensitive collation would merge two values
+            that normalise apart, and one of them would go unprotected."""
             where = [sql_condition(predicate)] if predicate else []
-            columns: list[sa.ColumnClause[Any]] = [sa.literal_column(quote(n)) for n in names]
+            info = ctx.schema.tables[table]
+            columns = [
+                ordered(sa.literal_column(quote(n)), isinstance(info.column(n).type, sa.String))  # type: ignore[union-attr]
+                for n in names
+            ]
             return conn.execution_options(stream_results=True).execute(
-                sa.select(*columns).select_from(sa.table(table)).where(*where)
+                sa.select(*columns).select_from(sa.table(table)).where(*where).distinct()
             )
 
         for table, columns in protected_columns(ctx).items():
@@ -131,6 +147,22 @@ class ScanTask:
     partition: Partition
     kinds: dict[str, str | None]  # column → kind (None: unknown text)
     numbers: bool = False  # also look up whole numbers (a table the plan does not know: an extract)
+    # the table's columns and types, reflected once for every range (reflecting a PostgreSQL table costs
+    # ~0.1 s: per range, it was most of the scan); () = reflect here
+    columns: tuple[tuple[str, Any], ...] = ()
+
+    def relation(self, engine: sa.Engine) -> Any:
+        if not self.columns:
+            return sa.Table(self.table, sa.MetaData(), autoload_with=engine)
+        return sa.table(self.table, *(sa.column(name, ctype) for name, ctype in self.columns))
+
+
+def reflected_columns(engine: sa.Engine) -> dict[str, tuple[tuple[str, Any], ...]]:
+    """Every table's columns and types in the store's default schema, in one round of catalog queries."""
+    return {
+        table: tuple((c["name"], c["type"]) for c in columns)
+        for (_, table), columns in sa.inspect(engine).get_multi_columns().items()
+    }
 
 
 @dataclass
@@ -142,8 +174,8 @@ class ScanHits:
     pattern_rows: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     scanned: int = 0
 
-    def add(self, column: str, digests: set[bytes], protected: Protected) -> None:
-        self.rows[column] += 1
+    def add(self, column: str, digests: set[bytes], protected: Protected, rows: int = 1) -> None:
+        self.rows[column] += rows
         for digest in digests:
             self.kinds[column].add(protected.digests[digest])
             if len(self.samples[column]) < SAMPLES:
@@ -152,55 +184,154 @@ class ScanHits:
 
 def scan(task: ScanTask, sets: tuple[Protected, ...]) -> list[ScanHits]:
     """One read of a key range, looked up against each protected set (hits per set, in order). Patterns are
-    looked for with the first set only: the fingerprint's."""
+    looked for with the first set only: the fingerprint's.
+
+    Each distinct value of a column is normalised and looked up once per key range, and rows are counted
+    only for a value that hits — rare. On PostgreSQL the server gives the distinct text values of the range
+    with their row counts (`_grouped_text`), so a supply point id repeated once per reading crosses the
+    wire once; everything else is read row by row, in batches whose distinct values a set gathers."""
     hits = [ScanHits(task.table) for _ in sets]
     engine = engine_for(task.url)
-    table = sa.Table(task.table, sa.MetaData(), autoload_with=engine)
+    table = task.relation(engine)
     # SQLite's declared types are only affinities: an INTEGER or DATE column holds any text the retail side
     # writes there. So on SQLite every column is read, raw (no conversion), and only strings are looked up.
     affinity_only = engine.dialect.name == "sqlite"
     texts = [c for c in table.c if affinity_only or _may_hold_text(c.type) or (task.numbers and _whole_number(c.type))]
-    selected = [sa.type_coerce(c, sa.String).label(c.name) if affinity_only else c for c in texts]
-    stmt = sa.select(*selected) if texts else sa.select(sa.literal(1))
-    stmt = _in_range(stmt.select_from(table), table, task.key, task.partition)
-    lengths = [sorted(p.lengths) for p in sets]
-    modes = {c.name: _mode(task.kinds.get(c.name)) for c in texts}
-    # Values repeat (a supply point id once per reading, a status code in every row): each distinct
-    # (mode, value) is normalised and looked up once per key range.
-    seen: dict[tuple[str, str], Lookup] = {}
+    lookups = {c.name: _ColumnLookup(sets, _mode(task.kinds.get(c.name)), task.numbers) for c in texts}
+    grouped = [c for c in texts if engine.dialect.name == "postgresql" and _plain_text(c.type)][:GROUPING_MAX]
+    rows = [c for c in texts if c not in grouped]
     scanned = 0
     with engine.connect() as conn:
-        for row in conn.execution_options(stream_results=True).execute(stmt):
-            scanned += 1
-            for column, raw in zip(modes, row, strict=False):  # no text columns: nothing to look up
-                value: str | None
-                if isinstance(raw, str):
-                    value, mode = raw, modes[column]
-                elif task.numbers and (digits := _digits(raw)):
-                    value, mode = digits, "number"
-                else:
-                    value, mode = as_text(raw), "free_text"  # JSON, bytes: text with structure
-                if not value:
-                    continue
-                found, pattern = seen.get((mode, value)) or _remember(seen, sets, mode, value, lengths)
-                if any(found):  # the hot loop: almost every value is found in no set
-                    for h, p, digests in zip(hits, sets, found, strict=True):
-                        if digests:
-                            h.add(column, digests, p)
-                if pattern:
-                    hits[0].pattern_rows[column] += 1
+        if grouped:
+            scanned = _grouped_text(conn, table, grouped, task, lookups, hits)
+        if rows or not grouped:
+            selected = [sa.type_coerce(c, sa.String).label(c.name) if affinity_only else c for c in rows]
+            stmt = sa.select(*selected) if selected else sa.select(sa.literal(1))
+            stmt = _in_range(stmt.select_from(table), table, task.key, task.partition)
+            result = conn.execution_options(stream_results=True, yield_per=SCAN_BATCH).execute(stmt)
+            scanned = 0
+            for batch in result.partitions():
+                scanned += len(batch)
+                for column, values in zip(rows, zip(*batch, strict=True), strict=False):  # none: nothing to look up
+                    lookups[column.name].count(column.name, values, hits)
     for h in hits:
         h.scanned = scanned
     return hits
 
 
-SEEN_LIMIT = 200_000  # distinct values remembered per key range: bounds memory on free text
+def _plain_text(ctype: Any) -> bool:
+    """A character type PostgreSQL can group in the "C" collation (an enum cannot take a collation)."""
+    return isinstance(ctype, sa.String) and not isinstance(ctype, sa.Enum)
+
+
+def _grouped_text(
+    conn: sa.Connection,
+    table: sa.Table,
+    columns: list[sa.Column[Any]],
+    task: ScanTask,
+    lookups: dict[str, _ColumnLookup],
+    hits: list[ScanHits],
+) -> int:
+    """PostgreSQL: each text column's distinct values in the range with their row counts, in one pass
+    (`GROUPING SETS`), and the range's row count. Distinct in the "C" collation, whatever the column's: the
+    retail side may declare a nondeterministic collation under which two different values (digits told
+    equal by a tailoring rule) would group as one and the other would never be looked at."""
+    binary = [ordered(c, True).label(c.name) for c in columns]
+    sets = sa.func.grouping_sets(*(ordered(c, True) for c in columns), sa.text("()"))
+    stmt = sa.select(*binary, sa.func.grouping(*(ordered(c, True) for c in columns)).label("bk_set"), sa.func.count())
+    stmt = _in_range(stmt.select_from(table), table, task.key, task.partition).group_by(sets)
+    everything = (1 << len(columns)) - 1  # GROUPING(): a bit set for each column not in the row's grouping set
+    scanned = 0
+    per_column: list[tuple[list[Any], list[int]]] = [([], []) for _ in columns]
+    for row in conn.execution_options(stream_results=True, yield_per=SCAN_BATCH).execute(stmt):
+        mask, rows = row[-2], int(row[-1])
+        if mask == everything:
+            scanned = rows
+            continue
+        i = len(columns) - 1 - (everything ^ mask).bit_length() + 1
+        per_column[i][0].append(row[i])
+        per_column[i][1].append(rows)
+    for column, (values, counts) in zip(columns, per_column, strict=True):
+        lookups[column.name].count(column.name, values, hits, counts)
+    return scanned
+
+
+SCAN_BATCH = 10_000
+GROUPING_MAX = 31  # PostgreSQL's GROUPING() takes at most 31 columns (an integer's bits)
+SEEN_LIMIT = 200_000  # distinct values remembered per column and key range: bounds memory on free text
 Lookup = tuple[tuple[set[bytes], ...], bool]  # per protected set the digests found; whether a pattern matched
+_NO_TEXT = frozenset({int, float, Decimal, bool, date, datetime, time, timedelta})  # as_text gives None
+_STRUCTURED = object()  # marks JSON and arrays read as their text: looked into as free text, whatever the column
 
 
-def _remember(
-    seen: dict[tuple[str, str], Lookup], sets: tuple[Protected, ...], mode: str, value: str, lengths: list[list[int]]
-) -> Lookup:
+class _ColumnLookup:
+    """The values of one column of one key range already looked up, and which of them hit (rarely any)."""
+
+    def __init__(self, sets: tuple[Protected, ...], mode: str, numbers: bool) -> None:
+        self.sets, self.mode, self.numbers = sets, mode, numbers
+        self.lengths = [sorted(p.lengths) for p in sets]
+        self.seen: set[Any] = set()  # every value looked up in this range
+        self.hitting: dict[Any, Lookup] = {}  # those found in a set, or holding a pattern
+
+    def count(
+        self, column: str, values: Sequence[Any], hits: list[ScanHits], rows: Sequence[int] | None = None
+    ) -> None:
+        """Look up the values not seen before; count the rows of those that hit (`rows`: each value's row count,
+        when the values are distinct already, else one row each)."""
+        try:
+            distinct = set(values)
+        except TypeError:  # JSON objects and arrays are not hashable: by their text
+            values = [v if _hashable(v) else (_STRUCTURED, as_text(v)) for v in values]
+            distinct = set(values)
+        distinct.discard(None)
+        if len(self.seen) + len(distinct) > SEEN_LIMIT:
+            self.seen.clear()
+            self.hitting.clear()
+        for value in distinct - self.seen:
+            if type(value) in _NO_TEXT and not self.numbers:  # SQLite hands numbers and dates back as such
+                continue
+            self.seen.add(value)
+            if (lookup := self._classify(value)) is not None:
+                self.hitting[value] = lookup
+        if distinct.isdisjoint(self.hitting):
+            return
+        for i, value in enumerate(values):  # a hit: count its rows
+            if (lookup := self.hitting.get(value)) is None:
+                continue
+            n = rows[i] if rows is not None else 1
+            digests_per_set, pattern = lookup
+            for h, p, digests in zip(hits, self.sets, digests_per_set, strict=True):
+                if digests:
+                    h.add(column, digests, p, n)
+            if pattern:
+                hits[0].pattern_rows[column] += n
+
+    def _classify(self, raw: Any) -> Lookup | None:
+        mode = self.mode
+        value: str | None
+        if isinstance(raw, str):
+            value = raw
+        elif isinstance(raw, tuple) and raw and raw[0] is _STRUCTURED:
+            value, mode = raw[1], "free_text"
+        elif self.numbers and (digits := _digits(raw)):
+            value, mode = digits, "number"
+        else:
+            value, mode = as_text(raw), "free_text"  # bytes, UUID, XML: text with structure
+        if not value:
+            return None
+        found, pattern = _looked_up(self.sets, mode, value, self.lengths)
+        return (found, pattern) if pattern or any(found) else None
+
+
+def _hashable(value: object) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _looked_up(sets: tuple[Protected, ...], mode: str, value: str, lengths: list[list[int]]) -> Lookup:
     text = searchable(value)
     if mode == "number":  # a number lost its leading zero: 090-1234-5678 stored as 9012345678
         found = tuple(_lookup(p, text, []) | _lookup(p, "0" + text, []) for p in sets)
@@ -215,9 +346,6 @@ def _remember(
         and first.digest(text) not in first.allowed
         and any(first.digest(m) in first.digests for m in PATTERNS.findall(text))
     )
-    if len(seen) >= SEEN_LIMIT:
-        seen.clear()
-    seen[(mode, value)] = (found, pattern)
     return found, pattern
 
 
@@ -286,18 +414,29 @@ def _leaves(value: object) -> list[str]:
 
 
 def _lookup(protected: Protected, text: str, lengths: list[int]) -> set[bytes]:
+    """The protected digests `text` holds: whole, and as every window of the given lengths (the hot loop of
+    free text: one keyed digest per window, from the text's UTF-8 encoded once)."""
     found = set()
+    digests = protected.digests
     whole = protected.digest(text)
-    if whole in protected.digests:
+    if whole in digests:
         found.add(whole)
+    if not lengths or lengths[0] >= len(text):
+        return found
+    cuts = _cuts_a_run(text)
+    data = text.encode()
+    offsets = [0, *itertools.accumulate(len(c.encode()) for c in text)] if len(data) != len(text) else None
+    base = _keyed_base(protected.key[:64])
     for n in lengths:
         if n >= len(text):
             break
         for i in range(len(text) - n + 1):
-            if _glued(text, i, i + n):
+            if cuts[i] or cuts[i + n]:
                 continue
-            d = protected.digest(text[i : i + n])
-            if d in protected.digests and not _inside_allowed(protected, text, i, i + n):
+            hasher = base.copy()
+            hasher.update(data[offsets[i] : offsets[i + n]] if offsets else data[i : i + n])
+            d = hasher.digest()
+            if d in digests and not _inside_allowed(protected, text, i, i + n):
                 found.add(d)
     return found
 
@@ -320,15 +459,13 @@ _DIGITS = frozenset("0123456789")
 _LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")  # text is normalised: case-folded, NFKC
 
 
-def _glued(text: str, start: int, end: int) -> bool:
-    """A window that cuts through a run of digits or of Latin letters is part of another token: postal code
-    5421537 is not inside pole number k854215370, nor lot 2-1 inside lot 2-15. Kanji and kana runs have no
-    word boundaries (山田太郎様), so windows in them always count."""
-
-    def same(a: str, b: str) -> bool:
-        return (a in _DIGITS and b in _DIGITS) or (a in _LETTERS and b in _LETTERS)
-
-    return (start > 0 and same(text[start - 1], text[start])) or (end < len(text) and same(text[end - 1], text[end]))
+def _cuts_a_run(text: str) -> list[bool]:
+    """For each position 0…len(text), whether a window starting or ending there cuts through a run of digits
+    or of Latin letters, and so is part of another token: postal code 5421537 is not inside pole number
+    k854215370, nor lot 2-1 inside lot 2-15. Kanji and kana runs have no word boundaries (山田太郎様), so
+    windows in them always count."""
+    classes = [1 if c in _DIGITS else 2 if c in _LETTERS else 0 for c in text]
+    return [False, *(a == b != 0 for a, b in zip(classes, classes[1:], strict=False)), False]
 
 
 def scan_retail(ctx: VerifyContext, sets: tuple[Protected, ...], name: str) -> list[dict[str, ScanHits]]:
@@ -336,13 +473,17 @@ def scan_retail(ctx: VerifyContext, sets: tuple[Protected, ...], name: str) -> l
     protected set; per set, the hits per table."""
     tasks = []
     url = ctx.stores["retail"]
-    present = set(sa.inspect(engine_for(url)).get_table_names())
+    columns = reflected_columns(engine_for(url))
+    present = set(columns)
     for table_plan, _ in ctx.retail_tables():
         if table_plan.name in present:
-            kinds = _kinds(ctx, table_plan.name)
-            tasks += [ScanTask(url, table_plan.name, table_plan.key, part, kinds) for part in table_plan.partitions]
+            kinds, cols = _kinds(ctx, table_plan.name), columns[table_plan.name]
+            tasks += [
+                ScanTask(url, table_plan.name, table_plan.key, part, kinds, columns=cols)
+                for part in table_plan.partitions
+            ]
     for table in _unplanned_tables(ctx, present):
-        tasks.append(ScanTask(url, table, (), WHOLE, _kinds(ctx, table), numbers=True))
+        tasks.append(ScanTask(url, table, (), WHOLE, _kinds(ctx, table), numbers=True, columns=columns[table]))
     per_task = ctx.run(scan, tasks, name=name, shared=sets)
     return [_merged([hits[i] for hits in per_task]) for i in range(len(sets))]
 
@@ -466,8 +607,11 @@ def temporal_scope(ctx: VerifyContext) -> list[CheckResult]:
             continue
         try:
             periods = _periods(ctx, schema, scope, parent_plan, parent_rule.period)
+            inspector = sa.inspect(engine_for(ctx.stores["retail"]))
+            columns = tuple((c["name"], c["type"]) for c in inspector.get_columns(table_plan.name))
+            pk = tuple(inspector.get_pk_constraint(table_plan.name)["constrained_columns"])
             ranges = [
-                DatedRange(ctx.stores["retail"], ctx.report_key, table_plan, scope, periods, part)
+                DatedRange(ctx.stores["retail"], ctx.report_key, table_plan, scope, periods, part, columns, pk)
                 for part in table_plan.partitions
             ]
             counts = ctx.run(_dated_rows_outside, ranges, name=f"temporal-{table_plan.name}")
@@ -520,24 +664,28 @@ class DatedRange:
     scope: Follow
     periods: dict[tuple, list[tuple]] = field(repr=False)
     part: Partition
+    columns: tuple[tuple[str, Any], ...]  # the retail table's, reflected once for every range
+    primary_key: tuple[str, ...]
 
 
 def _dated_rows_outside(job: DatedRange) -> tuple[int, int, tuple[str, ...]]:
     """One key range of a dated retail table against the authority's periods: (outside, total, samples)."""
     url, table_plan, scope, periods, part = job.url, job.table_plan, job.scope, job.periods, job.part
-    table = sa.Table(table_plan.name, sa.MetaData(), autoload_with=engine_for(url))
+    table = sa.table(table_plan.name, *(sa.column(name, ctype) for name, ctype in job.columns))
     keys = [table.c[c] for c, _ in scope.on]
     assert scope.at is not None
     outside = total = 0
     samples: list[str] = []
     at = table.c[scope.at]
-    # Readings repeat (point, day) 48 times: PostgreSQL and SQLite group them (their equality is exact);
-    # elsewhere, where a case-insensitive collation could merge two keys, every row is read.
+    # Readings repeat (point, day) 48 times: PostgreSQL and SQLite group them, text keys in binary equality
+    # (a collation the retail side declares — NOCASE, a nondeterministic one — could merge two supply points,
+    # and one's rows would be judged by the other's periods); elsewhere every row is read.
     grouped = engine_for(url).dialect.name in ("postgresql", "sqlite")
-    stmt = sa.select(*keys, at, sa.func.count() if grouped else sa.literal(1))
+    selected = [ordered(k, isinstance(k.type, sa.String)).label(k.name) for k in keys] if grouped else keys
+    stmt = sa.select(*selected, at, sa.func.count() if grouped else sa.literal(1))
     stmt = _in_range(stmt, table, table_plan.key, part)
     if grouped:
-        stmt = stmt.group_by(*keys, at)
+        stmt = stmt.group_by(*(ordered(k, isinstance(k.type, sa.String)) for k in keys), at)
     offending: list[tuple] = []  # (key values…, day) of the first few groups outside
     with engine_for(url).connect() as conn:
         for row in conn.execution_options(stream_results=True).execute(stmt):
@@ -551,12 +699,13 @@ def _dated_rows_outside(job: DatedRange) -> tuple[int, int, tuple[str, ...]]:
                     offending.append(tuple(row[: len(keys) + 1]))
         for group in offending:  # keyed hashes of the offending rows' primary keys
             where = [c == v for c, v in zip([*keys, at], group, strict=True)]
-            pk = sa.select(*table.primary_key.columns).where(*where).limit(SAMPLES - len(samples))
+            named = [table.c[c] for c in job.primary_key] or [*keys, at]  # the retail side may drop the key
+            pk = sa.select(*named).where(*where).limit(SAMPLES - len(samples))
             samples += [keyed_hash(job.report_key, "|".join(map(str, r))) for r in conn.execute(pk)]
     return outside, total, tuple(samples[:SAMPLES])
 
 
-def _in_range(stmt: Any, table: sa.Table, key: tuple[str, ...], part: Partition) -> Any:
+def _in_range(stmt: Any, table: Any, key: tuple[str, ...], part: Partition) -> Any:
     """The partition's rows of a retail table. Where the retail side dropped a key column, the first
     partition reads the whole table and the others nothing, so no row is counted twice."""
     if all(k in table.c for k in key):

@@ -78,4 +78,3 @@ def range_sum(batches: Iterable[Iterable[Sequence[object]]]) -> tuple[int, int]:
 
 # The same summary computed by a PostgreSQL server over the range's rows (see split.engine.compare).
 IN_DATABASE_SUM = "SELECT count(*), coalesce(sum(hashtextextended(r::text, 0)), 0) FROM ({}) AS r"
-IN_DATABASE_PAIRS = "SELECT {keys}, hashtextextended(r::text, 0) FROM ({inner}) AS r"

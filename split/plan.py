@@ -209,6 +209,8 @@ def _partitions(
     text = tuple(isinstance(info.column(k).type, sa.String) for k in key)  # type: ignore[union-attr]
     if not info.primary_key:
         _require_unique(conn, table, rule, key, text)
+    if dialect.name == "postgresql" and any(text):
+        _require_code_point_order(conn, table, rule, [k for k, t in zip(key, text, strict=True) if t])
     bounds = sample_bounds(conn, table, key, text, rows, rule.partition.rows)
     retail = next((sp for sp in stores if sp.store == "retail"), None)
     if bounds and retail is not None and retail.predicate_sql:
@@ -268,6 +270,32 @@ def _require_unique(
                 )
             ]
         )
+
+
+def _require_code_point_order(conn: sa.Connection, table: Any, rule: TableRule, columns: list[str]) -> None:
+    """`COLLATE "C"` is code point order, as every other engine and Python compare, only in a UTF-8 database:
+    in EUC_JP or SJIS it is the order of that encoding's bytes (ｱ before あ), so a row would fall into one
+    range on the source and another in a store. ASCII text (supply point ids) orders alike in every encoding:
+    such a key is accepted, anything else refused before anything is written."""
+    encoding = conn.exec_driver_sql("SHOW server_encoding").scalar_one()
+    if encoding == "UTF8":
+        return
+    for name in columns:
+        non_ascii = sa.select(sa.literal(1)).select_from(table).where(table.c[name].regexp_match(r"[^\x01-\x7f]"))
+        if conn.execute(non_ascii.limit(1)).first() is not None:
+            pos = rule.partition.pos  # type: ignore[union-attr]
+            raise MappingError(
+                [
+                    MappingProblem(
+                        f"partition key column {rule.name}.{name} holds non-ASCII text in a {encoding} database, "
+                        "whose binary order is not the code point order the stores and the other engines use",
+                        pos.file,
+                        pos.line,
+                        pos.column,
+                        "partition by columns that are not text (or hold ASCII only), or leave `partition` out",
+                    )
+                ]
+            )
 
 
 def binary_index(conn: sa.Connection, table: Any, column: str) -> bool:

@@ -27,14 +27,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from split import ledger
-from split.checksum import IN_DATABASE_PAIRS, RowHasher, canonical
+from split.checksum import RowHasher, canonical
 from split.db import engine_for
-from split.engine.compare import RangeSummary, in_database, range_statements, summarise_range
+from split.engine.compare import RangeSummary, in_database, summarise_range
 from split.engine.faults import fault_point
+from split.engine.pairdiff import range_diff
 from split.engine.partition import PartitionTask, range_tasks, routed_batches, with_retries, write_rows
 from split.engine.run import Runner, by_level
 from split.engine.snapshot import exported_snapshot, source_connection
-from split.plan import TablePlan, in_key_range, render, store_select
+from split.plan import TablePlan, in_key_range, store_select
 from split.prepare import Prepared
 from split.progress import Progress
 from split.schema.command import require_at_head
@@ -188,17 +189,17 @@ def _delete_gone(task: PartitionTask) -> RangeChange:
     table = _target_table(task)
     idx = _keyed(task)
     fast = _by_hashes(task)
-    expected = set(_source_hashes(task)) if fast else {_key(row, idx) for b in routed_batches(task) for row in b}
+    expected = None if fast else {_key(row, idx) for b in routed_batches(task) for row in b}
     with engine_for(task.target_url, writer=True).begin() as conn:
         if fast:
-            gone = [k for k in _target_hashes(conn, task) if k not in expected]
+            gone = range_diff(task, conn).gone
         else:
             rows = _target_rows(conn, task, table)
-            gone = [tuple(row[i] for i in idx) for row in rows if _key(row, idx) not in expected]
+            gone = [tuple(row[i] for i in idx) for row in rows if _key(row, idx) not in expected]  # type: ignore[operator]
         pk = task.store_plan.primary_key
-        if gone:
+        for chunk in _batched(gone):
             stmt = table.delete().where(*(table.c[n] == sa.bindparam(f"k_{n}") for n in pk))
-            conn.execute(stmt, [{f"k_{n}": v for n, v in zip(pk, key, strict=True)} for key in gone])
+            conn.execute(stmt, [{f"k_{n}": v for n, v in zip(pk, key, strict=True)} for key in chunk])
         fault_point("sync-deleted")
     return RangeChange(task.table.name, task.store, task.partition.no, deleted=len(gone))
 
@@ -236,24 +237,23 @@ def _apply_range(task: PartitionTask) -> RangeChange:
 
 
 def _apply_by_hashes(task: PartitionTask) -> RangeChange:
-    """PostgreSQL on both sides: each server hashes its rows and only (key, hash) pairs travel; the rows that
-    are new or changed are then fetched by key. A range with a few changes costs two scans returning small
-    pairs instead of every row through Python."""
+    """PostgreSQL on both sides: the servers find the differing keys (`split.engine.pairdiff`), and only the
+    new and changed rows are fetched from the source, by key, a chunk at a time: memory holds the keys that
+    differ and one chunk of rows, never a range."""
     table = _target_table(task)
     names = [c.name for c in task.store_plan.columns]
-    source = _source_hashes(task)
     with engine_for(task.target_url, writer=True).begin() as conn:
-        target = _target_hashes(conn, task)
-        new = [k for k in source if k not in target]
-        changed = [k for k, h in source.items() if k in target and target[k] != h]
-        rows = _source_rows(task, changed + new)
-        _update(conn, task, table, names, [rows[k] for k in changed])
-        if new:
-            write_rows(conn, task, _batched([rows[k] for k in new]))
-        change = RangeChange(task.table.name, task.store, task.partition.no, len(new), len(changed), 0)
+        diff = range_diff(task, conn)
+        for keys in _batched(diff.changed, CHUNK):
+            rows = _source_rows(task, keys)
+            _update(conn, task, table, names, [rows[k] for k in keys])
+        for keys in _batched(diff.new, CHUNK):
+            rows = _source_rows(task, keys)
+            write_rows(conn, task, [[rows[k] for k in keys]])
+        change = RangeChange(task.table.name, task.store, task.partition.no, len(diff.new), len(diff.changed), 0)
         fault_point("sync-applied")
         # the range's checksum as the comparison computes it (sum of the servers' row hashes), not SHA-256
-        _record(conn, task, len(source), f"hte-sum:{sum(source.values())}", change)
+        _record(conn, task, diff.source_rows, f"hte-sum:{diff.source_sum}", change)
     fault_point("committed")
     return change
 
@@ -261,23 +261,6 @@ def _apply_by_hashes(task: PartitionTask) -> RangeChange:
 def _by_hashes(task: PartitionTask) -> bool:
     """Both servers can hash the rows themselves (see split.engine.compare.in_database) and rows have a key."""
     return bool(task.store_plan.primary_key) and in_database(task)
-
-
-def _pairs(conn: sa.Connection, task: PartitionTask, stmt: Any) -> dict[tuple, int]:
-    quote = conn.dialect.identifier_preparer.quote
-    keys = ", ".join(f"r.{quote(k)}" for k in task.store_plan.primary_key)
-    sql = IN_DATABASE_PAIRS.format(keys=keys, inner=render(stmt, conn.dialect))
-    width = len(task.store_plan.primary_key)
-    return {tuple(row[:width]): int(row[width]) for row in conn.exec_driver_sql(sql)}
-
-
-def _source_hashes(task: PartitionTask) -> dict[tuple, int]:
-    with source_connection(task.source_url, task.snapshot) as conn:
-        return _pairs(conn, task, range_statements(task)[0])
-
-
-def _target_hashes(conn: sa.Connection, task: PartitionTask) -> dict[tuple, int]:
-    return _pairs(conn, task, range_statements(task)[1])
 
 
 def _source_rows(task: PartitionTask, keys: list[tuple]) -> dict[tuple, tuple]:
@@ -297,8 +280,8 @@ def _source_rows(task: PartitionTask, keys: list[tuple]) -> dict[tuple, tuple]:
     return out
 
 
-def _batched(rows: list[tuple]) -> list[list[tuple]]:
-    return [rows[i : i + BATCH_ROWS] for i in range(0, len(rows), BATCH_ROWS)]
+def _batched(rows: list[tuple], size: int = BATCH_ROWS) -> list[list[tuple]]:
+    return [rows[i : i + size] for i in range(0, len(rows), size)]
 
 
 def _upsert(conn: sa.Connection, task: PartitionTask, table: sa.Table, idx: list[int], expected: dict) -> tuple:

@@ -299,3 +299,28 @@ def test_a_row_whose_key_the_retail_side_nulled_does_not_hide_from_verify(backen
     assert result.returncode == 1, result.stderr
     failed = {(c["id"], c["table"]) for c in json.loads(result.stdout)["checks"] if c["status"] == "fail"}
     assert ("retail.completeness", "generation_reading_30min") in failed, failed
+
+
+@pytest.mark.postgresql
+def test_a_text_key_in_a_non_utf8_postgresql_database_is_refused_unless_ascii(tmp_path, dbs):
+    """In EUC_JP, `COLLATE "C"` orders the encoding's bytes (ｱ before あ), not code points as the stores and
+    Python do: a non-ASCII text key there is refused before anything is written; ASCII ids are accepted."""
+    url = dbs.url("postgresql", "eucjp", create=False)
+    name = sa.engine.make_url(url).database
+    with engine_for(url.rsplit("/", 1)[0] + "/postgres", writer=True).connect() as admin:
+        admin.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+            f"CREATE DATABASE {name} ENCODING 'EUC_JP' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+        )
+    with engine_for(url, writer=True).begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE legacy (code VARCHAR(10) PRIMARY KEY, day DATE NOT NULL, note VARCHAR(20))")
+        conn.execute(
+            sa.text("INSERT INTO legacy VALUES (:c, '2024-01-01', NULL)"), [{"c": f"C{i:04d}"} for i in range(50)]
+        )
+    mapping = keyless_mapping(tmp_path, "{rows: 10}")
+    assert len(plan_json(mapping, url)["tables"][0]["partitions"]) == 5  # ASCII keys: accepted
+    with engine_for(url, writer=True).begin() as conn:
+        conn.execute(sa.text("INSERT INTO legacy VALUES (:c, '2024-01-01', NULL)"), [{"c": "ｱ"}, {"c": "あ"}])
+    refused = run_cli("plan", "--mapping", str(mapping), "--source", url)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+    message = " ".join(refused.stderr.split())
+    assert "legacy.code" in message and "EUC_JP" in message and "legacy.yaml:" in message, message

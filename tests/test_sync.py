@@ -171,3 +171,58 @@ def test_a_sync_killed_half_way_is_finished_by_the_next(backend, fault, dbs, sma
     assert cli("copy", small_partitions, source, fresh_nw, fresh_retail).returncode == 0
     assert image(nw) == image(fresh_nw)
     assert image(retail) == image(fresh_retail)
+
+
+@pytest.mark.postgresql
+def test_the_servers_name_exactly_the_keys_that_differ_reading_only_their_buckets(dbs, tmp_path, monkeypatch):
+    """PostgreSQL on both sides: bucket sums narrow a differing range to the buckets holding a change, and the
+    merge of their sorted (key, hash) pairs names exactly the new, changed and gone keys — on a composite key
+    led by text, in binary order (ｱ sorts after あ by code point)."""
+    from split.engine import pairdiff
+    from split.engine.partition import range_tasks
+    from split.prepare import prepare
+
+    source, nw, retail = dbs.url("postgresql", "src"), dbs.url("postgresql", "nw"), dbs.url("postgresql", "rt")
+    with engine_for(source, writer=True).begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE reading (point varchar(12), day date, kwh int NOT NULL, PRIMARY KEY (point, day))"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO reading SELECT p, DATE '2024-01-01' + d, p_n * d FROM"
+            " (SELECT 'P' || lpad(g::text, 5, '0') AS p, g AS p_n FROM generate_series(1, 400) g) pts,"
+            " generate_series(0, 19) d"
+        )
+    mapping = tmp_path / "reading.yaml"
+    mapping.write_text(
+        "version: 1\nsystem: t\naffiliate: {name: A, retailer_codes: [A0001]}\n"
+        "tables:\n  reading:\n    retail: none\n    partition: {rows: 100000}\n"
+        "waves:\n  - {name: all, tables: [reading]}\n",
+        encoding="utf-8",
+    )
+    assert cli("copy", mapping, source, nw, retail).returncode == 0
+    changed = [("P00007", date(2024, 1, 3)), ("P00250", date(2024, 1, 20)), ("P00399", date(2024, 1, 1))]
+    gone = [("P00100", date(2024, 1, 5)), ("P00400", date(2024, 1, 20))]
+    new = [("P00001", date(2025, 1, 1)), ("ｱ", date(2024, 1, 1)), ("あ", date(2024, 1, 1))]
+    with engine_for(source, writer=True).begin() as conn:
+        for point, day in changed:
+            conn.execute(sa.text("UPDATE reading SET kwh = -1 WHERE point = :p AND day = :d"), {"p": point, "d": day})
+        for point, day in gone:
+            conn.execute(sa.text("DELETE FROM reading WHERE point = :p AND day = :d"), {"p": point, "d": day})
+        for point, day in new:
+            conn.execute(sa.text("INSERT INTO reading VALUES (:p, :d, 0)"), {"p": point, "d": day})
+    read = []
+    pairs = pairdiff._pairs
+
+    def counted(*args):  # type: ignore[no-untyped-def]
+        for pair in pairs(*args):
+            read.append(pair)
+            yield pair
+
+    monkeypatch.setattr(pairdiff, "_pairs", counted)
+    prep = prepare(mapping, source, nw, retail, stores_exist=True, key=TEST_KEY.encode())
+    [task] = range_tasks(prep.plan.tables, source, prep.urls, prep.plan.hash, "", "t", None, None)
+    with engine_for(nw, writer=True).begin() as conn:
+        diff = pairdiff.range_diff(task, conn)
+    assert (diff.changed, diff.gone, diff.new) == (sorted(changed), sorted(gone), sorted(new))
+    assert diff.source_rows == 8_000 - len(gone) + len(new)
+    assert len(read) < 1_000, len(read)  # 8,000 rows on each side; only the differing buckets' pairs were read

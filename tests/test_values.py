@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -12,6 +13,7 @@ from split.checksum import RowHasher, canonical
 from split.db import describe_db_error
 from split.encode import is_token, token
 from split.normalize import normalize, searchable
+from tests.conftest import BACKEND_PARAMS
 
 KEY = b"k" * 32
 
@@ -112,9 +114,9 @@ def _protected(out_of_scope: list[str], allowed: list[str]):
 
 
 def _hit(protected, value: str, mode: str = "free_text") -> bool:
-    from checks.fingerprint import _remember
+    from checks.fingerprint import _looked_up
 
-    [found], _pattern = _remember({}, (protected,), mode, value, [sorted(protected.lengths)])
+    [found], _pattern = _looked_up((protected,), mode, value, [sorted(protected.lengths)])
     return bool(found)
 
 
@@ -169,17 +171,17 @@ def test_a_two_character_full_name_is_protected_but_no_other_two_character_value
 def test_each_protected_set_is_looked_up_on_its_own_in_one_read():
     """verify reads the retail store once for the fingerprint and the canaries: a value the fingerprint
     allows (in scope for retail) is still a canary hit, and only the fingerprint's set counts patterns."""
-    from checks.fingerprint import _remember
+    from checks.fingerprint import _looked_up
 
     fingerprint = _protected(["090-1234-5678"], ["0990-11-2233"])
     canaries = _protected(["0990-11-2233"], [])
     sets = (fingerprint, canaries)
     lengths = [sorted(p.lengths) for p in sets]
-    (fp, canary), pattern = _remember({}, sets, "free_text", "0990-11-2233", lengths)
+    (fp, canary), pattern = _looked_up(sets, "free_text", "0990-11-2233", lengths)
     assert not fp and canary and not pattern
-    (fp, canary), pattern = _remember({}, sets, "free_text", "折返し 090-1234-5678 まで", lengths)
+    (fp, canary), pattern = _looked_up(sets, "free_text", "折返し 090-1234-5678 まで", lengths)
     assert fp and not canary and pattern
-    (fp, canary), pattern = _remember({}, sets, "free_text", "メモ 0990-11-2233 / 09012345678", lengths)
+    (fp, canary), pattern = _looked_up(sets, "free_text", "メモ 0990-11-2233 / 09012345678", lengths)
     assert fp and canary and pattern
 
 
@@ -196,3 +198,68 @@ def test_a_number_is_looked_up_with_its_lost_leading_zero():
     assert _hit(protected, _digits(9012345678.0), "number")  # a DOUBLE column in an extract
     assert _digits(float("nan")) is None and _digits(2.5) is None
     assert _digits(Decimal("12.5")) is None and _digits(True) is None and _digits(42) is None
+
+
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
+def test_the_scan_misses_no_row_however_values_fall_into_batches(backend, dbs, monkeypatch):
+    """The fingerprint reads a column's values batch by batch and looks each distinct value up once: a
+    protected value in the last row of the last key range, one in a column NULL in every other row, and one
+    repeated across batches are each counted in exactly the rows that hold it."""
+    import sqlalchemy as sa
+
+    from checks import fingerprint
+    from split.db import engine_for
+    from split.ranges import Partition
+
+    monkeypatch.setattr(fingerprint, "SCAN_BATCH", 7)  # many batches, the last one partial
+    url = dbs.url(backend, "scan")
+    phone, name, street = "090-1234-5678", "山田 花子", "中之島5丁目2-1"
+    memo = sa.Table(
+        "memo", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("body", sa.String(80)), sa.Column("rare", sa.String(40)), sa.Column("status", sa.String(10)),
+    )  # fmt: skip
+    rows = [{"id": i, "body": f"連絡 {i}", "rare": None, "status": "ok"} for i in range(1, 101)]
+    rows[40]["rare"] = "０９０－１２３４－５６７８"  # the only non-NULL value of its column
+    rows[99]["body"] = f"折返し {name} さま"  # the last row of the last range
+    for i in (3, 20, 61, 62, 98):  # a value repeated across batches, among a status that never changes
+        rows[i]["status"] = "yamada"
+    memo.create(engine_for(url, writer=True))
+    with engine_for(url, writer=True).begin() as conn:
+        conn.execute(memo.insert(), rows)
+    protected = _protected([phone, name, street, "yamada"], [])
+    kinds = {"body": "free_text", "rare": None, "status": None}
+    tasks = [
+        fingerprint.ScanTask(url, "memo", ("id",), part, kinds)
+        for part in (Partition(0, None, (50,)), Partition(1, (50,), (90,)), Partition(2, (90,), None))
+    ]
+    hits = [fingerprint.scan(task, (protected,))[0] for task in tasks]
+    assert sum(h.scanned for h in hits) == 100
+    assert [dict(h.rows) for h in hits] == [{"rare": 1, "status": 2}, {"status": 2}, {"body": 1, "status": 1}]
+
+
+@pytest.mark.postgresql
+def test_a_tailored_collation_cannot_fold_a_protected_value_into_a_clean_one(dbs):
+    """The retail side declares a nondeterministic collation (ICU, primary strength: à equals a). Grouped under
+    it, the protected e-mail would come back as the clean spelling written before it and never be looked up;
+    the scan groups in the "C" collation, so both are looked up."""
+    import sqlalchemy as sa
+
+    from checks import fingerprint
+    from split.db import engine_for
+    from split.ranges import WHOLE
+
+    url = dbs.url("postgresql", "collation")
+    with engine_for(url, writer=True).begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE COLLATION loose (provider = icu, locale = 'und-u-ks-level1', deterministic = false)"
+        )
+        conn.exec_driver_sql("CREATE TABLE note (id int PRIMARY KEY, mail text COLLATE loose)")
+        conn.execute(
+            sa.text("INSERT INTO note VALUES (1, :clean), (2, :protected)"),
+            {"clean": "tanakà@example.jp", "protected": "tanaka@example.jp"},
+        )
+    with engine_for(url).connect() as conn:  # the attack works: grouped in the column's collation, one value
+        assert conn.exec_driver_sql("SELECT count(DISTINCT mail) FROM note").scalar_one() == 1
+    protected = _protected(["tanaka@example.jp"], [])
+    [hits] = fingerprint.scan(fingerprint.ScanTask(url, "note", (), WHOLE, {"mail": "email"}), (protected,))
+    assert dict(hits.rows) == {"mail": 1} and hits.scanned == 2
