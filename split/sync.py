@@ -187,21 +187,23 @@ def delete_gone(task: PartitionTask) -> RangeChange:
 
 def _delete_gone(task: PartitionTask) -> RangeChange:
     table = _target_table(task)
-    idx = _keyed(task)
-    fast = _by_hashes(task)
-    expected = None if fast else {_key(row, idx) for b in routed_batches(task) for row in b}
     with engine_for(task.target_url, writer=True).begin() as conn:
-        if fast:
-            gone = range_diff(task, conn).gone
-        else:
-            rows = _target_rows(conn, task, table)
-            gone = [tuple(row[i] for i in idx) for row in rows if _key(row, idx) not in expected]  # type: ignore[operator]
+        gone = _gone_keys(conn, task, table)
         pk = task.store_plan.primary_key
         for chunk in _batched(gone):
             stmt = table.delete().where(*(table.c[n] == sa.bindparam(f"k_{n}") for n in pk))
             conn.execute(stmt, [{f"k_{n}": v for n, v in zip(pk, key, strict=True)} for key in chunk])
         fault_point("sync-deleted")
     return RangeChange(task.table.name, task.store, task.partition.no, deleted=len(gone))
+
+
+def _gone_keys(conn: sa.Connection, task: PartitionTask, table: sa.Table) -> list[tuple]:
+    """The keys of the store's range that the source no longer has for this store."""
+    if _by_hashes(task):
+        return range_diff(task, conn).gone
+    idx = _keyed(task)
+    expected = {_key(row, idx) for batch in routed_batches(task) for row in batch}
+    return [tuple(row[i] for i in idx) for row in _target_rows(conn, task, table) if _key(row, idx) not in expected]
 
 
 def apply_range(task: PartitionTask) -> RangeChange:

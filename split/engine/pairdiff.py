@@ -108,7 +108,9 @@ _END = object()
 def _merge(source: Iterator[tuple[tuple, int]], target: Iterator[tuple[tuple, int]], diff: RangeDiff) -> None:
     """Walk both sorted streams once. Python orders keys as the servers do: integers and dates by value,
     text by code point, which is `COLLATE "C"` in a UTF-8 database. A store key with a NULL (a constraint the
-    store lost) has no place in that order and names no row to delete by key: left to `completeness`."""
+    store lost) has no place in that order and names no row to delete by key: left to `completeness`.
+    Every pair of both streams is emitted once, matched or as new or gone: were the two orders ever to
+    disagree (text in a non-UTF-8 database), a row would be deleted and inserted again, never skipped."""
     s: Any = next(source, _END)
     t: Any = next(target, _END)
     while s is not _END or t is not _END:
