@@ -257,19 +257,18 @@ def _require_unique(
     columns = [ordered(table.c[k], t) for k, t in zip(key, text, strict=True)]
     duplicate = sa.select(sa.literal(1)).select_from(table).group_by(*columns).having(sa.func.count() > 1).limit(1)
     if conn.execute(duplicate).first() is not None:
-        pos = rule.partition.pos  # type: ignore[union-attr]
-        raise MappingError(
-            [
-                MappingProblem(
-                    f"partition key ({', '.join(key)}) of {rule.name} is not unique in the source, and the table has "
-                    "no primary key to tell its rows apart",
-                    pos.file,
-                    pos.line,
-                    pos.column,
-                    "partition by columns that identify a row, or leave `by` out to copy the table as one partition",
-                )
-            ]
+        raise _partition_problem(
+            rule,
+            f"partition key ({', '.join(key)}) of {rule.name} is not unique in the source, and the table has "
+            "no primary key to tell its rows apart",
+            "partition by columns that identify a row, or leave `by` out to copy the table as one partition",
         )
+
+
+def _partition_problem(rule: TableRule, message: str, hint: str) -> MappingError:
+    """A usage error at the table's `partition:` in the mapping."""
+    pos = rule.partition.pos  # type: ignore[union-attr]
+    return MappingError([MappingProblem(message, pos.file, pos.line, pos.column, hint)])
 
 
 def _require_code_point_order(conn: sa.Connection, table: Any, rule: TableRule, columns: list[str]) -> None:
@@ -283,18 +282,11 @@ def _require_code_point_order(conn: sa.Connection, table: Any, rule: TableRule, 
     for name in columns:
         non_ascii = sa.select(sa.literal(1)).select_from(table).where(table.c[name].regexp_match(r"[^\x01-\x7f]"))
         if conn.execute(non_ascii.limit(1)).first() is not None:
-            pos = rule.partition.pos  # type: ignore[union-attr]
-            raise MappingError(
-                [
-                    MappingProblem(
-                        f"partition key column {rule.name}.{name} holds non-ASCII text in a {encoding} database, "
-                        "whose binary order is not the code point order the stores and the other engines use",
-                        pos.file,
-                        pos.line,
-                        pos.column,
-                        "partition by columns that are not text (or hold ASCII only), or leave `partition` out",
-                    )
-                ]
+            raise _partition_problem(
+                rule,
+                f"partition key column {rule.name}.{name} holds non-ASCII text in a {encoding} database, "
+                "whose binary order is not the code point order the stores and the other engines use",
+                "partition by columns that are not text (or hold ASCII only), or leave `partition` out",
             )
 
 
