@@ -85,7 +85,7 @@ def protected_values(ctx: VerifyContext) -> Protected:
             where = [sql_condition(predicate)] if predicate else []
             info = ctx.schema.tables[table]
             columns = [
-                ordered(sa.literal_column(quote(n)), isinstance(info.column(n).type, sa.String))  # type: ignore[union-attr]
+                ordered(sa.literal_column(quote(n)), _plain_text(info.column(n).type))  # type: ignore[union-attr]
                 for n in names
             ]
             return conn.execution_options(stream_results=True).execute(
@@ -199,7 +199,7 @@ def scan(task: ScanTask, sets: tuple[Protected, ...]) -> list[ScanHits]:
     texts = [c for c in table.c if affinity_only or _may_hold_text(c.type) or (task.numbers and _whole_number(c.type))]
     lookups = {c.name: _ColumnLookup(sets, _mode(task.kinds.get(c.name)), task.numbers) for c in texts}
     grouped = [c for c in texts if engine.dialect.name == "postgresql" and _plain_text(c.type)][:GROUPING_MAX]
-    rows = [c for c in texts if c not in grouped]
+    rows = [c for c in texts if c.name not in {g.name for g in grouped}]
     scanned = 0
     with engine.connect() as conn:
         if grouped:
@@ -242,17 +242,19 @@ def _grouped_text(
     stmt = _in_range(stmt.select_from(table), table, task.key, task.partition).group_by(sets)
     everything = (1 << len(columns)) - 1  # GROUPING(): a bit set for each column not in the row's grouping set
     scanned = 0
-    per_column: list[tuple[list[Any], list[int]]] = [([], []) for _ in columns]
-    for row in conn.execution_options(stream_results=True, yield_per=SCAN_BATCH).execute(stmt):
-        mask, rows = row[-2], int(row[-1])
-        if mask == everything:
-            scanned = rows
-            continue
-        i = len(columns) - 1 - (everything ^ mask).bit_length() + 1
-        per_column[i][0].append(row[i])
-        per_column[i][1].append(rows)
-    for column, (values, counts) in zip(columns, per_column, strict=True):
-        lookups[column.name].count(column.name, values, hits, counts)
+    result = conn.execution_options(stream_results=True, yield_per=SCAN_BATCH).execute(stmt)
+    for batch in result.partitions():  # a batch at a time: free text is as many groups as rows
+        per_column: list[tuple[list[Any], list[int]]] = [([], []) for _ in columns]
+        for row in batch:
+            mask, rows = row[-2], int(row[-1])
+            if mask == everything:
+                scanned = rows
+                continue
+            i = len(columns) - (everything ^ mask).bit_length()
+            per_column[i][0].append(row[i])
+            per_column[i][1].append(rows)
+        for column, (values, counts) in zip(columns, per_column, strict=True):
+            lookups[column.name].count(column.name, values, hits, counts)
     return scanned
 
 
@@ -680,12 +682,15 @@ def _dated_rows_outside(job: DatedRange) -> tuple[int, int, tuple[str, ...]]:
     # Readings repeat (point, day) 48 times: PostgreSQL and SQLite group them, text keys in binary equality
     # (a collation the retail side declares — NOCASE, a nondeterministic one — could merge two supply points,
     # and one's rows would be judged by the other's periods); elsewhere every row is read.
-    grouped = engine_for(url).dialect.name in ("postgresql", "sqlite")
-    selected = [ordered(k, isinstance(k.type, sa.String)).label(k.name) for k in keys] if grouped else keys
+    dialect = engine_for(url).dialect.name
+    grouped = dialect in ("postgresql", "sqlite")
+    # SQLite takes a collation (NOCASE) on a column of any declared type, and any such column holds text
+    binary = [ordered(k, dialect == "sqlite" or _plain_text(k.type)) for k in keys]
+    selected = [b.label(k.name) for b, k in zip(binary, keys, strict=True)] if grouped else keys
     stmt = sa.select(*selected, at, sa.func.count() if grouped else sa.literal(1))
     stmt = _in_range(stmt, table, table_plan.key, part)
     if grouped:
-        stmt = stmt.group_by(*(ordered(k, isinstance(k.type, sa.String)) for k in keys), at)
+        stmt = stmt.group_by(*binary, at)
     offending: list[tuple] = []  # (key values…, day) of the first few groups outside
     with engine_for(url).connect() as conn:
         for row in conn.execution_options(stream_results=True).execute(stmt):

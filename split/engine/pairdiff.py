@@ -5,8 +5,8 @@
    pair per row. Buckets are defined by the key alone, so they are the same on both sides whatever rows
    are missing or where they lie (scattered corrections included, which key-range bisection would not
    narrow).
-2. **Pairs of the differing buckets only**, (key, row hash), streamed from both servers in the key's
-   binary order and merged here: memory holds the keys that differ, never a range's pairs.
+2. **Pairs of the differing buckets only**, (key, row hash), streamed from both servers in the order of
+   the key's text as UTF-8 bytes and merged here: memory holds the keys that differ, never a range's pairs.
 
 Sync deletes the keys the store has and the source does not, updates those whose row hashes differ and
 inserts those the store lacks. Both sides must have identical column types (`compare.in_database`), so the
@@ -78,51 +78,47 @@ def _bucket_sums(conn: sa.Connection, task: PartitionTask, stmt: Any, buckets: i
     return {int(b): (int(n), int(s)) for b, n, s in conn.exec_driver_sql(sql)}
 
 
-def _pairs(
-    conn: sa.Connection, task: PartitionTask, stmt: Any, buckets: int, only: list[int] | None
-) -> Iterator[tuple[tuple, int]]:
-    """(key, row hash) of the range's rows in the given buckets (None: all), in the key's binary order."""
+Pair = tuple[bytes, tuple, int]  # the key's text as UTF-8 (the merge order), the key's values, the row hash
+
+
+def _pairs(conn: sa.Connection, task: PartitionTask, stmt: Any, buckets: int, only: list[int] | None) -> Iterator[Pair]:
+    """The range's rows in the given buckets (None: all), ordered by the key's text as UTF-8 bytes. Not by the
+    key's own type: an enum orders by declaration, a numeric NaN above every number, text by the database's
+    encoding — Python would order each of them otherwise. Bytes compare alike in the server and here, and
+    both sides have the same column types, so the same key has the same text on both."""
     quote = conn.dialect.identifier_preparer.quote
-    text = {c.name: _is_text(c.source_type) for c in task.store_plan.columns}
     pk = task.store_plan.primary_key
     keys = ", ".join(f"r.{quote(k)}" for k in pk)
-    order = ", ".join(f'r.{quote(k)} COLLATE "C"' if text.get(k) else f"r.{quote(k)}" for k in pk)
     where = f"WHERE {_key_hash(conn, task, buckets)} IN ({', '.join(map(str, only))})" if only else ""
     sql = (
-        f"SELECT {keys}, hashtextextended(r::text, 0) FROM ({render(stmt, conn.dialect)}) AS r {where} ORDER BY {order}"
+        f"SELECT convert_to(ROW({keys})::text, 'UTF8') AS bk_order, {keys}, hashtextextended(r::text, 0) "
+        f"FROM ({render(stmt, conn.dialect)}) AS r {where} ORDER BY 1"
     )
     width = len(pk)
     # streamed by the statement's options, not the connection's: the store connection writes afterwards
     streamed = {"stream_results": True, "yield_per": 10_000}
     for row in conn.exec_driver_sql(sql, execution_options=streamed):
-        yield tuple(row[:width]), int(row[width])
-
-
-def _is_text(ctype: Any) -> bool:
-    return isinstance(ctype, sa.String)
+        yield bytes(row[0]), tuple(row[1 : width + 1]), int(row[width + 1])
 
 
 _END = object()
 
 
-def _merge(source: Iterator[tuple[tuple, int]], target: Iterator[tuple[tuple, int]], diff: RangeDiff) -> None:
-    """Walk both sorted streams once. Python orders keys as the servers do: integers and dates by value,
-    text by code point, which is `COLLATE "C"` in a UTF-8 database. A store key with a NULL (a constraint the
-    store lost) has no place in that order and names no row to delete by key: left to `completeness`.
-    Every pair of both streams is emitted once, matched or as new or gone: were the two orders ever to
-    disagree (text in a non-UTF-8 database), a row would be deleted and inserted again, never skipped."""
+def _merge(source: Iterator[Pair], target: Iterator[Pair], diff: RangeDiff) -> None:
+    """Walk both sorted streams once. A store key with a NULL (a constraint the store lost) names no row to
+    delete by key: left to `completeness`."""
     s: Any = next(source, _END)
     t: Any = next(target, _END)
     while s is not _END or t is not _END:
-        if t is not _END and None in t[0]:
+        if t is not _END and None in t[1]:
             t = next(target, _END)
         elif t is _END or (s is not _END and s[0] < t[0]):
-            diff.new.append(s[0])
+            diff.new.append(s[1])
             s = next(source, _END)
         elif s is _END or t[0] < s[0]:
-            diff.gone.append(t[0])
+            diff.gone.append(t[1])
             t = next(target, _END)
         else:
-            if s[1] != t[1]:
-                diff.changed.append(s[0])
+            if s[2] != t[2]:
+                diff.changed.append(s[1])
             s, t = next(source, _END), next(target, _END)
