@@ -1,6 +1,7 @@
 """Engine-neutral row checksums: the same rows give the same digest on SQLite, PostgreSQL and MariaDB.
 
-Values are canonicalised first (booleans as 0/1, decimals without trailing zeros, dates in ISO form)
+Values are canonicalised first (booleans as 0/1, decimals without trailing zeros, dates in ISO form, instants
+in UTC)
 because drivers return the same stored value as different Python types.
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timezone
 from decimal import Decimal
 
 _NULL = "\\N"
@@ -30,7 +31,8 @@ def canonical(value: object) -> str:
     if isinstance(value, float):
         return format(Decimal(repr(value)).normalize(), "f")
     if isinstance(value, datetime):
-        return value.isoformat(sep=" ")
+        # an instant, whatever zone the session showed it in (a store server set to Asia/Tokyo, a source in UTC)
+        return (value if value.tzinfo is None else value.astimezone(timezone.utc)).isoformat(sep=" ")
     if isinstance(value, date | time):
         return value.isoformat()
     if isinstance(value, bytes | memoryview):

@@ -211,6 +211,15 @@ def copy(
     workers: WorkersOpt = 2,
     scheduler: SchedulerOpt = None,
     migrations: MigrationsOpt = None,
+    capture: Annotated[
+        bool,
+        typer.Option(
+            "--capture",
+            help="PostgreSQL source: start change capture (a logical replication slot and a publication on the "
+            "source, the only objects bunkatsu makes there) at the copy's own snapshot; `sync --follow` then "
+            "applies what changed after it.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Split the source into the NW and retail stores. Resumable: a re-run skips finished partitions."""
@@ -228,6 +237,7 @@ def copy(
         scheduler=scheduler,
         migrations=migrations,
         progress=BarProgress(enabled=sys.stderr.isatty()),
+        capture=capture,
     )
     if as_json:
         _emit_json(result.to_dict())
@@ -249,14 +259,38 @@ def sync(
     workers: WorkersOpt = 2,
     scheduler: SchedulerOpt = None,
     migrations: MigrationsOpt = None,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            help="Apply the changes captured since `copy --capture` (PostgreSQL), instead of comparing checksums; "
+            "runs until interrupted, with a line of lag.",
+        ),
+    ] = False,
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="With --follow: stop once caught up (the final sync of a wave).")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Bring copied stores up to date with the source: changed, new and deleted rows, and customers who switched.
 
-    Compares key-range checksums and rewrites only the rows of ranges that differ. Safe to re-run."""
+    Compares key-range checksums and rewrites only the rows of ranges that differ. Safe to re-run. With
+    --follow, applies the captured changes instead: seconds for a few thousand changes, whatever the size."""
     from split import api
-    from split.render import BarProgress, sync_summary
+    from split.render import BarProgress, follow_summary, sync_summary
 
+    if until_idle and not follow:
+        raise typer.BadParameter("--until-idle goes with --follow", param_hint="--until-idle")
+    if follow:
+        followed = api.sync_follow(
+            mapping, source, nw, retail, until_idle=until_idle, workers=workers, waves=wave, tables=tables,
+            migrations=migrations, progress=None if as_json else BarProgress(enabled=False),
+        )  # fmt: skip
+        if as_json:
+            _emit_json(followed.to_dict())
+        else:
+            follow_summary(followed)
+        return
     result = api.sync(
         mapping,
         source,
@@ -728,6 +762,47 @@ def canary_remove(
         canary_removed(result)
 
 
+# ── capture ──────────────────────────────────────────────────────────────────────────────────
+
+capture_app = typer.Typer(
+    help="Change capture on a PostgreSQL source (started by `copy --capture`): its slot's lag and retained WAL, "
+    "and dropping it.",
+    epilog="Example: bunkatsu capture status -m mappings/takuso.yaml --source postgresql://…/shared",
+    no_args_is_help=True,
+)
+app.add_typer(capture_app, name="capture")
+
+
+@capture_app.command("status", epilog="Example: bunkatsu capture status --source postgresql://…/shared --json")
+def capture_status(mapping: MappingOpt = None, source: SourceOpt = None, as_json: JsonOpt = False) -> None:
+    """Every bunkatsu slot on the source's server: active or not, how far behind, how much WAL it keeps on the
+    source's disk. A forgotten slot keeps WAL until the disk is full: drop it when its waves are switched."""
+    from split import api
+
+    statuses = api.capture_status(mapping, source)
+    if as_json:
+        _emit_json({"slots": [s.to_dict() for s in statuses]})
+    else:
+        from split.render import capture_table
+
+        capture_table(statuses)
+
+
+@capture_app.command(
+    "drop", epilog="Example: bunkatsu capture drop -m mappings/takuso.yaml --source postgresql://…/shared"
+)
+def capture_drop(mapping: MappingOpt = None, source: SourceOpt = None, as_json: JsonOpt = False) -> None:
+    """Drop this mapping's slot and publication on the source (the WAL it kept is freed). `sync --follow` is
+    then no longer possible: checksum `sync` still is."""
+    from split import api
+
+    name, existed = api.capture_drop(mapping, source)
+    if as_json:
+        _emit_json({"slot": name, "dropped": existed})
+    else:
+        print(f"slot {name}: {'dropped, with its publication' if existed else 'not found; publication removed if any'}")
+
+
 # ── cutover ────────────────────────────────────────────────────────────────────────────────
 
 cutover_app = typer.Typer(
@@ -882,6 +957,7 @@ def key_generate(as_json: JsonOpt = False) -> None:
 
 def main() -> None:
     """Entry point: the one place that maps errors to messages and exit codes."""
+    _utf8_streams()
     try:
         rc = app(standalone_mode=False, prog_name="bunkatsu")  # also under `python -m split`
     except BunkatsuError as exc:
@@ -891,6 +967,18 @@ def main() -> None:
     except Exception as exc:
         _other_error(exc)
     sys.exit(rc if isinstance(rc, int) else 0)
+
+
+def _utf8_streams() -> None:
+    """stdout and stderr in UTF-8 whatever the locale: under `LC_ALL=C` or a locale that was never generated
+    Python may fall back to ASCII, and a Japanese table name or a Japanese message would then crash the
+    command that prints it. Arguments decoded there keep their bytes as surrogates (a Japanese file name):
+    `surrogateescape` writes those bytes back unchanged."""
+    for stream in (sys.stdout, sys.stderr):
+        if (getattr(stream, "encoding", None) or "").lower().replace("-", "") != "utf8" and hasattr(
+            stream, "reconfigure"
+        ):
+            stream.reconfigure(encoding="utf-8", errors="surrogateescape")
 
 
 def _other_error(exc: Exception) -> None:

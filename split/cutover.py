@@ -24,6 +24,8 @@ import sqlalchemy as sa
 from checks.grants import roles_from
 from checks.verify import verify_split
 from split import journal
+from split.capture.command import capture_drop, capture_running
+from split.capture.follow import follow
 from split.db import engine_for, sqlite_path
 from split.engine.copy import copy_tables
 from split.errors import BunkatsuError, ConfigError
@@ -278,13 +280,15 @@ class _WaveRun:
     def do(self, step: str) -> _Outcome:
         if step == "copy":
             return self.copy()
+        if step == "final-sync" and capture_running(self.prep):
+            return self.follow()
         if step in ("sync", "final-sync"):
             return self.sync()
         if step in GATES:
             return self.gate(step)
         if step == "freeze":
             return self.freeze()
-        return _Outcome.passed("the wave's tables are now served from the NW and retail stores")
+        return self.switch()
 
     def copy(self) -> _Outcome:
         r = copy_tables(self.prep, self.prep.select([self.wave]), workers=self.workers, progress=self.progress)
@@ -296,6 +300,32 @@ class _WaveRun:
         r = sync_tables(self.prep, self.prep.select([self.wave]), workers=self.workers, progress=self.progress)
         counts = {k: r.total(k) for k in ("inserted", "updated", "deleted")}
         return _Outcome.passed(", ".join(f"{v:,} {k}" for k, v in counts.items()), r.plan_hash, r.run_id, counts)
+
+    def follow(self) -> _Outcome:
+        """The final sync from the capture: the changes since the last batch, in seconds; the gate after it
+        still compares every range's checksums. Applied to every wave copied and not switched, so that a
+        wave in progress beside this one loses none of its changes when the slot moves on."""
+        moving = [w for w, st in self.states.items() if "copy" in st.passed and "switched" not in st.passed]
+        tables = self.prep.select(sorted({self.wave, *moving}))
+
+        def resync(what: list) -> None:
+            sync_tables(self.prep, what, workers=self.workers, progress=self.progress)
+
+        r = follow(self.prep, tables, until_idle=True, progress=self.progress, resync=resync)
+        counts = {k: sum(c[k] for c in r.rows.values()) for k in ("inserted", "updated", "deleted")}
+        message = f"{r.changes:,} captured change(s) applied up to {r.position}: " + ", ".join(
+            f"{v:,} {k}" for k, v in counts.items()
+        )
+        return _Outcome.passed(message, self.prep.plan.hash, None, counts)
+
+    def switch(self) -> _Outcome:
+        """The last wave's switch drops the capture: nothing reads its slot any more, and it would keep WAL."""
+        message = "the wave's tables are now served from the NW and retail stores"
+        others = [st for w, st in self.states.items() if w != self.wave and "switched" not in st.passed]
+        if not others and capture_running(self.prep):
+            name, _ = capture_drop(self.prep)
+            message += f"; capture slot {name} dropped (the last wave is switched)"
+        return _Outcome.passed(message)
 
     def gate(self, step: str) -> _Outcome:
         folder = self.reports / self.wave / f"{step}-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -18,6 +18,8 @@ if TYPE_CHECKING:  # render is imported by the CLI only after a command ran: typ
     from checks.verify import VerifyResult
     from split.audit import AuditResult
     from split.canary import CanaryResult
+    from split.capture.follow import FollowResult
+    from split.capture.slot import SlotStatus
     from split.cutover import CutoverRun, CutoverStatus, WaveState
     from split.demo import DemoResult, StagedDemoResult
     from split.discover import Discovery
@@ -114,6 +116,18 @@ def copy_summary(result: CopyResult) -> None:
         out.print(f"  {role:<7} {url}")
     if result.snapshot:
         out.print(f"  every partition read PostgreSQL snapshot {result.snapshot}")
+    if result.capture:
+        c = result.capture
+        started = (
+            f"started at {c['position']}"
+            if c["created"]
+            else "already running: the copy's changes are applied again, harmlessly"
+        )
+        out.print(f"  capture slot {c['slot']} {started}; `sync --follow` applies what changes from here")
+        if c["uncaptured"]:
+            out.print(
+                f"  not captured (no primary key as replica identity; checksum sync covers them): {', '.join(c['uncaptured'])}"
+            )
     out.print(f"  finished in {result.seconds:.1f} s")
 
 
@@ -134,6 +148,45 @@ def sync_summary(result: SyncResult) -> None:
         out.print(f"  every key range read PostgreSQL snapshot {result.snapshot}")
     totals = ", ".join(f"{result.total(k):,} {k}" for k in ("inserted", "updated", "deleted"))
     out.print(f"  {totals}; finished in {result.seconds:.1f} s")
+
+
+def follow_summary(result: FollowResult) -> None:
+    table = Table(title=f"sync --follow · slot {result.slot}")
+    for column in ("store", "inserted", "updated", "deleted"):
+        table.add_column(column, justify="left" if column == "store" else "right")
+    for store, counts in result.rows.items():
+        table.add_row(store, *(f"{counts[k]:,}" for k in ("inserted", "updated", "deleted")))
+    out.print(table)
+    out.print(
+        f"  {result.changes:,} change(s) in {result.transactions:,} transaction(s), {result.batches} batch(es); "
+        f"both stores hold the source up to {result.position} ({result.behind_bytes:,} byte(s) of WAL behind)"
+    )
+    if result.resynced:
+        out.print(f"  compared by checksum sync (the slot names no keys for them): {', '.join(result.resynced)}")
+    out.print(f"  finished in {result.seconds:.1f} s")
+
+
+def capture_table(statuses: list[SlotStatus]) -> None:
+    if not statuses:
+        out.print("no bunkatsu capture slot on this server")
+        return
+    table = Table(title="capture slots")
+    for column in ("slot", "database", "active", "applied up to", "behind", "WAL kept", "WAL status"):
+        table.add_column(column, justify="right" if column in ("behind", "WAL kept") else "left")
+    for s in statuses:
+        table.add_row(
+            s.name, s.database, "yes" if s.active else "no", s.confirmed_lsn or "—",
+            _bytes(s.behind_bytes), _bytes(s.retained_bytes), s.wal_status or "—",
+        )  # fmt: skip
+    out.print(table)
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
 
 
 def cutover_table(status: CutoverStatus) -> None:

@@ -153,7 +153,7 @@ def _keyed(task: PartitionTask) -> list[int]:
     return [names.index(k) for k in task.store_plan.primary_key]
 
 
-def _target_table(task: PartitionTask) -> sa.Table:
+def target_table(task: PartitionTask) -> sa.Table:
     md = sa.MetaData()
     columns = [
         sa.Column(c.name, c.type, primary_key=c.name in task.store_plan.primary_key) for c in task.store_plan.columns
@@ -186,7 +186,7 @@ def delete_gone(task: PartitionTask) -> RangeChange:
 
 
 def _delete_gone(task: PartitionTask) -> RangeChange:
-    table = _target_table(task)
+    table = target_table(task)
     with engine_for(task.target_url, writer=True).begin() as conn:
         gone = _gone_keys(conn, task, table)
         pk = task.store_plan.primary_key
@@ -215,7 +215,7 @@ def _apply_range(task: PartitionTask) -> RangeChange:
     if _by_hashes(task):
         return _apply_by_hashes(task)
     idx = _keyed(task)
-    table = _target_table(task)
+    table = target_table(task)
     hasher = RowHasher()
     expected: dict[tuple, tuple] = {}
     keyless: list[tuple] = []
@@ -242,13 +242,13 @@ def _apply_by_hashes(task: PartitionTask) -> RangeChange:
     """PostgreSQL on both sides: the servers find the differing keys (`split.engine.pairdiff`), and only the
     new and changed rows are fetched from the source, by key, a chunk at a time: memory holds the keys that
     differ and one chunk of rows, never a range."""
-    table = _target_table(task)
+    table = target_table(task)
     names = [c.name for c in task.store_plan.columns]
     with engine_for(task.target_url, writer=True).begin() as conn:
         diff = range_diff(task, conn)
         for keys in _batched(diff.changed, CHUNK):
             rows = _source_rows(task, keys)
-            _update(conn, task, table, names, [rows[k] for k in keys])
+            update_rows(conn, task, table, names, [rows[k] for k in keys])
         for keys in _batched(diff.new, CHUNK):
             rows = _source_rows(task, keys)
             write_rows(conn, task, [[rows[k] for k in keys]])
@@ -295,14 +295,14 @@ def _upsert(conn: sa.Connection, task: PartitionTask, table: sa.Table, idx: list
         if want is not None and _row_id(want) != _row_id(row):
             changed.append(want)
     new = [row for key, row in expected.items() if key not in present]
-    _update(conn, task, table, [c.name for c in task.store_plan.columns], changed)
+    update_rows(conn, task, table, [c.name for c in task.store_plan.columns], changed)
     if new:
         write_rows(conn, task, _batched(new))
     # rows the source lost were deleted in pass 1; any left here appeared since (a writer on the store)
     return len(new), len(changed), 0
 
 
-def _update(conn: sa.Connection, task: PartitionTask, table: sa.Table, names: list[str], rows: list[tuple]) -> None:
+def update_rows(conn: sa.Connection, task: PartitionTask, table: sa.Table, names: list[str], rows: list[tuple]) -> None:
     """Rewrite rows in place by primary key (an UPDATE keeps the foreign keys that point at them valid)."""
     if not rows:
         return

@@ -91,7 +91,22 @@ class Databases:
     def drop_all(self) -> None:
         dispose_all()
         for url in self.created:
+            if url.startswith("postgresql"):
+                _drop_slots(url)
             drop_database(url)
+
+
+def _drop_slots(url: str) -> None:
+    """A capture's slot (`copy --capture`) keeps its database from being dropped."""
+    engine = sa.create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(
+                sa.text("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = :db"),
+                {"db": sa.make_url(url).database},
+            )
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture

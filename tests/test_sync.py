@@ -226,3 +226,37 @@ def test_the_servers_name_exactly_the_keys_that_differ_reading_only_their_bucket
     assert (diff.changed, diff.gone, diff.new) == (sorted(changed), sorted(gone), sorted(new))
     assert diff.source_rows == 8_000 - len(gone) + len(new)
     assert len(read) < 1_000, len(read)  # 8,000 rows on each side; only the differing buckets' pairs were read
+
+
+@pytest.mark.postgresql
+def test_stores_in_another_time_zone_are_not_all_changed(dbs, tmp_path):
+    """A `timestamptz` is written in the session's time zone: were the servers to hash rows of a store set to
+    Asia/Tokyo against a source in UTC, every row would differ and sync would rewrite them all. Such ranges are
+    compared in Python instead, where the values (not their text) are hashed."""
+    source, nw, retail = dbs.url("postgresql", "src"), dbs.url("postgresql", "nw"), dbs.url("postgresql", "rt")
+    with engine_for(source, writer=True).begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE event (id int PRIMARY KEY, at timestamptz NOT NULL, kwh int NOT NULL)")
+        conn.exec_driver_sql(
+            "INSERT INTO event SELECT g, TIMESTAMPTZ '2024-04-01 00:00+00' + g * INTERVAL '1 hour', g"
+            " FROM generate_series(1, 500) g"
+        )
+    mapping = tmp_path / "event.yaml"
+    mapping.write_text(
+        "version: 1\nsystem: t\naffiliate: {name: A, retailer_codes: [A0001]}\n"
+        "tables:\n  event:\n    retail: none\n    partition: {rows: 200}\n"
+        "waves:\n  - {name: all, tables: [event]}\n",
+        encoding="utf-8",
+    )
+    assert cli("copy", mapping, source, nw, retail).returncode == 0
+    for url, zone in ((source, "UTC"), (nw, "Asia/Tokyo")):
+        with engine_for(url).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f"ALTER DATABASE {sa.make_url(url).database} SET TimeZone = '{zone}'")
+    with engine_for(source, writer=True).begin() as conn:
+        conn.exec_driver_sql("UPDATE event SET kwh = -1 WHERE id = 250")
+
+    synced = cli("sync", mapping, source, nw, retail)
+    assert synced.returncode == 0, synced.stderr
+    [table] = json.loads(synced.stdout)["tables"]
+    assert table["changes"]["nw"] == {"inserted": 0, "updated": 1, "deleted": 0}, table
+    proof = cli("verify", mapping, source, nw, retail)
+    assert proof.returncode == 0, [c for c in json.loads(proof.stdout)["checks"] if c["status"] != "pass"]

@@ -46,8 +46,10 @@ def in_database(task: PartitionTask) -> bool:
     """PostgreSQL on both sides, no transform, identical column types: each server hashes its own rows.
 
     The row's text form (`ROW(…)::text`) is then the same on both sides, so per-range count and sum of
-    `hashtextextended` agree exactly when the rows do. Anything else (encoded columns, other engines, a
-    type that differs) is summarised in Python.
+    `hashtextextended` agree exactly when the rows do — provided both sessions write values alike: a
+    `timestamptz` is written in the session's time zone, a date in its DateStyle, text hashed in the
+    server's encoding. Anything else (encoded columns, other engines, a type or such a setting that differs,
+    say a store server set to Asia/Tokyo and a source in UTC) is summarised in Python.
     """
     if not (is_postgresql(task.source_url) and is_postgresql(task.target_url)):
         return False
@@ -55,8 +57,28 @@ def in_database(task: PartitionTask) -> bool:
         return False
     names = [c.name for c in task.store_plan.columns]
     with engine_for(task.source_url).connect() as src, engine_for(task.target_url).connect() as dst:
+        if _text_form(src) != _text_form(dst):
+            return False
         raw_src, raw_dst = src.connection.driver_connection, dst.connection.driver_connection
         return column_types(raw_src, task.table.name, names) == column_types(raw_dst, task.table.name, names)
+
+
+# The settings that change a value's text form, and so its hash (lc_monetary: the `money` type).
+TEXT_FORM_SETTINGS = (
+    "server_encoding",
+    "TimeZone",
+    "DateStyle",
+    "IntervalStyle",
+    "extra_float_digits",
+    "bytea_output",
+    "lc_monetary",
+)
+
+
+def _text_form(conn: sa.Connection) -> tuple:
+    return tuple(
+        conn.exec_driver_sql("SELECT " + ", ".join(f"current_setting('{s}')" for s in TEXT_FORM_SETTINGS)).one()
+    )
 
 
 def range_statements(task: PartitionTask) -> tuple[Any, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from split.db import engine_for
@@ -58,12 +59,14 @@ class CopyResult:
     seconds: float
     snapshot: str | None = None  # the PostgreSQL snapshot every partition read
     dashboard: str | None = None  # the Dask dashboard, when run on a cluster
+    capture: dict | None = None  # `copy --capture`: the slot it started or found (split.capture)
 
     def to_dict(self) -> dict:
         return {
             "run_id": self.run_id,
             "snapshot": self.snapshot,
             "dashboard": self.dashboard,
+            "capture": self.capture,
             "plan_hash": self.plan_hash,
             "mapping_sha256": self.mapping_sha256,
             "stores": self.stores,
@@ -80,7 +83,9 @@ def copy_tables(
     workers: int = 2,
     scheduler: str | None = None,
     progress: Progress | None = None,
+    snapshot: str | None = None,
 ) -> CopyResult:
+    """`snapshot`: one the caller holds open (a capture slot's own), else the run exports one."""
     started = time.monotonic()
     progress = progress or Progress()
     plan = prep.plan
@@ -94,7 +99,7 @@ def copy_tables(
             progress.note(note)
         levels = load_levels(metadata)
         run_id = uuid.uuid4().hex
-        with exported_snapshot(prep.source.url) as snapshot:
+        with nullcontext(snapshot) if snapshot else exported_snapshot(prep.source.url) as snapshot:
             tasks = range_tasks(
                 tables, prep.source.url, prep.urls, plan.hash, plan.mapping_sha256, run_id, snapshot, prep.key
             )

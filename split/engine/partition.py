@@ -222,14 +222,18 @@ def _raw_errors(*conns: sa.Connection) -> Iterator[None]:
 
 def routed_batches(task: PartitionTask) -> Iterator[list[tuple]]:
     """Extract the store's rows in key order, in batches, with the plan's transforms applied."""
-    store_plan = task.store_plan
-    stmt = store_select(task.table, store_plan, task.partition)
-    encoded = [i for i, c in enumerate(store_plan.columns) if c.transform == "encode"]
-    key = (task.key.value if task.key else encode_key(required=True)) if encoded else None
+    stmt = store_select(task.table, task.store_plan, task.partition)
     with source_connection(task.source_url, task.snapshot) as sconn:
         result = sconn.execution_options(stream_results=True, max_row_buffer=BATCH_ROWS).execute(stmt)
         for chunk in result.partitions(BATCH_ROWS):
-            yield [_route(row, encoded, key) for row in chunk]
+            yield route_rows(task, chunk)
+
+
+def route_rows(task: PartitionTask, rows: Sequence[Sequence[Any]]) -> list[tuple]:
+    """Source rows as the store receives them: the plan's transforms (encoding) applied."""
+    encoded = [i for i, c in enumerate(task.store_plan.columns) if c.transform == "encode"]
+    key = (task.key.value if task.key else encode_key(required=True)) if encoded else None
+    return [_route(row, encoded, key) for row in rows]
 
 
 def _route(row: Sequence[Any], encoded: list[int], key: bytes | None) -> tuple:

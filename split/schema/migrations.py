@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import io
+from configparser import ConfigParser
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,10 +41,10 @@ class StoreEnv:
         written = []
         files = {
             self.directory / "env.py": (TEMPLATES / "env.py.tmpl")
-            .read_text()
+            .read_text(encoding="utf-8")
             .format(store=self.store, upper=self.store.upper()),
-            self.directory / "script.py.mako": (TEMPLATES / "script.py.mako").read_text(),
-            self.ini: (TEMPLATES / "alembic.ini.tmpl").read_text(),
+            self.directory / "script.py.mako": (TEMPLATES / "script.py.mako").read_text(encoding="utf-8"),
+            self.ini: (TEMPLATES / "alembic.ini.tmpl").read_text(encoding="utf-8"),
         }
         (self.directory / "versions").mkdir(parents=True, exist_ok=True)
         for path, text in files.items():
@@ -60,6 +61,7 @@ class StoreEnv:
         buffer = io.StringIO()
         if self.ini.is_file():
             config = Config(str(self.ini), ini_section=self.store, output_buffer=buffer, cmd_opts=quiet)
+            config.file_config = _read_ini(self.ini, config.config_args)
         else:
             config = Config(output_buffer=buffer, cmd_opts=quiet)
         defaults = {"script_location": str(self.directory), "path_separator": "os", "file_template": FILE_TEMPLATE}
@@ -237,3 +239,13 @@ class StoreStatus:
             "differences": [d.text for d in self.differences],
             "fix": self.fix(),
         }
+
+
+def _read_ini(path: Path, defaults: dict[str, Any]) -> ConfigParser:
+    """alembic.ini read as UTF-8, as Alembic would read it but for the encoding: Alembic reads it in the
+    locale's, and under `LC_ALL=C` (or a Japanese locale a container never generated) one non-ASCII
+    character — a comment in Japanese — stops every command."""
+    parser = ConfigParser({**defaults, "here": path.absolute().parent.as_posix()})
+    with path.open(encoding="utf-8") as handle:
+        parser.read_file(handle, source=str(path))
+    return parser

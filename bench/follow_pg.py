@@ -1,0 +1,117 @@
+"""`sync --follow --until-idle` against checksum `sync`, PostgreSQL → PostgreSQL, in the same run (issue 21).
+
+    .venv/bin/python bench/follow_pg.py --rows 10000000
+
+The server needs `wal_level = logical` (.ci/run sets it). The source is a clone of bk_bench_src_<rows>
+(bench/copy_pg.py builds it); the stores get the big table's foreign-key parents (untimed), then the big
+table by `copy --capture` (timed), whose slot starts at the copy's own snapshot. Then:
+  1. 10,000 scattered corrections (one reading in 1,000), then `sync --follow --until-idle`: the final sync
+     of a wave night with capture;
+  2. 10,000 other corrections, then checksum `sync`: what the follow replaces;
+  3. 200,000 corrections in one go, then `sync --follow --until-idle`: the sustained apply rate;
+  4. `sync --follow --until-idle` with nothing pending: the floor.
+Step 3's follow also re-reads step 2's keys (the slot holds them; applying them again changes nothing).
+The slot is dropped at the end, and verify's completeness checks compare the stores with the source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from copy_pg import BIN, TABLE, Bench, Measure, peak_rss  # noqa: E402
+from sync_pg import _run, clone, verdict  # noqa: E402
+
+
+def corrections(modulo: int, rest: int):  # noqa: ANN201
+    def change(url: str) -> int:
+        sql = f"UPDATE {TABLE} SET kwh_import = kwh_import + 0.001 WHERE mod(reading_id, {modulo}) = {rest}"
+        return _run(url, sql)
+
+    return change
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--server", default=os.environ.get("BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432"))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--partition-rows", type=int, default=500_000)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args()
+
+    bench = Bench(args.server, args.rows, args.workers, args.partition_rows, 0)
+    bench.ensure_source()
+    source = f"{args.server.rstrip('/')}/bk_bench_follow_src"
+    _drop_capture(bench, source)  # a slot left by an interrupted run would keep the clone from being dropped
+    bench.source = clone(bench.source, source)
+    stores = bench.fresh_stores("follow")
+    results = [timed(bench, ["copy", "--capture"], stores, "bunkatsu copy --capture")]
+    plan = [
+        ("follow", corrections(1000, 0), ["sync", "--follow", "--until-idle"], "sync --follow --until-idle"),
+        ("sync", corrections(1000, 1), ["sync"], "checksum sync (what the follow replaces)"),
+        ("follow", corrections(50, 2), ["sync", "--follow", "--until-idle"], "sync --follow --until-idle, sustained"),
+        ("follow", None, ["sync", "--follow", "--until-idle"], "sync --follow --until-idle, nothing pending"),
+    ]
+    try:
+        for _kind, change, verb, method in plan:
+            changed = change(bench.source) if change else 0
+            results.append(timed(bench, verb, stores, method, changed))
+        proven = verdict(bench, stores)
+    finally:
+        _drop_capture(bench, bench.source)
+    print_table(results)
+    print(f"\nverify --tables {TABLE} after the last follow: {proven}")
+    results.append(Measure(f"verify after the last follow: {proven}", args.rows, 0, 0, 0.0, 0.0, "untimed"))
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (args.out / f"follow-{stamp}.json").write_text(
+        json.dumps([asdict(r) for r in results], indent=2) + "\n", encoding="utf-8"
+    )
+
+
+def timed(bench: Bench, verb: list[str], stores: dict[str, str], method: str, changed: int = 0) -> Measure:
+    cmd = [str(BIN / "bunkatsu"), *verb, "--mapping", str(bench.mapping), "--source", bench.source, "--json"]
+    cmd += ["--nw", stores["nw"], "--retail", stores["retail"], "--tables", TABLE, "--workers", str(bench.workers)]
+    bench.checkpoint()
+    seconds, peak, out = peak_rss(cmd, env=bench.env)
+    report = json.loads(out)
+    note = f"{changed:,} source rows changed" if changed else ""
+    if "--follow" in verb:
+        rows = report["rows"].get("nw", {})
+        rate = report["changes"] / seconds if seconds else 0
+        note += f"; {report['changes']:,} changes decoded, {rows.get('updated', 0):,} NW rows rewritten; {rate:,.0f} changes/s"
+    elif verb == ["sync"]:
+        table = report["tables"][0]
+        note += f"; {table['differing_ranges']} of {table['ranges']} ranges differed, {report['updated']:,} updated"
+    print(f"{method}: {seconds:.1f} s ({note})", file=sys.stderr)
+    nw, retail = bench.counts(stores)
+    return Measure(method, bench.rows, nw, retail, seconds, peak, note.strip("; "))
+
+
+def _drop_capture(bench: Bench, source: str) -> None:
+    from split.db import database_exists
+
+    if database_exists(source):
+        cmd = [str(BIN / "bunkatsu"), "capture", "drop", "--mapping", str(bench.mapping), "--source", source]
+        peak_rss(cmd, env=bench.env, check=False)
+
+
+def print_table(results: list[Measure]) -> None:
+    print("| rows | method | wall | peak RSS | note |")
+    print("|---:|---|---:|---:|---|")
+    for m in results:
+        print(f"| {m.rows:,} | {m.method} | {m.seconds:.1f} s | {m.peak_rss_mb:.0f} MB | {m.note} |")
+
+
+if __name__ == "__main__":
+    main()

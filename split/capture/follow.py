@@ -1,0 +1,398 @@
+"""`sync --follow`: the source's captured changes applied to both stores, through the plan.
+
+Each batch of committed source transactions (read from the slot, `split.capture.slot`) names the keys it
+touched. The follow does not replay the values it decoded: it reads the touched rows again from the
+source through each store's plan — projection, encoding, row scope, `at:` dates — and makes the store's
+rows for those keys equal to them (delete, update, insert). So unchanged TOASTed columns, every type's
+text form and the order of changes within the batch never matter, and applying a batch twice changes
+nothing the second time: a follow killed anywhere is finished by the next, which starts from the slot's
+position (moved only after both stores committed).
+
+**Ownership re-scopes.** A change to a table that others `follow` (a customer switching to or from the
+affiliate, a period end moved) changes which of the followers' rows belong in a store. For each touched
+parent row the `on` values are taken both as the source has them now and as each store still holds them
+(the row's former values); every follower row with those values is touched too, down the chain of
+follows, and re-read like the rest — in the same store transaction as the change that caused it.
+
+What the slot cannot name is compared by checksum `sync`: a truncated table, a table outside the
+publication (no primary key as its replica identity) — the latter once, when `--until-idle` ends.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from split import ledger
+from split.capture import slot
+from split.capture.pgoutput import Decoder, Relation, Transaction
+from split.checksum import canonical
+from split.db import engine_for
+from split.engine.faults import fault_point
+from split.engine.partition import PartitionTask, route_rows, write_rows
+from split.engine.snapshot import is_postgresql
+from split.errors import ConfigError
+from split.ledger import recorded_tables
+from split.mapping.model import Follow
+from split.plan import TablePlan, store_select
+from split.prepare import Prepared
+from split.progress import Progress
+from split.ranges import WHOLE
+from split.schema.command import require_at_head
+from split.schema.derive import load_levels
+from split.settings import Secret
+from split.sync import target_table, update_rows
+
+BATCH_MESSAGES = 20_000  # about this many decoded messages per batch (whole transactions, so sometimes more)
+CHUNK = 1_000  # keys per IN list
+POLL_SECONDS = 1.0
+NOTE_SECONDS = 30.0  # a lag line at least this often while idle
+FOLLOW_ROW = "(follow)"  # the ledger row holding each store's applied source position
+
+Key = tuple  # a primary key's values, typed as the source's driver returns them
+
+
+@dataclass
+class FollowResult:
+    slot: str
+    position: str = ""  # the source LSN both stores hold every change up to
+    transactions: int = 0
+    changes: int = 0  # row changes decoded from the slot
+    batches: int = 0
+    rows: dict[str, dict[str, int]] = field(default_factory=dict)  # store → inserted/updated/deleted
+    resynced: list[str] = field(default_factory=list)  # tables compared by checksum sync instead
+    behind_bytes: int = 0
+    seconds: float = 0.0
+
+    def count(self, store: str, what: str, n: int) -> None:
+        counts = self.rows.setdefault(store, {"inserted": 0, "updated": 0, "deleted": 0})
+        counts[what] += n
+
+    def to_dict(self) -> dict:
+        return {
+            "slot": self.slot,
+            "position": self.position,
+            "transactions": self.transactions,
+            "changes": self.changes,
+            "batches": self.batches,
+            "rows": self.rows,
+            "resynced": self.resynced,
+            "behind_bytes": self.behind_bytes,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def follow(
+    prep: Prepared,
+    tables: Sequence[TablePlan],
+    *,
+    until_idle: bool,
+    progress: Progress | None = None,
+    resync: Callable[[list[TablePlan]], None] | None = None,
+) -> FollowResult:
+    """Apply the slot's changes to both stores until caught up (`until_idle`) or interrupted."""
+    started = time.monotonic()
+    progress = progress or Progress()
+    if not is_postgresql(prep.source.url):
+        raise ConfigError(
+            "change capture needs a PostgreSQL source; this source has none",
+            hint="use checksum `bunkatsu sync` (it reads the whole source, and is exact)",
+        )
+    levels = load_levels(require_at_head(prep))  # foreign-key parents first, as copy and sync load
+    name = slot.capture_name(prep.plan.system, sa.make_url(prep.source.url).database or "")
+    ordered_tables = sorted(tables, key=lambda t: (levels.get(t.name, 0), t.order))
+    result = FollowResult(name)
+    with slot.connect(prep.source.url) as conn:
+        if not slot.slot_exists(conn, name):
+            raise ConfigError(
+                f"no capture for this source and mapping (slot {name})",
+                hint="start one with `bunkatsu copy --capture` (it copies from the slot's own snapshot)",
+            )
+        published = {
+            r[0] for r in conn.execute("SELECT tablename FROM pg_publication_tables WHERE pubname = %s", (name,))
+        }
+        encoding = _python_codec(conn.execute("SHOW server_encoding").fetchone()[0])
+        held = {store: recorded_tables(engine_for(url)) for store, url in prep.urls.items()}
+        noted = time.monotonic()
+        while True:
+            result.batches += 1
+            upto = slot.current_lsn(conn)
+            decoder, messages = Decoder(encoding), 0
+            for message in slot.peek(conn, name, upto, BATCH_MESSAGES):
+                decoder.feed(message)
+                messages += 1
+            partial = messages >= BATCH_MESSAGES and bool(decoder.committed)
+            reach = slot.lsn_text(decoder.committed[-1].end_lsn) if partial else upto
+            if decoder.committed:
+                whole = apply_batch(prep, ordered_tables, decoder.committed, decoder.relations, reach, result, held)
+                if whole and resync is not None:
+                    resync(whole)
+                    result.resynced += [t.name for t in whole if t.name not in result.resynced]
+            slot.advance(conn, name, reach)
+            fault_point("follow-advanced")
+            result.position = reach
+            result.behind_bytes = slot.lsn_int(slot.current_lsn(conn)) - slot.lsn_int(reach)
+            if decoder.committed or time.monotonic() - noted > NOTE_SECONDS:
+                progress.note(_lag_line(result))
+                noted = time.monotonic()
+            if partial:
+                continue
+            if until_idle:
+                break
+            time.sleep(POLL_SECONDS)
+    uncaptured = [t for t in ordered_tables if t.name not in published]
+    if until_idle and uncaptured and resync is not None:
+        resync(uncaptured)
+        result.resynced += [t.name for t in uncaptured if t.name not in result.resynced]
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _lag_line(result: FollowResult) -> str:
+    return (
+        f"follow: {result.changes} change(s) in {result.transactions} transaction(s) applied, "
+        f"at {result.position}, {result.behind_bytes} byte(s) of WAL behind"
+    )
+
+
+def _python_codec(server_encoding: str) -> str:
+    return {"UTF8": "utf-8", "SQL_ASCII": "latin-1", "EUC_JIS_2004": "euc_jis_2004"}.get(
+        server_encoding, server_encoding
+    )
+
+
+# ── one batch ────────────────────────────────────────────────────────────────────────────────
+
+
+def apply_batch(
+    prep: Prepared,
+    tables: Sequence[TablePlan],
+    transactions: list[Transaction],
+    relations: dict[int, Relation],
+    position: str,
+    result: FollowResult,
+    held: dict[str, set[str]],
+) -> list[TablePlan]:
+    """Apply one batch to every store (`held`: the tables each store's ledger records a copy of); returns the
+    tables the batch could not name keys of (to resync)."""
+    by_name = {t.name: t for t in tables}
+    text_keys: dict[str, set[tuple]] = {}
+    whole: set[str] = set()
+    for txn in transactions:
+        result.transactions += 1
+        result.changes += txn.changes
+        whole |= txn.truncated | txn.whole
+        for table, keys in txn.keys.items():
+            text_keys.setdefault(table, set()).update(keys)
+    identity = {r.name: r.identity for r in relations.values()}
+    source = engine_for(prep.source.url)
+    with source.connect() as src:
+        src = src.execution_options(isolation_level="REPEATABLE READ")  # one view of the source for the batch
+        touched: dict[str, set[Key]] = {}
+        for table, keys in text_keys.items():
+            plan_table = by_name.get(table)
+            if plan_table is None or table in whole:
+                continue
+            pk, named = _primary_key(prep, table), identity.get(table, ())
+            if set(named) != set(pk) or not _keyed_alike(plan_table, pk):
+                whole.add(table)  # the slot's key is not the key the stores hold rows by
+                continue
+            order = [named.index(c) for c in pk]
+            touched[table] = _typed_keys(src, table, pk, {tuple(k[i] for i in order) for k in keys})
+        _add_followers(prep, tables, touched, src)
+        wanted = {
+            store: {t.name: _source_rows(prep, t, store, touched[t.name], src) for t in tables if t.name in touched}
+            for store in prep.urls
+        }
+    run_id = uuid.uuid4().hex
+    for store, url in prep.urls.items():
+        copied = [t for t in tables if t.name in held[store]]  # a table not copied yet gets its rows from its copy
+        _apply_store(prep, copied, store, url, touched, wanted[store], position, run_id, result)
+        fault_point("follow-store-committed")
+    return [by_name[n] for n in sorted(whole) if n in by_name]
+
+
+def _primary_key(prep: Prepared, table: str) -> tuple[str, ...]:
+    return tuple(prep.schema.tables[table].primary_key)
+
+
+def _keyed_alike(table: TablePlan, pk: tuple[str, ...]) -> bool:
+    """Every store holds the table's rows by the source's primary key, copied as is (not encoded)."""
+    return all(
+        sp.primary_key == pk and all(c.transform == "copy" for c in sp.columns if c.name in pk) for sp in table.stores
+    )
+
+
+def _typed_keys(conn: sa.Connection, table: str, columns: tuple[str, ...], keys: Iterable[tuple]) -> set[Key]:
+    """The keys' text (as decoded) cast back to the columns' types by the source itself."""
+    types: dict[str, str] = dict(
+        conn.execute(
+            sa.text(
+                "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
+                " WHERE attrelid = to_regclass(:t) AND attnum > 0 AND NOT attisdropped"
+            ),
+            {"t": slot.quote(table)},
+        ).all()
+    )
+    keys = [k for k in keys if None not in k]
+    out: set[Key] = set()
+    casts = ", ".join(f"CAST(u.c{i} AS {types[c]})" for i, c in enumerate(columns))
+    arrays = ", ".join(f"CAST(:a{i} AS text[])" for i in range(len(columns)))
+    names = ", ".join(f"c{i}" for i in range(len(columns)))
+    for chunk in _chunks(keys):
+        params = {f"a{i}": [k[i] for k in chunk] for i in range(len(columns))}
+        out.update(
+            tuple(r) for r in conn.execute(sa.text(f"SELECT {casts} FROM unnest({arrays}) AS u({names})"), params)
+        )
+    return out
+
+
+def _add_followers(
+    prep: Prepared, tables: Sequence[TablePlan], touched: dict[str, set[Key]], src: sa.Connection
+) -> None:
+    """Touch every row of a following table whose `on` values a touched parent row has now (source) or had
+    (each store). Repeated until nothing more is touched: a chain of follows (meter → supply_point →
+    supply_period) is walked whatever order the tables come in; each parent key is looked at once per edge."""
+    edges = [
+        (child.name, scope.table, scope.on)
+        for child in tables
+        if (rule := prep.mapping.table(child.name)) is not None
+        for scope in {rule.scope("nw"), rule.scope("retail")}
+        if isinstance(scope, Follow)
+    ]
+    seen: dict[tuple[str, str], set[Key]] = {}
+    while True:
+        grew = False
+        for child, parent, on in edges:
+            done = seen.setdefault((child, parent), set())
+            keys = touched.get(parent, set()) - done
+            if not keys:
+                continue
+            done |= keys
+            values = _parent_values(prep, parent, [p for _, p in on], keys, src)
+            if values:
+                child_cols, child_pk = [c for c, _ in on], _primary_key(prep, child)
+                found = _values_by_key(src, _named(child, [*child_cols, *child_pk]), child_cols, child_pk, values)
+                before = len(touched.setdefault(child, set()))
+                touched[child] |= found
+                grew |= len(touched[child]) > before
+        if not grew:
+            return
+
+
+def _parent_values(prep: Prepared, parent: str, columns: list[str], keys: set[Key], src: sa.Connection) -> set[tuple]:
+    """The `on` values of these parent rows as the source has them now and as each store still holds them."""
+    pk = _primary_key(prep, parent)
+    values = _values_by_key(src, _named(parent, [*pk, *columns]), pk, columns, keys)
+    held = prep.plan.table(parent)
+    for store, url in prep.urls.items():
+        sp = held.store(store) if held else None
+        if held and sp and set(columns) <= {c.name for c in sp.columns}:
+            with engine_for(url).connect() as conn:
+                values |= _values_by_key(conn, target_table(_task(prep, held, store, url, "")), pk, columns, keys)
+    return values
+
+
+def _named(table: str, columns: Sequence[str]) -> sa.TableClause:
+    return sa.table(table, *(sa.column(c) for c in dict.fromkeys(columns)))
+
+
+def _values_by_key(
+    conn: sa.Connection, t: sa.TableClause, match: Sequence[str], want: Sequence[str], keys: Iterable[tuple]
+) -> set[tuple]:
+    """`want` of the rows whose `match` columns are one of `keys`, in chunks. A store is read through its
+    typed table (SQLite gives dates back as text otherwise)."""
+    target = sa.tuple_(*(t.c[c] for c in match)) if len(match) > 1 else t.c[match[0]]
+    out: set[tuple] = set()
+    for chunk in _chunks(list(keys)):
+        values = chunk if len(match) > 1 else [k[0] for k in chunk]
+        out.update(tuple(r) for r in conn.execute(sa.select(*(t.c[c] for c in want)).where(target.in_(values))))
+    return out
+
+
+def _task(prep: Prepared, table: TablePlan, store: str, url: str, run_id: str) -> PartitionTask:
+    return PartitionTask(
+        table, store, WHOLE, prep.source.url, url, prep.plan.hash, prep.plan.mapping_sha256, run_id, None,
+        Secret(prep.key) if prep.key else None,
+    )  # fmt: skip
+
+
+def _source_rows(
+    prep: Prepared, table: TablePlan, store: str, keys: set[Key], src: sa.Connection
+) -> dict[tuple, tuple]:
+    """The rows the store should hold for these keys (none when out of its scope now), routed (encoded)."""
+    sp = table.store(store)
+    if sp is None or not keys:
+        return {}
+    task = _task(prep, table, store, prep.urls[store], "")
+    names = [c.name for c in sp.columns]
+    idx = [names.index(k) for k in sp.primary_key]
+    base = store_select(table, sp, WHOLE).order_by(None)
+    pk = list(sp.primary_key)
+    target = sa.tuple_(*(sa.column(k) for k in pk)) if len(pk) > 1 else sa.column(pk[0])
+    out: dict[tuple, tuple] = {}
+    for chunk in _chunks(sorted(keys, key=_sort_key)):
+        values = chunk if len(pk) > 1 else [k[0] for k in chunk]
+        for row in route_rows(task, list(src.execute(base.where(target.in_(values))))):
+            out[tuple(canonical(row[i]) for i in idx)] = row
+    return out
+
+
+def _apply_store(
+    prep: Prepared,
+    tables: Sequence[TablePlan],
+    store: str,
+    url: str,
+    touched: dict[str, set[Key]],
+    wanted: dict[str, dict[tuple, tuple]],
+    position: str,
+    run_id: str,
+    result: FollowResult,
+) -> None:
+    """One transaction: deletions children first, then updates and inserts parents first, then the position."""
+    chosen = [t for t in tables if t.name in touched and t.store(store) is not None]
+    with engine_for(url, writer=True).begin() as conn:
+        present: dict[str, set[tuple]] = {}
+        for table in reversed(chosen):
+            task = _task(prep, table, store, url, run_id)
+            target, pk = target_table(task), list(task.store_plan.primary_key)
+            held = _values_by_key(conn, target, pk, pk, touched[table.name])
+            present[table.name] = {tuple(canonical(v) for v in k) for k in held}
+            gone = [k for k in held if tuple(canonical(v) for v in k) not in wanted[table.name]]
+            for chunk in _chunks(gone):
+                stmt = target.delete().where(*(target.c[n] == sa.bindparam(f"k_{n}") for n in pk))
+                conn.execute(stmt, [{f"k_{n}": v for n, v in zip(pk, key, strict=True)} for key in chunk])
+            result.count(store, "deleted", len(gone))
+        for table in chosen:
+            task = _task(prep, table, store, url, run_id)
+            rows = wanted[table.name]
+            changed = [row for key, row in rows.items() if key in present[table.name]]
+            new = [row for key, row in rows.items() if key not in present[table.name]]
+            update_rows(conn, task, target_table(task), [c.name for c in task.store_plan.columns], changed)
+            if new:
+                write_rows(conn, task, [new])
+            result.count(store, "updated", len(changed))
+            result.count(store, "inserted", len(new))
+        fault_point("follow-applied")
+        counts = result.rows.get(store, {})
+        ledger.replace(
+            conn,
+            ledger.LedgerEntry(
+                prep.plan.hash, FOLLOW_ROW, 0, store, run_id, None, None, None, 0, f"lsn:{position}",
+                prep.plan.mapping_sha256, "follow", counts.get("inserted"), counts.get("updated"), counts.get("deleted"),
+            ),
+        )  # fmt: skip
+
+
+def _chunks(items: Sequence[Any]) -> list[Sequence[Any]]:
+    items = list(items)
+    return [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
+
+
+def _sort_key(key: Key) -> tuple:
+    return tuple(canonical(v) for v in key)

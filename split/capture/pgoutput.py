@@ -1,0 +1,129 @@
+"""PostgreSQL's `pgoutput` logical decoding messages (protocol version 1), decoded into the keys they touch.
+
+Only what the follow needs is kept: which table, which key, whether a whole table was truncated, and
+where each transaction ends. Column values other than the key are not decoded: the follow re-reads the
+touched rows from the source through the plan (`split.capture.follow`), so unchanged TOASTed values —
+which pgoutput does not resend — and every type's text form never matter. Message layout:
+https://www.postgresql.org/docs/current/protocol-logicalrep-message-formats.html
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A table as the decoding session describes it; `identity` are the replica identity's columns."""
+
+    oid: int
+    schema: str
+    name: str
+    columns: tuple[str, ...]
+    identity: tuple[str, ...]
+
+
+@dataclass
+class Transaction:
+    """One committed source transaction's touched keys (as the type's text), by table name."""
+
+    end_lsn: int  # of the commit record: the slot may advance past it once the transaction is applied
+    keys: dict[str, set[tuple[str | None, ...]]] = field(default_factory=dict)
+    truncated: set[str] = field(default_factory=set)
+    whole: set[str] = field(default_factory=set)  # changes without a usable key: re-read the whole table
+    changes: int = 0
+
+
+class Decoder:
+    """Feed messages in slot order; `committed` collects the transactions whose commit was seen."""
+
+    def __init__(self, encoding: str = "utf-8") -> None:
+        self.encoding = encoding  # the source database's: text values arrive in it
+        self.relations: dict[int, Relation] = {}
+        self.committed: list[Transaction] = []
+        self._open: Transaction | None = None
+
+    def feed(self, message: bytes) -> None:
+        kind, body = message[:1], memoryview(message)[1:]
+        if kind == b"B":
+            self._open = Transaction(end_lsn=0)
+        elif kind == b"C":
+            _flags, _commit_lsn, end_lsn, _ts = struct.unpack_from("!bqqq", body)
+            assert self._open is not None, "a commit without its begin"
+            self._open.end_lsn = end_lsn
+            self.committed.append(self._open)
+            self._open = None
+        elif kind == b"R":
+            self._relation(body)
+        elif kind in (b"I", b"U", b"D"):
+            self._row_change(kind, body)
+        elif kind == b"T":
+            (count, _options), at = struct.unpack_from("!ib", body), 5
+            for i in range(count):
+                (oid,) = struct.unpack_from("!I", body, at + 4 * i)
+                self._txn().truncated.add(self.relations[oid].name)
+                self._txn().changes += 1
+        # 'O' origin, 'Y' type, 'M' message: nothing to apply
+
+    def _txn(self) -> Transaction:
+        assert self._open is not None, "a change outside a transaction"
+        return self._open
+
+    def _relation(self, body: memoryview) -> None:
+        (oid,) = struct.unpack_from("!I", body)
+        at = 4
+        schema, at = _string(body, at)
+        name, at = _string(body, at)
+        _identity_setting, ncols = struct.unpack_from("!bh", body, at)
+        at += 3
+        columns, identity = [], []
+        for _ in range(ncols):
+            flags = body[at]
+            column, at = _string(body, at + 1)
+            at += 8  # type oid, type modifier
+            columns.append(column)
+            if flags & 1:
+                identity.append(column)
+        self.relations[oid] = Relation(oid, schema, name, tuple(columns), tuple(identity))
+
+    def _row_change(self, kind: bytes, body: memoryview) -> None:
+        (oid,) = struct.unpack_from("!I", body)
+        relation, txn, at = self.relations[oid], self._txn(), 4
+        txn.changes += 1
+        if not relation.identity:
+            txn.whole.add(relation.name)
+            return
+        keys = txn.keys.setdefault(relation.name, set())
+        while at < len(body):
+            marker = bytes(body[at : at + 1])
+            values, at = _tuple(body, at + 1, self.encoding)
+            # K: the old key (a delete, or an update that changed the key); O: the whole old row (REPLICA
+            # IDENTITY FULL); N: the new row. Each names a key whose rows the stores must match again.
+            if marker not in (b"K", b"O", b"N"):
+                raise ValueError(f"pgoutput: unexpected tuple marker {marker!r} in a {kind.decode()} message")
+            keys.add(tuple(values[relation.columns.index(c)] for c in relation.identity))
+
+
+def _string(body: memoryview, at: int) -> tuple[str, int]:
+    end = bytes(body[at:]).index(b"\0") + at
+    return bytes(body[at:end]).decode("utf-8"), end + 1
+
+
+def _tuple(body: memoryview, at: int, encoding: str) -> tuple[list[str | None], int]:
+    """A TupleData: each column null, unchanged TOAST (left as None: never a key), or text."""
+    (ncols,) = struct.unpack_from("!h", body, at)
+    at += 2
+    values: list[str | None] = []
+    for _ in range(ncols):
+        kind = bytes(body[at : at + 1])
+        at += 1
+        if kind in (b"n", b"u"):
+            values.append(None)
+        elif kind in (b"t", b"b"):
+            (length,) = struct.unpack_from("!i", body, at)
+            values.append(bytes(body[at + 4 : at + 4 + length]).decode(encoding))
+            at += 4 + length
+        else:
+            raise ValueError(f"pgoutput: unexpected column kind {kind!r}")
+    return values, at

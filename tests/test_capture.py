@@ -1,0 +1,202 @@
+"""Change capture (issue 21): `copy --capture`, source changes, `sync --follow --until-idle`.
+
+The oracle is the one `test_sync` uses, independent of the follow: a fresh copy of the changed source into
+new stores. After the follow the stores must equal it table by table, and `verify` must pass — also when
+the follow was killed (`kill -9`) at any of its steps and run again.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from split.db import engine_for
+from split.sample.generate import generate
+from tests.conftest import REQUIRE_SERVERS
+from tests.helpers import run_cli
+from tests.test_sync import ENV, change_the_source, cli, image, retail_usage_points
+
+
+@pytest.fixture
+def logical(dbs) -> None:  # noqa: ANN001
+    """Logical decoding needs `wal_level = logical` (.ci/run sets it, with a restart)."""
+    with engine_for(dbs.url("postgresql", "probe")).connect() as conn:
+        level = conn.exec_driver_sql("SHOW wal_level").scalar_one()
+    if level != "logical":
+        message = f"the PostgreSQL server has wal_level = {level}; change capture needs logical (.ci/run sets it)"
+        if REQUIRE_SERVERS:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def add_supply_point(url: str) -> str:
+    """A new supply point of the affiliate with its period, meter, usage and readings: the rows of an existing
+    affiliate point, cloned under a new id (surrogate keys renumbered)."""
+    md = sa.MetaData()
+    md.reflect(engine_for(url))
+    periods = md.tables["supply_period"]
+    with engine_for(url).begin() as conn:
+        model = (
+            conn.execute(
+                sa.select(periods.c.supply_point_id)
+                .where(periods.c.retailer_code == "00016")
+                .order_by(periods.c.period_id)
+            )
+            .scalars()
+            .all()[-1]
+        )
+        new_id = model[:-6] + "999999"
+        for name in ("supply_point", "meter", "supply_period", "monthly_usage", "interval_reading_30min"):
+            table = md.tables[name]
+            rows = [r._asdict() for r in conn.execute(sa.select(table).where(table.c.supply_point_id == model))]
+            surrogate = [c.name for c in table.primary_key.columns if c.name != "supply_point_id"]
+            top = {c: conn.execute(sa.select(sa.func.max(table.c[c]))).scalar_one() for c in surrogate}
+            for i, row in enumerate(rows, start=1):  # integer ids after the last; text ids (meter_no) marked
+                row.update({c: top[c] + i if isinstance(top[c], int) else f"N{i:03d}{row[c]}"[:12] for c in surrogate})
+                row["supply_point_id"] = new_id
+            if rows:
+                conn.execute(table.insert(), rows)
+    return new_id
+
+
+def follow(mapping, source, nw, retail, fault: str | None = None):  # noqa: ANN001, ANN201
+    return cli("sync", mapping, source, nw, retail, "--follow", "--until-idle", fault=fault)
+
+
+def assert_like_a_fresh_copy(dbs, mapping, source, nw, retail) -> None:  # noqa: ANN001
+    fresh_nw, fresh_retail = dbs.url("postgresql", "nw2"), dbs.url("postgresql", "rt2")
+    assert cli("copy", mapping, source, fresh_nw, fresh_retail).returncode == 0
+    assert image(nw) == image(fresh_nw)
+    assert image(retail) == image(fresh_retail)
+    proof = cli("verify", mapping, source, nw, retail)
+    assert proof.returncode == 0, [c for c in json.loads(proof.stdout)["checks"] if c["status"] != "pass"]
+
+
+@pytest.mark.postgresql
+def test_follow_applies_every_kind_of_change_like_a_fresh_copy(dbs, logical, small_partitions):
+    source = dbs.url("postgresql", "src")
+    generate(source, 60, 11)
+    nw, retail = dbs.url("postgresql", "nw"), dbs.url("postgresql", "rt")
+    copied = cli("copy", small_partitions, source, nw, retail, "--capture")
+    assert copied.returncode == 0, copied.stderr
+    capture = json.loads(copied.stdout)["capture"]
+    assert capture["created"] and capture["position"] and "monthly_usage" in capture["tables"]
+
+    moved = change_the_source(source)  # edits, inserts, deletions, a customer leaving and one coming
+    new_point = add_supply_point(source)
+    assert moved["leaving"] in retail_usage_points(retail)
+
+    followed = follow(small_partitions, source, nw, retail)
+    assert followed.returncode == 0, followed.stderr
+    report = json.loads(followed.stdout)
+    assert report["transactions"] == 2 and report["changes"] > 0, report
+    assert report["rows"]["retail"]["deleted"] > 0 and report["rows"]["retail"]["inserted"] > 0
+    after = retail_usage_points(retail)
+    assert moved["leaving"] not in after and moved["coming"] in after and new_point in after
+    assert_like_a_fresh_copy(dbs, small_partitions, source, nw, retail)
+
+    again = json.loads(follow(small_partitions, source, nw, retail).stdout)
+    assert again["transactions"] == 0 and again["rows"] == {}, "the slot moved past what was applied"
+
+
+@pytest.mark.postgresql
+@pytest.mark.parametrize("fault", ["follow-applied:1", "follow-store-committed:1", "follow-advanced:1"])
+def test_a_follow_killed_anywhere_is_finished_by_the_next(dbs, logical, small_partitions, fault):
+    source = dbs.url("postgresql", "src")
+    generate(source, 60, 11)
+    nw, retail = dbs.url("postgresql", "nw"), dbs.url("postgresql", "rt")
+    assert cli("copy", small_partitions, source, nw, retail, "--capture").returncode == 0
+    change_the_source(source)
+    add_supply_point(source)
+    killed = follow(small_partitions, source, nw, retail, fault=fault)
+    assert killed.returncode == -9, killed.stderr
+    finished = follow(small_partitions, source, nw, retail)
+    assert finished.returncode == 0, finished.stderr
+    assert_like_a_fresh_copy(dbs, small_partitions, source, nw, retail)
+
+
+@pytest.mark.postgresql
+def test_key_changes_toasted_values_truncates_and_tables_without_a_key(dbs, logical, tmp_path):
+    """An update of the primary key, an update beside a TOASTed value (pgoutput does not resend it), a
+    truncated table and a table without a primary key (kept out of the publication: its source UPDATEs would
+    otherwise be refused) all end like a fresh copy."""
+    source, nw, retail = dbs.url("postgresql", "src"), dbs.url("postgresql", "nw"), dbs.url("postgresql", "rt")
+    with engine_for(source).begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE doc (code varchar(12) PRIMARY KEY, body text NOT NULL, rev int NOT NULL)")
+        conn.exec_driver_sql("CREATE TABLE tag (name varchar(12) PRIMARY KEY)")
+        conn.exec_driver_sql("CREATE TABLE note (who varchar(12), said text)")
+        conn.exec_driver_sql(
+            "INSERT INTO doc SELECT 'D' || g, repeat(md5(g::text), 400), 1 FROM generate_series(1, 50) g"
+        )  # 12,800 characters of incompressible text: stored out of line
+        conn.exec_driver_sql("INSERT INTO tag VALUES ('a'), ('b')")
+        conn.exec_driver_sql("INSERT INTO note VALUES ('x', '1'), ('y', '2')")
+    mapping = tmp_path / "docs.yaml"
+    mapping.write_text(
+        "version: 1\nsystem: 文書\naffiliate: {name: A, retailer_codes: [A0001]}\n"
+        "tables:\n  doc:\n    retail: all\n    columns: {code: shared, body: shared, rev: shared}\n"
+        "  tag:\n    retail: all\n    columns: {name: shared}\n  note:\n    retail: none\n"
+        "waves:\n  - {name: all, tables: [doc, tag, note]}\n",
+        encoding="utf-8",
+    )
+    copied = cli("copy", mapping, source, nw, retail, "--capture")
+    assert copied.returncode == 0, copied.stderr
+    assert json.loads(copied.stdout)["capture"]["uncaptured"] == ["note"]
+    with engine_for(source).begin() as conn:
+        conn.exec_driver_sql("UPDATE doc SET code = 'D1-new' WHERE code = 'D1'")
+        conn.exec_driver_sql("UPDATE doc SET rev = 2 WHERE code = 'D2'")
+        conn.exec_driver_sql("DELETE FROM doc WHERE code = 'D3'")
+        conn.exec_driver_sql("TRUNCATE tag")
+        conn.exec_driver_sql("INSERT INTO tag VALUES ('c')")
+        conn.exec_driver_sql("UPDATE note SET said = '3' WHERE who = 'x'")  # allowed: note is not published
+    followed = follow(mapping, source, nw, retail)
+    assert followed.returncode == 0, followed.stderr
+    assert sorted(json.loads(followed.stdout)["resynced"]) == ["note", "tag"]
+    assert_like_a_fresh_copy(dbs, mapping, source, nw, retail)
+
+
+@pytest.mark.postgresql
+def test_capture_status_and_drop(dbs, logical, tmp_path):
+    source, nw, retail = dbs.url("postgresql", "src"), dbs.url("postgresql", "nw"), dbs.url("postgresql", "rt")
+    with engine_for(source).begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE tag (name varchar(12) PRIMARY KEY)")
+    mapping = tmp_path / "tags.yaml"
+    mapping.write_text(
+        "version: 1\nsystem: tags\naffiliate: {name: A, retailer_codes: [A0001]}\n"
+        "tables:\n  tag:\n    retail: all\n    columns: {name: shared}\nwaves:\n  - {name: all, tables: [tag]}\n",
+        encoding="utf-8",
+    )
+    assert cli("copy", mapping, source, nw, retail, "--capture").returncode == 0
+    with engine_for(source).begin() as conn:
+        conn.exec_driver_sql("INSERT INTO tag SELECT 't' || g FROM generate_series(1, 1000) g")
+    status = run_cli("capture", "status", "--mapping", str(mapping), "--source", source, "--json")
+    assert status.returncode == 0, status.stderr
+    database = sa.make_url(source).database
+    [mine] = [s for s in json.loads(status.stdout)["slots"] if s["database"] == database]
+    assert mine["behind_bytes"] > 0 and mine["retained_bytes"] >= mine["behind_bytes"]
+
+    human = run_cli("capture", "status", "--mapping", str(mapping), "--source", source)
+    assert mine["name"] in human.stdout and "WAL kept" in human.stdout
+
+    dropped = run_cli("capture", "drop", "--mapping", str(mapping), "--source", source, "--json")
+    assert json.loads(dropped.stdout) == {"slot": mine["name"], "dropped": True}
+    after = json.loads(run_cli("capture", "status", "--mapping", str(mapping), "--source", source, "--json").stdout)
+    assert all(s["database"] != database for s in after["slots"])
+    gone = follow(mapping, source, nw, retail)
+    assert gone.returncode == 2 and "copy --capture" in gone.stderr and "Traceback" not in gone.stderr
+
+
+def test_capture_usage_errors(dbs, tmp_path):
+    from tests.helpers import MAPPING
+
+    source = f"sqlite:///{tmp_path / 'src.db'}"
+    generate(source, 10, 3)
+    nw, retail = dbs.url("sqlite", "nw"), dbs.url("sqlite", "rt")
+    sqlite = cli("copy", MAPPING, source, nw, retail, "--capture")
+    assert sqlite.returncode == 2 and "PostgreSQL source" in sqlite.stderr and "checksum" in sqlite.stderr
+    assert sa.inspect(engine_for(nw)).get_table_names() == [], "nothing written"
+    alone = run_cli(
+        "sync", "--mapping", str(MAPPING), "--source", source, "--nw", nw, "--retail", retail, "--until-idle", env=ENV
+    )
+    assert alone.returncode == 2 and "--until-idle goes with --follow" in alone.stderr
