@@ -4,7 +4,10 @@
 
 The server needs `wal_level = logical` (.ci/run sets it). The source is a clone of bk_bench_src_<rows>
 (bench/copy_pg.py builds it); the stores get the big table's foreign-key parents (untimed), then the big
-table by `copy --capture` (timed), whose slot starts at the copy's own snapshot. Then:
+table by `copy --capture` (timed), whose slot starts at the copy's own snapshot, and two follows with
+nothing to apply move the slot past the copy: on this machine the stores share the source's server, so
+the WAL they decode holds the copy's writes to the stores too (on separate servers it would not), and the
+slot's restart point trails its confirmed point by one advance. Then, as on a wave night:
   1. 10,000 scattered corrections (one reading in 1,000), then `sync --follow --until-idle`: the final sync
      of a wave night with capture;
   2. 10,000 other corrections, then checksum `sync`: what the follow replaces;
@@ -44,6 +47,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--server", default=os.environ.get("BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432"))
+    parser.add_argument(
+        "--store-server",
+        default=os.environ.get("BENCH_STORE_PG"),
+        help="the stores' PostgreSQL server (default: the source's); a server of their own keeps their writes "
+        "out of the WAL the follow decodes, as physically separate stores do",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--partition-rows", type=int, default=500_000)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
@@ -54,8 +63,15 @@ def main() -> None:
     source = f"{args.server.rstrip('/')}/bk_bench_follow_src"
     _drop_capture(bench, source)  # a slot left by an interrupted run would keep the clone from being dropped
     bench.source = clone(bench.source, source)
+    bench.server = (args.store_server or args.server).rstrip("/")
     stores = bench.fresh_stores("follow")
     results = [timed(bench, ["copy", "--capture"], stores, "bunkatsu copy --capture")]
+    # The follow that runs while the shared system keeps working (runbooks/wave.md): it moves the slot past
+    # the copy. Here the stores share the source's server, so that WAL holds the copy's own writes too.
+    # Twice: a slot's restart point (where decoding starts) trails its confirmed point by one advance, so the
+    # second follow decodes the copy's WAL again; a follow that keeps running decodes only recent WAL.
+    for attempt in ("first", "second"):
+        results.append(timed(bench, ["sync", "--follow", "--until-idle"], stores, f"follow after the copy ({attempt})"))
     plan = [
         ("follow", corrections(1000, 0), ["sync", "--follow", "--until-idle"], "sync --follow --until-idle"),
         ("sync", corrections(1000, 1), ["sync"], "checksum sync (what the follow replaces)"),

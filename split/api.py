@@ -19,8 +19,7 @@ from split import canary, cutover, keys
 from split.audit import AuditResult, LogSpec, checked_log, investigate_log
 from split.canary import CanaryResult
 from split.capture import command as capture
-from split.capture.command import capture_snapshot
-from split.capture.follow import FollowResult, follow
+from split.capture.follow import FollowResult, follow_changes
 from split.capture.slot import SlotStatus
 from split.db import engine_for
 from split.demo import DemoResult, StagedDemoResult
@@ -86,21 +85,14 @@ def copy(
     scheduler: str | None = None,
     migrations: str | Path | None = None,
     progress: Progress | None = None,
-    capture: bool = False,
+    capture_changes: bool = False,
 ) -> CopyResult:
-    """Split the source into the NW and retail stores; resumable (finished partitions are skipped).
-
-    With `capture` (PostgreSQL sources), the copy reads the snapshot of a logical replication slot it starts
-    (or finds), so that `sync_follow` later applies exactly the changes the copy did not see."""
+    """Split the source into the NW and retail stores; resumable (finished partitions are skipped). With
+    `capture` (PostgreSQL), start change capture at the copy's snapshot for `sync(follow=True)`."""
     workers_option(workers)
     prep = prepare(mapping_file, source, nw, retail, migrations=migrations)
-    chosen = prep.select(waves, tables)
-    if not capture:
-        return copy_tables(prep, chosen, workers=workers, scheduler=scheduler, progress=progress)
-    with capture_snapshot(prep) as (snapshot, start):
-        result = copy_tables(prep, chosen, workers=workers, scheduler=scheduler, progress=progress, snapshot=snapshot)
-    result.capture = start.to_dict()
-    return result
+    run = capture.copy_with_capture if capture_changes else copy_tables
+    return run(prep, prep.select(waves, tables), workers=workers, scheduler=scheduler, progress=progress)
 
 
 def sync(
@@ -115,41 +107,22 @@ def sync(
     tables: list[str] | None = None,
     migrations: str | Path | None = None,
     progress: Progress | None = None,
-) -> SyncResult:
-    """Bring copied stores up to date with the source: compare key ranges, rewrite only the rows that differ."""
-    workers_option(workers)
-    prep = prepare(mapping_file, source, nw, retail, migrations=migrations)
-    return sync_tables(prep, prep.select(waves, tables), workers=workers, scheduler=scheduler, progress=progress)
-
-
-def sync_follow(
-    mapping_file: str | Path | None = None,
-    source: str | None = None,
-    nw: str | None = None,
-    retail: str | None = None,
-    *,
+    follow: bool = False,
     until_idle: bool = False,
-    workers: int = 2,
-    waves: list[str] | None = None,
-    tables: list[str] | None = None,
-    migrations: str | Path | None = None,
-    progress: Progress | None = None,
-) -> FollowResult:
-    """Apply the changes captured since `copy --capture` to both stores, through the plan; with `until_idle`,
-    stop once caught up (the final sync of a wave), else follow until interrupted."""
+) -> SyncResult | FollowResult:
+    """Bring copied stores up to date with the source: compare key ranges, rewrite only the rows that differ.
+    With `follow` (after `copy --capture`), apply the captured changes instead; `until_idle`: stop when caught up."""
     workers_option(workers)
-    prep = prepare(mapping_file, source, nw, retail, migrations=migrations)
+    prep = prepare(mapping_file, source, nw, retail, migrations=migrations, ranges=not follow)
     chosen = prep.select(waves, tables)
-
-    def resync(what: list) -> None:  # what the slot cannot name: compared by checksum sync
-        sync_tables(prep, what, workers=workers)
-
-    return follow(prep, chosen, until_idle=until_idle, progress=progress, resync=resync)
+    if follow:
+        return follow_changes(prep, chosen, until_idle=until_idle, workers=workers, progress=progress)
+    return sync_tables(prep, chosen, workers=workers, scheduler=scheduler, progress=progress)
 
 
-def capture_status(mapping_file: str | Path | None = None, source: str | None = None) -> list[SlotStatus]:
-    """Every bunkatsu capture slot on the source's server: lag and retained WAL."""
-    return capture.capture_status(prepare(mapping_file, source, stores=(), need_key=False))
+def capture_status(source: str | None = None) -> list[SlotStatus]:
+    """Every bunkatsu capture slot on the source's server: lag and retained WAL (no mapping needed)."""
+    return capture.capture_status(source_store(source))
 
 
 def capture_drop(mapping_file: str | Path | None = None, source: str | None = None) -> tuple[str, bool]:

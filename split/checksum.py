@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
 _NULL = "\\N"
@@ -32,7 +32,7 @@ def canonical(value: object) -> str:
         return format(Decimal(repr(value)).normalize(), "f")
     if isinstance(value, datetime):
         # an instant, whatever zone the session showed it in (a store server set to Asia/Tokyo, a source in UTC)
-        return (value if value.tzinfo is None else value.astimezone(timezone.utc)).isoformat(sep=" ")
+        return (value if value.tzinfo is None else value.astimezone(UTC)).isoformat(sep=" ")
     if isinstance(value, date | time):
         return value.isoformat()
     if isinstance(value, bytes | memoryview):

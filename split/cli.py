@@ -237,7 +237,7 @@ def copy(
         scheduler=scheduler,
         migrations=migrations,
         progress=BarProgress(enabled=sys.stderr.isatty()),
-        capture=capture,
+        capture_changes=capture,
     )
     if as_json:
         _emit_json(result.to_dict())
@@ -278,19 +278,10 @@ def sync(
     --follow, applies the captured changes instead: seconds for a few thousand changes, whatever the size."""
     from split import api
     from split.render import BarProgress, follow_summary, sync_summary
+    from split.sync import SyncResult
 
     if until_idle and not follow:
         raise typer.BadParameter("--until-idle goes with --follow", param_hint="--until-idle")
-    if follow:
-        followed = api.sync_follow(
-            mapping, source, nw, retail, until_idle=until_idle, workers=workers, waves=wave, tables=tables,
-            migrations=migrations, progress=None if as_json else BarProgress(enabled=False),
-        )  # fmt: skip
-        if as_json:
-            _emit_json(followed.to_dict())
-        else:
-            follow_summary(followed)
-        return
     result = api.sync(
         mapping,
         source,
@@ -302,11 +293,15 @@ def sync(
         tables=tables,
         migrations=migrations,
         progress=BarProgress(enabled=sys.stderr.isatty() and not as_json),
+        follow=follow,
+        until_idle=until_idle,
     )
     if as_json:
         _emit_json(result.to_dict())
-    else:
+    elif isinstance(result, SyncResult):
         sync_summary(result)
+    else:
+        follow_summary(result)
 
 
 @app.command(
@@ -774,12 +769,12 @@ app.add_typer(capture_app, name="capture")
 
 
 @capture_app.command("status", epilog="Example: bunkatsu capture status --source postgresql://…/shared --json")
-def capture_status(mapping: MappingOpt = None, source: SourceOpt = None, as_json: JsonOpt = False) -> None:
+def capture_status(source: SourceOpt = None, as_json: JsonOpt = False) -> None:
     """Every bunkatsu slot on the source's server: active or not, how far behind, how much WAL it keeps on the
     source's disk. A forgotten slot keeps WAL until the disk is full: drop it when its waves are switched."""
     from split import api
 
-    statuses = api.capture_status(mapping, source)
+    statuses = api.capture_status(source)
     if as_json:
         _emit_json({"slots": [s.to_dict() for s in statuses]})
     else:

@@ -24,8 +24,9 @@ import sqlalchemy as sa
 from checks.grants import roles_from
 from checks.verify import verify_split
 from split import journal
-from split.capture.command import capture_drop, capture_running
-from split.capture.follow import follow
+from split.capture.command import capture_drop, capture_running, capture_slot
+from split.capture.follow import follow_changes
+from split.capture.slot import SlotStatus
 from split.db import engine_for, sqlite_path
 from split.engine.copy import copy_tables
 from split.errors import BunkatsuError, ConfigError
@@ -127,12 +128,14 @@ class CutoverStatus:
     system: str
     mapping_sha256: str
     waves: list[WaveState]
+    capture: SlotStatus | None = None  # this mapping's capture slot on the source, when there is one
 
     def to_dict(self) -> dict:
         return {
             "system": self.system,
             "mapping_sha256": self.mapping_sha256,
             "waves": [w.to_dict() for w in self.waves],
+            "capture": self.capture.to_dict() if self.capture else None,
         }
 
 
@@ -149,8 +152,8 @@ def _exists(url: str) -> bool:
 
 
 def status(prep: Prepared) -> CutoverStatus:
-    """Each wave's state, read from the journal in the NW store."""
-    return CutoverStatus(prep.mapping.system, prep.mapping.sha256, list(_states(prep).values()))
+    """Each wave's state, read from the journal in the NW store; the capture slot's lag and retained WAL."""
+    return CutoverStatus(prep.mapping.system, prep.mapping.sha256, list(_states(prep).values()), capture_slot(prep))
 
 
 @dataclass
@@ -307,11 +310,7 @@ class _WaveRun:
         wave in progress beside this one loses none of its changes when the slot moves on."""
         moving = [w for w, st in self.states.items() if "copy" in st.passed and "switched" not in st.passed]
         tables = self.prep.select(sorted({self.wave, *moving}))
-
-        def resync(what: list) -> None:
-            sync_tables(self.prep, what, workers=self.workers, progress=self.progress)
-
-        r = follow(self.prep, tables, until_idle=True, progress=self.progress, resync=resync)
+        r = follow_changes(self.prep, tables, until_idle=True, workers=self.workers, progress=self.progress)
         counts = {k: sum(c[k] for c in r.rows.values()) for k in ("inserted", "updated", "deleted")}
         message = f"{r.changes:,} captured change(s) applied up to {r.position}: " + ", ".join(
             f"{v:,} {k}" for k, v in counts.items()

@@ -88,9 +88,11 @@ def prepare(
     key: bytes | None = None,
     need_key: bool = True,
     stores_exist: bool = False,
+    ranges: bool = True,
 ) -> Prepared:
     """Check everything a verb needs before it writes (see the module docstring). `key` overrides the
-    environment (the demo's throwaway key); `stores_exist`: verbs that only read the stores."""
+    environment (the demo's throwaway key); `stores_exist`: verbs that only read the stores; `ranges=False`:
+    a verb that reads rows by key only (`sync --follow`) skips counting rows and cutting key ranges."""
     mapping = load_mapping(mapping_path(mapping_file))
     src = source_store(source)
     targets = _targets(stores, nw, retail)
@@ -100,7 +102,7 @@ def prepare(
     for target in targets.values():
         check_reachable(target.url, target.role, must_exist=stores_exist)
     identities = require_separate([src, *targets.values()])
-    plan = compile_plan(mapping, schema, engine_for(src.url))
+    plan = compile_plan(mapping, schema, engine_for(src.url), ranges=ranges)
     return Prepared(mapping, schema, plan, src, targets, key, migrations_dir(migrations), mapping, identities)
 
 

@@ -201,6 +201,12 @@ def cutover_table(status: CutoverStatus) -> None:
         state = f"[{colour}]{w.state}[/]" if colour else w.state
         table.add_row(w.wave, state, w.next_step or "—", ", ".join(waiting) or "—", last)
     out.print(table)
+    if status.capture:
+        c = status.capture
+        out.print(
+            f"  capture {c.name}: applied up to {c.confirmed_lsn}, {_bytes(c.behind_bytes)} behind, "
+            f"{_bytes(c.retained_bytes)} of WAL kept on the source"
+        )
     for w in status.waves:
         if w.failed:
             out.print(f"  {w.wave}: {w.failed.step} failed: {w.failed.message}")

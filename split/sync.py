@@ -304,9 +304,9 @@ def _upsert(conn: sa.Connection, task: PartitionTask, table: sa.Table, idx: list
 
 def update_rows(conn: sa.Connection, task: PartitionTask, table: sa.Table, names: list[str], rows: list[tuple]) -> None:
     """Rewrite rows in place by primary key (an UPDATE keeps the foreign keys that point at them valid)."""
-    if not rows:
-        return
     pk = set(task.store_plan.primary_key)
+    if not rows or pk >= set(names):  # a row that is all key is equal to any row with its key
+        return
     stmt = (
         table.update()
         .where(*(table.c[n] == sa.bindparam(f"k_{n}") for n in task.store_plan.primary_key))

@@ -170,18 +170,18 @@ def test_capture_status_and_drop(dbs, logical, tmp_path):
     assert cli("copy", mapping, source, nw, retail, "--capture").returncode == 0
     with engine_for(source).begin() as conn:
         conn.exec_driver_sql("INSERT INTO tag SELECT 't' || g FROM generate_series(1, 1000) g")
-    status = run_cli("capture", "status", "--mapping", str(mapping), "--source", source, "--json")
+    status = run_cli("capture", "status", "--source", source, "--json")
     assert status.returncode == 0, status.stderr
     database = sa.make_url(source).database
     [mine] = [s for s in json.loads(status.stdout)["slots"] if s["database"] == database]
     assert mine["behind_bytes"] > 0 and mine["retained_bytes"] >= mine["behind_bytes"]
 
-    human = run_cli("capture", "status", "--mapping", str(mapping), "--source", source)
+    human = run_cli("capture", "status", "--source", source)
     assert mine["name"] in human.stdout and "WAL kept" in human.stdout
 
     dropped = run_cli("capture", "drop", "--mapping", str(mapping), "--source", source, "--json")
     assert json.loads(dropped.stdout) == {"slot": mine["name"], "dropped": True}
-    after = json.loads(run_cli("capture", "status", "--mapping", str(mapping), "--source", source, "--json").stdout)
+    after = json.loads(run_cli("capture", "status", "--source", source, "--json").stdout)
     assert all(s["database"] != database for s in after["slots"])
     gone = follow(mapping, source, nw, retail)
     assert gone.returncode == 2 and "copy --capture" in gone.stderr and "Traceback" not in gone.stderr
@@ -200,3 +200,33 @@ def test_capture_usage_errors(dbs, tmp_path):
         "sync", "--mapping", str(MAPPING), "--source", source, "--nw", nw, "--retail", retail, "--until-idle", env=ENV
     )
     assert alone.returncode == 2 and "--until-idle goes with --follow" in alone.stderr
+
+
+@pytest.mark.postgresql
+def test_a_wave_night_with_capture_follows_in_the_freeze_and_drops_the_slot_at_the_last_switch(dbs, logical, tmp_path):
+    source, nw, retail = dbs.url("postgresql", "src"), dbs.url("postgresql", "nw"), dbs.url("postgresql", "rt")
+    with engine_for(source).begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE tag (name varchar(12) PRIMARY KEY)")
+        conn.exec_driver_sql("INSERT INTO tag VALUES ('a'), ('b')")
+    mapping = tmp_path / "tags.yaml"
+    mapping.write_text(
+        "version: 1\nsystem: tags\naffiliate: {name: A, retailer_codes: [A0001]}\n"
+        "tables:\n  tag:\n    retail: all\n    columns: {name: shared}\nwaves:\n  - {name: all, tables: [tag]}\n",
+        encoding="utf-8",
+    )
+    assert cli("copy", mapping, source, nw, retail, "--capture").returncode == 0  # days before
+    with engine_for(source).begin() as conn:  # the shared system keeps working until the freeze
+        conn.exec_driver_sql("INSERT INTO tag VALUES ('c')")
+        conn.exec_driver_sql("DELETE FROM tag WHERE name = 'a'")
+    stores = ["--mapping", str(mapping), "--source", source, "--nw", nw, "--retail", retail, "--json"]
+    before = json.loads(run_cli("cutover", "status", *stores, env=ENV).stdout)
+    assert before["capture"]["behind_bytes"] > 0, "cutover status shows the capture's lag"
+    night = run_cli("cutover", "run", "--wave", "all", "--yes", "--reports", str(tmp_path), *stores, env=ENV)
+    assert night.returncode == 0, night.stderr
+    steps = {s["step"]: s["message"] for s in json.loads(night.stdout)["steps"]}
+    assert steps["final-sync"].startswith("2 captured change(s) applied"), steps["final-sync"]
+    assert "dropped (the last wave is switched)" in steps["switched"]
+    with engine_for(retail).connect() as conn:
+        assert sorted(conn.exec_driver_sql("SELECT name FROM tag").scalars()) == ["b", "c"]
+    status = json.loads(run_cli("capture", "status", "--source", source, "--json").stdout)
+    assert all(s["database"] != sa.make_url(source).database for s in status["slots"])

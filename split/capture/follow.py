@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +46,7 @@ from split.ranges import WHOLE
 from split.schema.command import require_at_head
 from split.schema.derive import load_levels
 from split.settings import Secret
-from split.sync import target_table, update_rows
+from split.sync import sync_tables, target_table, update_rows
 
 BATCH_MESSAGES = 20_000  # about this many decoded messages per batch (whole transactions, so sometimes more)
 CHUNK = 1_000  # keys per IN list
@@ -87,15 +87,16 @@ class FollowResult:
         }
 
 
-def follow(
+def follow_changes(
     prep: Prepared,
     tables: Sequence[TablePlan],
     *,
     until_idle: bool,
+    workers: int = 2,
     progress: Progress | None = None,
-    resync: Callable[[list[TablePlan]], None] | None = None,
 ) -> FollowResult:
-    """Apply the slot's changes to both stores until caught up (`until_idle`) or interrupted."""
+    """Apply the slot's changes to both stores until caught up (`until_idle`) or interrupted; what the slot
+    cannot name is compared by checksum sync (`workers` of them)."""
     started = time.monotonic()
     progress = progress or Progress()
     if not is_postgresql(prep.source.url):
@@ -130,8 +131,8 @@ def follow(
             reach = slot.lsn_text(decoder.committed[-1].end_lsn) if partial else upto
             if decoder.committed:
                 whole = apply_batch(prep, ordered_tables, decoder.committed, decoder.relations, reach, result, held)
-                if whole and resync is not None:
-                    resync(whole)
+                if whole:
+                    sync_tables(prep, whole, workers=workers, progress=progress)
                     result.resynced += [t.name for t in whole if t.name not in result.resynced]
             slot.advance(conn, name, reach)
             fault_point("follow-advanced")
@@ -146,8 +147,8 @@ def follow(
                 break
             time.sleep(POLL_SECONDS)
     uncaptured = [t for t in ordered_tables if t.name not in published]
-    if until_idle and uncaptured and resync is not None:
-        resync(uncaptured)
+    if until_idle and uncaptured:
+        sync_tables(prep, uncaptured, workers=workers, progress=progress)
         result.resynced += [t.name for t in uncaptured if t.name not in result.resynced]
     result.seconds = time.monotonic() - started
     return result
