@@ -101,7 +101,7 @@ def follow_changes(
     progress = progress or Progress()
     if not is_postgresql(prep.source.url):
         raise ConfigError(
-            "change capture needs a PostgreSQL source; this source has none",
+            f"change capture needs a PostgreSQL source; {prep.source.masked} is not one",
             hint="use checksum `bunkatsu sync` (it reads the whole source, and is exact)",
         )
     levels = load_levels(require_at_head(prep))  # foreign-key parents first, as copy and sync load
