@@ -1009,9 +1009,12 @@ def _usage_error(exc: Exception) -> None:
 
 
 def _is_database_error(exc: BaseException) -> bool:
-    """SQLAlchemy is imported only by commands that use it; --help never pays for it."""
-    sa_exc = sys.modules.get("sqlalchemy.exc")
-    return sa_exc is not None and isinstance(exc, sa_exc.DBAPIError)
+    """SQLAlchemy is imported only by commands that use it; --help never pays for it. psycopg's own errors
+    reach here from connections bunkatsu opens without SQLAlchemy (the capture's, `split.capture.slot`)."""
+    sa_exc, psycopg = sys.modules.get("sqlalchemy.exc"), sys.modules.get("psycopg")
+    return (sa_exc is not None and isinstance(exc, sa_exc.DBAPIError)) or (
+        psycopg is not None and isinstance(exc, psycopg.Error)
+    )
 
 
 def _fail(message: str, code: int) -> None:

@@ -230,3 +230,32 @@ def test_a_wave_night_with_capture_follows_in_the_freeze_and_drops_the_slot_at_t
         assert sorted(conn.exec_driver_sql("SELECT name FROM tag").scalars()) == ["b", "c"]
     status = json.loads(run_cli("capture", "status", "--source", source, "--json").stdout)
     assert all(s["database"] != sa.make_url(source).database for s in status["slots"])
+
+
+@pytest.mark.postgresql
+def test_an_account_that_may_not_publish_gets_a_database_error_not_a_bug(dbs, logical, tmp_path):
+    """The capture's own connection is psycopg's, not SQLAlchemy's: a refusal there (here: CREATE PUBLICATION
+    by an account that does not own the table) is a database error with its reason (exit 3), never "a bug",
+    and it shows no password."""
+    source, nw, retail = dbs.url("postgresql", "src"), dbs.url("postgresql", "nw"), dbs.url("postgresql", "rt")
+    role = f"bk_nopub_{sa.make_url(source).database[-10:]}"
+    with engine_for(source).begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE tag (name varchar(12) PRIMARY KEY)")
+        conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN PASSWORD 'sekret-pw' REPLICATION")
+        conn.exec_driver_sql(f"GRANT SELECT ON tag TO {role}")
+    try:
+        mapping = tmp_path / "tags.yaml"
+        mapping.write_text(
+            "version: 1\nsystem: tags\naffiliate: {name: A, retailer_codes: [A0001]}\n"
+            "tables:\n  tag:\n    retail: all\n    columns: {name: shared}\nwaves:\n  - {name: all, tables: [tag]}\n",
+            encoding="utf-8",
+        )
+        as_role = sa.make_url(source).set(username=role, password="sekret-pw").render_as_string(hide_password=False)
+        refused = cli("copy", mapping, as_role, nw, retail, "--capture")
+        assert refused.returncode == 3, refused.stderr
+        assert "database error: InsufficientPrivilege" in refused.stderr and "bug" not in refused.stderr
+        assert "sekret-pw" not in refused.stderr + refused.stdout
+    finally:
+        with engine_for(source).begin() as conn:
+            conn.exec_driver_sql(f"DROP OWNED BY {role}")
+            conn.exec_driver_sql(f"DROP ROLE {role}")

@@ -36,7 +36,7 @@ def capture_name(prep: Prepared) -> str:
     return slot.capture_name(prep.plan.system, sa.make_url(prep.source.url).database or "")
 
 
-def _require_postgresql(source: StoreUrl) -> None:
+def require_postgresql(source: StoreUrl) -> None:
     if not is_postgresql(source.url):
         raise ConfigError(
             f"change capture needs a PostgreSQL source; {source.masked} is not one",
@@ -49,7 +49,7 @@ def capture_snapshot(prep: Prepared) -> Iterator[tuple[str, CaptureStart]]:
     """The snapshot a `copy --capture` reads: the new slot's own, so that every change is in the copy or in
     the slot, exactly once. With a slot already there (an earlier wave) the copy reads a fresh snapshot: its
     changes since the slot's start are applied again by the follow, which is idempotent."""
-    _require_postgresql(prep.source)
+    require_postgresql(prep.source)
     name = capture_name(prep)
     mapped = [t.name for t in prep.plan.tables]
     with slot.connect(prep.source.url) as conn:  # checked before anything is made on the source
@@ -92,14 +92,14 @@ def capture_running(prep: Prepared) -> bool:
 def capture_status(source: StoreUrl) -> list[slot.SlotStatus]:
     """Every bunkatsu slot on the source's server, whatever its mapping (a forgotten one keeps WAL and can fill
     the disk)."""
-    _require_postgresql(source)
+    require_postgresql(source)
     with slot.connect(source.url) as conn:
         return slot.statuses(conn)
 
 
 def capture_drop(prep: Prepared) -> tuple[str, bool]:
     """Drop this mapping's slot and publication on the source: (slot name, whether a slot was there)."""
-    _require_postgresql(prep.source)
+    require_postgresql(prep.source)
     name = capture_name(prep)
     with slot.connect(prep.source.url) as conn:
         return name, slot.drop(conn, name)

@@ -20,6 +20,7 @@ publication (no primary key as its replica identity) — the latter once, when `
 
 from __future__ import annotations
 
+import codecs
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -30,12 +31,12 @@ import sqlalchemy as sa
 
 from split import ledger
 from split.capture import slot
+from split.capture.command import capture_name, require_postgresql
 from split.capture.pgoutput import Decoder, Relation, Transaction
 from split.checksum import canonical
 from split.db import engine_for
 from split.engine.faults import fault_point
 from split.engine.partition import PartitionTask, route_rows, write_rows
-from split.engine.snapshot import is_postgresql
 from split.errors import ConfigError
 from split.ledger import recorded_tables
 from split.mapping.model import Follow
@@ -99,13 +100,9 @@ def follow_changes(
     cannot name is compared by checksum sync (`workers` of them)."""
     started = time.monotonic()
     progress = progress or Progress()
-    if not is_postgresql(prep.source.url):
-        raise ConfigError(
-            f"change capture needs a PostgreSQL source; {prep.source.masked} is not one",
-            hint="use checksum `bunkatsu sync` (it reads the whole source, and is exact)",
-        )
+    require_postgresql(prep.source)
     levels = load_levels(require_at_head(prep))  # foreign-key parents first, as copy and sync load
-    name = slot.capture_name(prep.plan.system, sa.make_url(prep.source.url).database or "")
+    name = capture_name(prep)
     ordered_tables = sorted(tables, key=lambda t: (levels.get(t.name, 0), t.order))
     result = FollowResult(name)
     with slot.connect(prep.source.url) as conn:
@@ -162,9 +159,17 @@ def _lag_line(result: FollowResult) -> str:
 
 
 def _python_codec(server_encoding: str) -> str:
-    return {"UTF8": "utf-8", "SQL_ASCII": "latin-1", "EUC_JIS_2004": "euc_jis_2004"}.get(
+    """Python's name for the source's encoding (text values arrive in it); one Python lacks is refused."""
+    name = {"UTF8": "utf-8", "SQL_ASCII": "latin-1", "WIN1252": "cp1252", "WIN932": "cp932", "SJIS": "cp932"}.get(
         server_encoding, server_encoding
     )
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        raise ConfigError(
+            f"the source's encoding {server_encoding} has no Python codec to read its captured keys",
+            hint="use checksum `bunkatsu sync` for this source",
+        ) from None
 
 
 # ── one batch ────────────────────────────────────────────────────────────────────────────────
@@ -337,7 +342,7 @@ def _source_rows(
     pk = list(sp.primary_key)
     target = sa.tuple_(*(sa.column(k) for k in pk)) if len(pk) > 1 else sa.column(pk[0])
     out: dict[tuple, tuple] = {}
-    for chunk in _chunks(sorted(keys, key=_sort_key)):
+    for chunk in _chunks(list(keys)):
         values = chunk if len(pk) > 1 else [k[0] for k in chunk]
         for row in route_rows(task, list(src.execute(base.where(target.in_(values))))):
             out[tuple(canonical(row[i]) for i in idx)] = row
@@ -393,7 +398,3 @@ def _apply_store(
 def _chunks(items: Sequence[Any]) -> list[Sequence[Any]]:
     items = list(items)
     return [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
-
-
-def _sort_key(key: Key) -> tuple:
-    return tuple(canonical(v) for v in key)
