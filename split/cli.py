@@ -215,9 +215,9 @@ def copy(
         bool,
         typer.Option(
             "--capture",
-            help="PostgreSQL source: start change capture (a logical replication slot and a publication on the "
-            "source, the only objects bunkatsu makes there) at the copy's own snapshot; `sync --follow` then "
-            "applies what changed after it.",
+            help="Start change capture at the copy's own starting point; `sync --follow` then applies what "
+            "changed after it. PostgreSQL: a logical replication slot and a publication on the source (the only "
+            "objects bunkatsu makes there). MariaDB/MySQL: the row binlog's position, recorded in the stores.",
         ),
     ] = False,
     as_json: JsonOpt = False,
@@ -263,7 +263,8 @@ def sync(
         bool,
         typer.Option(
             "--follow",
-            help="Apply the changes captured since `copy --capture` (PostgreSQL), instead of comparing checksums; "
+            help="Apply the changes captured since `copy --capture` (PostgreSQL, MariaDB/MySQL), instead of "
+            "comparing checksums; "
             "runs until interrupted, with a line of lag.",
         ),
     ] = False,
@@ -761,7 +762,7 @@ def canary_remove(
 
 capture_app = typer.Typer(
     help="Change capture on a PostgreSQL source (started by `copy --capture`): its slot's lag and retained WAL, "
-    "and dropping it.",
+    "and dropping it. A MariaDB/MySQL capture keeps nothing on the source: `cutover status` shows its position.",
     epilog="Example: bunkatsu capture status -m mappings/takuso.yaml --source postgresql://…/shared",
     no_args_is_help=True,
 )
@@ -794,6 +795,8 @@ def capture_drop(mapping: MappingOpt = None, source: SourceOpt = None, as_json: 
     name, existed = api.capture_drop(mapping, source)
     if as_json:
         _emit_json({"slot": name, "dropped": existed})
+    elif _is_binlog_url(source):
+        print(f"capture {name}: a MariaDB/MySQL source holds nothing of it; the binlog expires on its own")
     else:
         print(f"slot {name}: {'dropped, with its publication' if existed else 'not found; publication removed if any'}")
 
@@ -1008,13 +1011,16 @@ def _usage_error(exc: Exception) -> None:
     _fail(f"{message} (see `{command} --help`)", getattr(exc, "exit_code", 2) or 2)
 
 
+def _is_binlog_url(url: str | None) -> bool:
+    return bool(url) and url.split(":", 1)[0].split("+", 1)[0] in ("mysql", "mariadb")  # type: ignore[union-attr]
+
+
 def _is_database_error(exc: BaseException) -> bool:
     """SQLAlchemy is imported only by commands that use it; --help never pays for it. psycopg's own errors
-    reach here from connections bunkatsu opens without SQLAlchemy (the capture's, `split.capture.slot`)."""
-    sa_exc, psycopg = sys.modules.get("sqlalchemy.exc"), sys.modules.get("psycopg")
-    return (sa_exc is not None and isinstance(exc, sa_exc.DBAPIError)) or (
-        psycopg is not None and isinstance(exc, psycopg.Error)
-    )
+    and PyMySQL's reach here from connections bunkatsu opens without SQLAlchemy (the capture's: a slot, a binlog)."""
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    drivers = [m.Error for name in ("psycopg", "pymysql") if (m := sys.modules.get(name)) is not None]
+    return (sa_exc is not None and isinstance(exc, sa_exc.DBAPIError)) or isinstance(exc, tuple(drivers))
 
 
 def _fail(message: str, code: int) -> None:

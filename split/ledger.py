@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 LEDGER_TABLE = "bunkatsu_ledger"
+FOLLOW_ROW = "(follow)"  # the row holding the source position a store holds every captured change up to
 
 # Part of each store's derived schema (split/schema/derive.py): created and changed by Alembic revisions.
 ledger = sa.Table(
@@ -102,3 +103,17 @@ def recorded_partitions(engine: sa.Engine, plan_hash: str) -> set[tuple[str, int
     stmt = sa.select(ledger.c.table_name, ledger.c.partition_no).where(ledger.c.plan_hash == plan_hash)
     with engine.connect() as conn:
         return {(t, int(n)) for t, n in conn.execute(stmt)}
+
+
+def follow_position(engine: sa.Engine) -> str | None:
+    """The source position this store last recorded for change capture (`scheme:position`), under any plan."""
+    if not sa.inspect(engine).has_table(LEDGER_TABLE):
+        return None
+    stmt = (
+        sa.select(ledger.c.checksum)
+        .where(ledger.c.table_name == FOLLOW_ROW)
+        .order_by(ledger.c.finished_at.desc(), ledger.c.run_id)
+        .limit(1)
+    )
+    with engine.connect() as conn:
+        return conn.execute(stmt).scalar()

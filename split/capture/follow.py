@@ -1,12 +1,11 @@
 """`sync --follow`: the source's captured changes applied to both stores, through the plan.
 
-Each batch of committed source transactions (read from the slot, `split.capture.slot`) names the keys it
-touched. The follow does not replay the values it decoded: it reads the touched rows again from the
+Each batch of committed source transactions names the keys it touched. The follow does not replay the values it decoded: it reads the touched rows again from the
 source through each store's plan — projection, encoding, row scope, `at:` dates — and makes the store's
 rows for those keys equal to them (delete, update, insert). So unchanged TOASTed columns, every type's
 text form and the order of changes within the batch never matter, and applying a batch twice changes
-nothing the second time: a follow killed anywhere is finished by the next, which starts from the slot's
-position (moved only after both stores committed).
+nothing the second time: a follow killed anywhere is finished by the next, which starts from the capture's
+position (moved only after both stores committed: the slot's, or the one both stores' ledgers record).
 
 **Ownership re-scopes.** A change to a table that others `follow` (a customer switching to or from the
 affiliate, a period end moved) changes which of the followers' rows belong in a store. For each touched
@@ -14,31 +13,43 @@ parent row the `on` values are taken both as the source has them now and as each
 (the row's former values); every follower row with those values is touched too, down the chain of
 follows, and re-read like the rest — in the same store transaction as the change that caused it.
 
-What the slot cannot name is compared by checksum `sync`: a truncated table, a table outside the
-publication (no primary key as its replica identity) — the latter once, when `--until-idle` ends.
+What the capture cannot name is compared by checksum `sync`: a truncated table, a table changed without a
+key or by a statement, a table outside a PostgreSQL publication (no primary key as its replica identity) —
+the latter once, when `--until-idle` ends.
+
+Two readers of changes: a PostgreSQL slot (`split.capture.slot`, decoded by `split.capture.pgoutput`) and a
+MariaDB/MySQL binlog (`split.capture.binlog`); the rest of the follow does not know which.
 """
 
 from __future__ import annotations
 
 import codecs
+import re
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
 from split import ledger
-from split.capture import slot
-from split.capture.command import capture_name, require_postgresql
-from split.capture.pgoutput import Decoder, Relation, Transaction
+from split.capture import binlog, slot
+from split.capture.command import (
+    binlog_position,
+    capture_name,
+    is_binlog,
+    record_binlog_position,
+    require_capturable,
+)
+from split.capture.pgoutput import Decoder
 from split.checksum import canonical
 from split.db import engine_for
 from split.engine.faults import fault_point
 from split.engine.partition import PartitionTask, route_rows, write_rows
 from split.errors import ConfigError
-from split.ledger import recorded_tables
+from split.ledger import FOLLOW_ROW, recorded_tables
 from split.mapping.model import Follow
 from split.plan import TablePlan, store_select
 from split.prepare import Prepared
@@ -53,7 +64,6 @@ BATCH_MESSAGES = 20_000  # about this many decoded messages per batch (whole tra
 CHUNK = 1_000  # keys per IN list
 POLL_SECONDS = 1.0
 NOTE_SECONDS = 30.0  # a lag line at least this often while idle
-FOLLOW_ROW = "(follow)"  # the ledger row holding each store's applied source position
 
 Key = tuple  # a primary key's values, typed as the source's driver returns them
 
@@ -61,7 +71,7 @@ Key = tuple  # a primary key's values, typed as the source's driver returns them
 @dataclass
 class FollowResult:
     slot: str
-    position: str = ""  # the source LSN both stores hold every change up to
+    position: str = ""  # the source position (LSN, binlog file:position) both stores hold every change up to
     transactions: int = 0
     changes: int = 0  # row changes decoded from the slot
     batches: int = 0
@@ -88,6 +98,35 @@ class FollowResult:
         }
 
 
+@dataclass
+class Batch:
+    """Committed source transactions, as the follow applies them: the keys they touched, and the tables it
+    compares by checksum instead (truncated, changed without a key or by a statement)."""
+
+    start: str  # the position the batch was read from, and the one it reaches
+    end: str
+    keys: dict[str, set[tuple]] = field(default_factory=dict)  # by table, in its primary key's column order
+    whole: set[str] = field(default_factory=set)
+    transactions: int = 0
+    changes: int = 0
+    text: bool = False  # keys are the values' text (pgoutput): the source casts them back to their types
+    more: bool = False  # the batch stopped at its size: read on at once
+
+
+class ChangeReader(Protocol):
+    """A source's captured changes, batch by batch, from where both stores hold them."""
+
+    scheme: str  # how the ledger writes its positions: "lsn", "binlog"
+    captured: set[str]  # the tables whose changes it names; the others are compared by checksum at the end
+
+    def read(self) -> Batch: ...
+
+    def confirm(self, batch: Batch) -> None:
+        """Both stores committed the batch (and what it resynced): read on from its end."""
+
+    def behind(self) -> int: ...
+
+
 def follow_changes(
     prep: Prepared,
     tables: Sequence[TablePlan],
@@ -96,54 +135,36 @@ def follow_changes(
     workers: int = 2,
     progress: Progress | None = None,
 ) -> FollowResult:
-    """Apply the slot's changes to both stores until caught up (`until_idle`) or interrupted; what the slot
-    cannot name is compared by checksum sync (`workers` of them)."""
+    """Apply the captured changes to both stores until caught up (`until_idle`) or interrupted; what the
+    capture cannot name is compared by checksum sync (`workers` of them)."""
     started = time.monotonic()
     progress = progress or Progress()
-    require_postgresql(prep.source)
+    require_capturable(prep.source)
     levels = load_levels(require_at_head(prep))  # foreign-key parents first, as copy and sync load
-    name = capture_name(prep)
     ordered_tables = sorted(tables, key=lambda t: (levels.get(t.name, 0), t.order))
-    result = FollowResult(name)
-    with slot.connect(prep.source.url) as conn:
-        if not slot.slot_exists(conn, name):
-            raise ConfigError(
-                f"no capture for this source and mapping (slot {name})",
-                hint="start one with `bunkatsu copy --capture` (it copies from the slot's own snapshot)",
-            )
-        published = {
-            r[0] for r in conn.execute("SELECT tablename FROM pg_publication_tables WHERE pubname = %s", (name,))
-        }
-        encoding = _python_codec(conn.execute("SHOW server_encoding").fetchone()[0])
-        held = {store: recorded_tables(engine_for(url)) for store, url in prep.urls.items()}
+    result = FollowResult(capture_name(prep))
+    held = {store: recorded_tables(engine_for(url)) for store, url in prep.urls.items()}
+    with _reader(prep) as reader:
         noted = time.monotonic()
         while True:
             result.batches += 1
-            upto = slot.current_lsn(conn)
-            decoder, messages = Decoder(encoding), 0
-            for message in slot.peek(conn, name, upto, BATCH_MESSAGES):
-                decoder.feed(message)
-                messages += 1
-            partial = messages >= BATCH_MESSAGES and bool(decoder.committed)
-            reach = slot.lsn_text(decoder.committed[-1].end_lsn) if partial else upto
-            if decoder.committed:
-                whole = apply_batch(prep, ordered_tables, decoder.committed, decoder.relations, reach, result, held)
-                if whole:
-                    sync_tables(prep, whole, workers=workers, progress=progress)
-                    result.resynced += [t.name for t in whole if t.name not in result.resynced]
-            slot.advance(conn, name, reach)
+            batch = reader.read()
+            whole = apply_batch(prep, ordered_tables, batch, reader.scheme, result, held)
+            if whole:
+                sync_tables(prep, whole, workers=workers, progress=progress)
+                result.resynced += [t.name for t in whole if t.name not in result.resynced]
+            reader.confirm(batch)
             fault_point("follow-advanced")
-            result.position = reach
-            result.behind_bytes = slot.lsn_int(slot.current_lsn(conn)) - slot.lsn_int(reach)
-            if decoder.committed or time.monotonic() - noted > NOTE_SECONDS:
+            result.position, result.behind_bytes = batch.end, reader.behind()
+            if batch.transactions or time.monotonic() - noted > NOTE_SECONDS:
                 progress.note(_lag_line(result))
                 noted = time.monotonic()
-            if partial:
+            if batch.more:
                 continue
             if until_idle:
                 break
             time.sleep(POLL_SECONDS)
-    uncaptured = [t for t in ordered_tables if t.name not in published]
+        uncaptured = [t for t in ordered_tables if t.name not in reader.captured]
     if until_idle and uncaptured:
         sync_tables(prep, uncaptured, workers=workers, progress=progress)
         result.resynced += [t.name for t in uncaptured if t.name not in result.resynced]
@@ -154,8 +175,121 @@ def follow_changes(
 def _lag_line(result: FollowResult) -> str:
     return (
         f"follow: {result.changes} change(s) in {result.transactions} transaction(s) applied, "
-        f"at {result.position}, {result.behind_bytes} byte(s) of WAL behind"
+        f"at {result.position}, {result.behind_bytes} byte(s) behind"
     )
+
+
+@contextmanager
+def _reader(prep: Prepared) -> Iterator[ChangeReader]:
+    if is_binlog(prep.source):
+        yield _BinlogReader(prep)
+        return
+    name = capture_name(prep)
+    with slot.connect(prep.source.url) as conn:
+        if not slot.slot_exists(conn, name):
+            raise _no_capture(name)
+        yield _SlotReader(prep, conn, name)
+
+
+def _no_capture(name: str) -> ConfigError:
+    return ConfigError(
+        f"no capture for this source and mapping ({name})",
+        hint="start one with `bunkatsu copy --capture` (it copies from the capture's own starting point)",
+    )
+
+
+class _SlotReader:
+    """PostgreSQL: the slot's pgoutput messages, peeked; the slot moves only once both stores committed."""
+
+    scheme = "lsn"
+
+    def __init__(self, prep: Prepared, conn: Any, name: str) -> None:
+        self.prep, self.conn, self.name = prep, conn, name
+        self.captured = {
+            r[0] for r in conn.execute("SELECT tablename FROM pg_publication_tables WHERE pubname = %s", (name,))
+        }
+        self.encoding = _python_codec(conn.execute("SHOW server_encoding").fetchone()[0])
+        self.confirmed = next(s.confirmed_lsn for s in slot.statuses(conn) if s.name == name) or "0/0"
+
+    def read(self) -> Batch:
+        upto = slot.current_lsn(self.conn)
+        decoder, messages = Decoder(self.encoding), 0
+        for message in slot.peek(self.conn, self.name, upto, BATCH_MESSAGES):
+            decoder.feed(message)
+            messages += 1
+        more = messages >= BATCH_MESSAGES and bool(decoder.committed)
+        batch = Batch(
+            self.confirmed, slot.lsn_text(decoder.committed[-1].end_lsn) if more else upto, text=True, more=more
+        )
+        identity = {r.name: r.identity for r in decoder.relations.values()}
+        for txn in decoder.committed:
+            batch.transactions += 1
+            batch.changes += txn.changes
+            batch.whole |= txn.truncated | txn.whole
+            for table, keys in txn.keys.items():
+                if table not in self.prep.schema.tables:
+                    continue
+                pk, named = _primary_key(self.prep, table), identity.get(table, ())
+                if set(named) != set(pk):
+                    batch.whole.add(table)  # the slot's key is not the key the stores hold rows by
+                    continue
+                order = [named.index(c) for c in pk]
+                batch.keys.setdefault(table, set()).update(tuple(k[i] for i in order) for k in keys)
+        return batch
+
+    def confirm(self, batch: Batch) -> None:
+        slot.advance(self.conn, self.name, batch.end)
+        self.confirmed = batch.end
+
+    def behind(self) -> int:
+        return slot.lsn_int(slot.current_lsn(self.conn)) - slot.lsn_int(self.confirmed)
+
+
+class _BinlogReader:
+    """MariaDB/MySQL: the binlog from the earliest position the stores recorded. The position is confirmed by
+    recording it in both stores (in the batch's own transaction, or after what it resynced). A position the
+    server has purged is made up by a checksum sync of every table, from a new position taken first."""
+
+    scheme = binlog.SCHEME
+
+    def __init__(self, prep: Prepared) -> None:
+        self.prep = prep
+        self.captured = {t.name for t in prep.plan.tables}  # a keyless table's changes mark it whole
+        position = binlog_position(prep)
+        if position is None:
+            raise _no_capture(capture_name(prep))
+        self.position = position
+
+    def read(self) -> Batch:
+        with binlog.connect(self.prep.source.url) as conn:
+            if not binlog.held(conn, self.position):
+                restart = binlog.snapshot_position(conn)  # before the checksum sync reads anything
+                everything = {t.name for t in self.prep.plan.tables}
+                return Batch(str(self.position), str(restart), whole=everything)
+        read = binlog.read_batch(self.prep.source.url, self.position, BATCH_MESSAGES)
+        batch = Batch(str(self.position), str(read.end), dict(read.keys), set(read.whole), more=read.more)
+        batch.transactions, batch.changes = read.transactions, read.changes
+        names = {t.name for t in self.prep.plan.tables}
+        batch.whole |= {t for q in read.statements for t in _tables_named(q, names)}
+        return batch
+
+    def confirm(self, batch: Batch) -> None:
+        # a batch's own transactions recorded its start when it resynced tables (the end holds once they are),
+        # and nothing when it held none of this database's transactions (the end is past other databases')
+        if batch.whole or (not batch.transactions and batch.end != batch.start):
+            record_binlog_position(self.prep, binlog.Position.parse(batch.end), uuid.uuid4().hex, keep=False)
+        self.position = binlog.Position.parse(batch.end)
+
+    def behind(self) -> int:
+        with binlog.connect(self.prep.source.url) as conn:
+            return binlog.behind(conn, self.position)
+
+
+def _tables_named(statement: str, tables: set[str]) -> set[str]:
+    """The mapped tables a statement names (a TRUNCATE, DDL, DML logged as a statement): each is compared by
+    checksum. A word that merely looks like a table name costs a needless comparison, never a miss."""
+    words = set(re.findall(r"[\w$]+", statement))
+    return tables & words
 
 
 def _python_codec(server_encoding: str) -> str:
@@ -178,49 +312,46 @@ def _python_codec(server_encoding: str) -> str:
 def apply_batch(
     prep: Prepared,
     tables: Sequence[TablePlan],
-    transactions: list[Transaction],
-    relations: dict[int, Relation],
-    position: str,
+    batch: Batch,
+    scheme: str,
     result: FollowResult,
     held: dict[str, set[str]],
 ) -> list[TablePlan]:
     """Apply one batch to every store (`held`: the tables each store's ledger records a copy of); returns the
-    tables the batch could not name keys of (to resync)."""
+    tables to compare by checksum instead. Each store's transaction records the batch's end — or its start,
+    when tables remain to be resynced (the reader's `confirm` records the end after them)."""
     by_name = {t.name: t for t in tables}
-    text_keys: dict[str, set[tuple]] = {}
-    whole: set[str] = set()
-    for txn in transactions:
-        result.transactions += 1
-        result.changes += txn.changes
-        whole |= txn.truncated | txn.whole
-        for table, keys in txn.keys.items():
-            text_keys.setdefault(table, set()).update(keys)
-    identity = {r.name: r.identity for r in relations.values()}
+    whole = set(batch.whole)
+    result.transactions += batch.transactions
+    result.changes += batch.changes
+    if not batch.transactions and not whole:
+        return []
     source = engine_for(prep.source.url)
     with source.connect() as src:
         src = src.execution_options(isolation_level="REPEATABLE READ")  # one view of the source for the batch
         touched: dict[str, set[Key]] = {}
-        for table, keys in text_keys.items():
+        for table, keys in batch.keys.items():
             plan_table = by_name.get(table)
             if plan_table is None or table in whole:
                 continue
-            pk, named = _primary_key(prep, table), identity.get(table, ())
-            if set(named) != set(pk) or not _keyed_alike(plan_table, pk):
-                whole.add(table)  # the slot's key is not the key the stores hold rows by
+            pk = _primary_key(prep, table)
+            if not _keyed_alike(plan_table, pk):
+                whole.add(table)  # the stores do not hold the table's rows by the source's key
                 continue
-            order = [named.index(c) for c in pk]
-            touched[table] = _typed_keys(src, table, pk, {tuple(k[i] for i in order) for k in keys})
+            touched[table] = _typed_keys(src, table, pk, keys) if batch.text else {k for k in keys if None not in k}
         _add_followers(prep, tables, touched, src)
         wanted = {
             store: {t.name: _source_rows(prep, t, store, touched[t.name], src) for t in tables if t.name in touched}
             for store in prep.urls
         }
     run_id = uuid.uuid4().hex
+    resync = [by_name[n] for n in sorted(whole) if n in by_name]
+    position = f"{scheme}:{batch.start if resync else batch.end}"
     for store, url in prep.urls.items():
         copied = [t for t in tables if t.name in held[store]]  # a table not copied yet gets its rows from its copy
         _apply_store(prep, copied, store, url, touched, wanted[store], position, run_id, result)
         fault_point("follow-store-committed")
-    return [by_name[n] for n in sorted(whole) if n in by_name]
+    return resync
 
 
 def _primary_key(prep: Prepared, table: str) -> tuple[str, ...]:
@@ -389,7 +520,7 @@ def _apply_store(
         ledger.replace(
             conn,
             ledger.LedgerEntry(
-                prep.plan.hash, FOLLOW_ROW, 0, store, run_id, None, None, None, 0, f"lsn:{position}",
+                prep.plan.hash, FOLLOW_ROW, 0, store, run_id, None, None, None, 0, position,
                 prep.plan.mapping_sha256, "follow", counts.get("inserted"), counts.get("updated"), counts.get("deleted"),
             ),
         )  # fmt: skip

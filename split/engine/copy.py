@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -84,8 +84,10 @@ def copy_tables(
     scheduler: str | None = None,
     progress: Progress | None = None,
     snapshot: str | None = None,
+    on_start: Callable[[str], object] | None = None,
 ) -> CopyResult:
-    """`snapshot`: one the caller holds open (a capture slot's own), else the run exports one."""
+    """`snapshot`: one the caller holds open (a capture slot's own), else the run exports one. `on_start(run_id)`
+    runs once the stores' schemas are ready, before any partition reads (a binlog capture records its start)."""
     started = time.monotonic()
     progress = progress or Progress()
     plan = prep.plan
@@ -99,6 +101,8 @@ def copy_tables(
             progress.note(note)
         levels = load_levels(metadata)
         run_id = uuid.uuid4().hex
+        if on_start:
+            on_start(run_id)
         with nullcontext(snapshot) if snapshot else exported_snapshot(prep.source.url) as snapshot:
             tasks = range_tasks(
                 tables, prep.source.url, prep.urls, plan.hash, plan.mapping_sha256, run_id, snapshot, prep.key
