@@ -14,6 +14,7 @@ from split.mapping.model import Mapping, NoRows
 from split.normalize import normalize
 from split.plan import Plan, StorePlan, TablePlan
 from split.prepare import Prepared
+from split.settings import capture_warn_bytes
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -37,6 +38,8 @@ class VerifyContext:
     log: tuple[StoreUrl, LogSpec] | None = None  # with an access log, the audit-log check runs too
     details: dict[str, Any] = field(default_factory=dict)  # what a check leaves for the report beyond its results
     runner: Runner | None = field(default=None, repr=False)  # where partition tasks run (None: locally, `workers`)
+    # a capture slot keeping more WAL than this is a warning (read before any check runs: a bad value is exit 2)
+    capture_warn_bytes: int = field(default_factory=capture_warn_bytes)
 
     @property
     def plan(self) -> Plan:

@@ -9,7 +9,7 @@ from enum import StrEnum
 class Status(StrEnum):
     PASS = "pass"
     FAIL = "fail"  # a violation was found (exit 1)
-    WARN = "warn"  # proven, but something deserves a look (mapping.kinds): does not change the verdict
+    WARN = "warn"  # proven, but something deserves a look (mapping.kinds, capture.retained): verdict unchanged
     ERROR = "error"  # the check could not run: nothing is proven (exit 3), never a pass
 
 
@@ -32,6 +32,7 @@ CHECK_IDS = (
     "canary",
     "audit-log",
     "mapping.kinds",
+    "capture.retained",
 )
 
 

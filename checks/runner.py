@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 from checks.audit import audit_log
+from checks.capture import retained_wal
 from checks.context import VerifyContext
 from checks.drift import schema_drift
 from checks.fingerprint import temporal_scope
@@ -32,6 +33,7 @@ CHECKS: list[tuple[str, Callable[[VerifyContext], list[CheckResult]]]] = [
     ("schema.drift", schema_drift),
     ("grants", lambda ctx: grants(ctx.stores, ctx.roles, ctx.post_split) if ctx.roles else []),
     ("audit-log", lambda ctx: audit_log(ctx) if ctx.log else []),
+    ("capture.retained", retained_wal),
 ]
 
 

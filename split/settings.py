@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +18,10 @@ ENV_MAPPING = "BUNKATSU_MAPPING"
 ENV_ENCODE_KEY = "BUNKATSU_ENCODE_KEY"
 ENV_MIGRATIONS = "BUNKATSU_MIGRATIONS"
 ENV_LOG = "BUNKATSU_LOG_URL"
+ENV_CAPTURE_WARN = "BUNKATSU_CAPTURE_WARN_WAL"
 DEFAULT_MIGRATIONS = "migrations"
+CAPTURE_PREFIX = "bunkatsu_"  # every capture slot's and publication's name starts so (split.capture.slot)
+DEFAULT_CAPTURE_WARN = "4GB"  # `verify` warns when a capture slot keeps more WAL than this (capture.retained)
 
 SUPPORTED_BACKENDS = ("sqlite", "postgresql", "mysql", "mariadb")
 URL_EXAMPLES = "e.g. sqlite:///shared.db, postgresql://user@host/db or mysql+pymysql://user@host/db"
@@ -170,3 +174,19 @@ class Secret:
 
     def __reduce__(self):  # type: ignore[no-untyped-def]
         return (Secret, (self.value,))
+
+
+_UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "M": 1024**2, "MB": 1024**2, "G": 1024**3, "GB": 1024**3}
+_UNITS |= {"T": 1024**4, "TB": 1024**4}
+
+
+def capture_warn_bytes() -> int:
+    """The retained WAL above which `verify` warns (`BUNKATSU_CAPTURE_WARN_WAL`: bytes, or with kB/MB/GB/TB)."""
+    raw = os.environ.get(ENV_CAPTURE_WARN) or DEFAULT_CAPTURE_WARN
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?b?)\s*", raw, re.IGNORECASE)
+    if found:
+        return int(float(found[1]) * _UNITS[found[2].upper()])
+    raise ConfigError(
+        f"{ENV_CAPTURE_WARN}={raw!r} is not a size",
+        hint="give bytes or a number with kB, MB, GB or TB, e.g. 4GB",
+    )

@@ -198,6 +198,18 @@ def test_capture_status_and_drop(dbs, logical, tmp_path):
     human = run_cli("capture", "status", "--source", source)
     assert mine["name"] in human.stdout and "WAL kept" in human.stdout
 
+    stores = ["--mapping", str(mapping), "--source", source, "--nw", nw, "--retail", retail, "--json"]
+    calm = run_cli("verify", *stores, env=ENV)  # fails: the stores lack the new rows (nobody followed)
+    mine_now = [c for c in json.loads(calm.stdout)["checks"] if c["id"] == "capture.retained"]
+    assert [c["status"] for c in mine_now if mine["name"] in c["message"]] == ["pass"]
+    warned = run_cli("verify", *stores, env={**ENV, "BUNKATSU_CAPTURE_WARN_WAL": "1kB"})
+    assert warned.returncode == calm.returncode == 1, "a warning leaves the verdict alone"
+    [warning] = [c for c in json.loads(warned.stdout)["checks"] if mine["name"] in c["message"]]
+    assert warning["id"] == "capture.retained" and warning["status"] == "warn", warning
+    assert "capture drop" in warning["message"] and "BUNKATSU_CAPTURE_WARN_WAL" in warning["message"]
+    nonsense = run_cli("verify", *stores, env={**ENV, "BUNKATSU_CAPTURE_WARN_WAL": "lots"})
+    assert nonsense.returncode == 2 and "BUNKATSU_CAPTURE_WARN_WAL" in nonsense.stderr, nonsense.stderr
+
     dropped = run_cli("capture", "drop", "--mapping", str(mapping), "--source", source, "--json")
     assert json.loads(dropped.stdout) == {"slot": mine["name"], "dropped": True}
     after = json.loads(run_cli("capture", "status", "--source", source, "--json").stdout)

@@ -25,8 +25,9 @@ from sqlalchemy.engine import make_url
 
 from split.db import READ_ONLY_POSTGRESQL
 from split.errors import ConfigError
+from split.settings import CAPTURE_PREFIX
 
-PREFIX = "bunkatsu_"
+PREFIX = CAPTURE_PREFIX
 
 
 @dataclass(frozen=True)
