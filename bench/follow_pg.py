@@ -56,7 +56,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--partition-rows", type=int, default=500_000)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--profile", type=Path, help="write a cProfile of each timed step into this folder")
     args = parser.parse_args()
+    global PROFILE
+    PROFILE = args.profile
 
     bench = Bench(args.server, args.rows, args.workers, args.partition_rows, 0)
     bench.ensure_source()
@@ -95,8 +98,16 @@ def main() -> None:
     )
 
 
+PROFILE: Path | None = None
+
+
 def timed(bench: Bench, verb: list[str], stores: dict[str, str], method: str, changed: int = 0) -> Measure:
-    cmd = [str(BIN / "bunkatsu"), *verb, "--mapping", str(bench.mapping), "--source", bench.source, "--json"]
+    cmd = [str(BIN / "bunkatsu")]
+    if PROFILE:
+        PROFILE.mkdir(parents=True, exist_ok=True)
+        slug = "".join(c if c.isalnum() else "-" for c in method)
+        cmd = [str(BIN / "python"), "-m", "cProfile", "-o", str(PROFILE / f"{slug}.prof"), "-m", "split"]
+    cmd += [*verb, "--mapping", str(bench.mapping), "--source", bench.source, "--json"]
     cmd += ["--nw", stores["nw"], "--retail", stores["retail"], "--tables", TABLE, "--workers", str(bench.workers)]
     bench.checkpoint()
     seconds, peak, out = peak_rss(cmd, env=bench.env)

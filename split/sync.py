@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from split import ledger
 from split.checksum import RowHasher, canonical
 from split.db import engine_for
+from split.engine import pgcopy
 from split.engine.compare import RangeSummary, in_database, summarise_range
 from split.engine.faults import fault_point
 from split.engine.pairdiff import range_diff
@@ -43,6 +44,7 @@ from split.schema.derive import load_levels
 
 BATCH_ROWS = 5_000
 CHUNK = 1_000  # keys per IN list when fetching changed rows
+SET_BASED_ROWS = 100  # from this many rows a PostgreSQL store is changed by one staged statement, not one per row
 
 
 @dataclass(frozen=True)
@@ -306,6 +308,9 @@ def update_rows(conn: sa.Connection, task: PartitionTask, table: sa.Table, names
     """Rewrite rows in place by primary key (an UPDATE keeps the foreign keys that point at them valid)."""
     pk = set(task.store_plan.primary_key)
     if not rows or pk >= set(names):  # a row that is all key is equal to any row with its key
+        return
+    if conn.dialect.name == "postgresql" and len(rows) >= SET_BASED_ROWS:
+        pgcopy.update_by_key(conn, table.name, names, task.store_plan.primary_key, rows)
         return
     stmt = (
         table.update()

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from split.db import engine_for
 from split.sample.generate import AFFILIATE_CODE, generate
 from split.sample.live import SWITCH, open_period, switch_customer
+from split.sync import SET_BASED_ROWS
 from tests.conftest import BACKEND_PARAMS
 from tests.helpers import TEST_KEY, canonical_rows, column_names, run_cli, table_names
 
@@ -56,6 +57,16 @@ def change_the_source(url: str) -> dict:
     return {"leaving": leaving.supply_point_id, "coming": coming.supply_point_id}
 
 
+def correct_many_readings(url: str) -> int:
+    """Scattered corrections to one reading in five: enough rows that a PostgreSQL store takes them by one
+    staged statement (split.sync.SET_BASED_ROWS), not one statement per row."""
+    readings = sa.Table("interval_reading_30min", sa.MetaData(), autoload_with=engine_for(url))
+    with engine_for(url).begin() as conn:
+        return conn.execute(
+            readings.update().where(readings.c.reading_id % 5 == 0).values(kwh_import=readings.c.kwh_import + 1)
+        ).rowcount
+
+
 def change_natural_key_rows(conn: sa.Connection, gen: sa.Table) -> None:
     """The natural-key table (no surrogate id): edit its first reading, delete its last, add a day."""
     key = [gen.c.supply_point_id, gen.c.reading_date, gen.c.slot]
@@ -86,11 +97,14 @@ def test_sync_brings_the_stores_to_what_a_fresh_copy_gives(backend, dbs, small_p
     assert cli("copy", small_partitions, source, nw, retail).returncode == 0
 
     moved = change_the_source(source)
+    corrected = correct_many_readings(source)
     assert moved["leaving"] in retail_usage_points(retail)
     synced = cli("sync", small_partitions, source, nw, retail)
     assert synced.returncode == 0, synced.stderr
     report = json.loads(synced.stdout)
     assert report["inserted"] > 0 and report["updated"] > 0 and report["deleted"] > 0
+    readings = next(t for t in report["tables"] if t["table"] == "interval_reading_30min")
+    assert readings["changes"]["nw"]["updated"] == corrected >= 2 * SET_BASED_ROWS, readings
     usage = next(t for t in report["tables"] if t["table"] == "monthly_usage")
     assert 0 < usage["differing_ranges"] < usage["ranges"], "only the ranges that changed are rewritten"
     natural = next(t for t in report["tables"] if t["table"] == "generation_reading_30min")

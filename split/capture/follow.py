@@ -46,6 +46,7 @@ from split.capture.command import (
 from split.capture.pgoutput import Decoder
 from split.checksum import canonical
 from split.db import engine_for
+from split.engine import pgcopy
 from split.engine.faults import fault_point
 from split.engine.partition import PartitionTask, route_rows, write_rows
 from split.errors import ConfigError
@@ -58,7 +59,7 @@ from split.ranges import WHOLE
 from split.schema.command import require_at_head
 from split.schema.derive import load_levels
 from split.settings import Secret
-from split.sync import sync_tables, target_table, update_rows
+from split.sync import SET_BASED_ROWS, sync_tables, target_table, update_rows
 
 BATCH_MESSAGES = 20_000  # about this many decoded messages per batch (whole transactions, so sometimes more)
 CHUNK = 1_000  # keys per IN list
@@ -212,7 +213,7 @@ class _SlotReader:
         self.confirmed = next(s.confirmed_lsn for s in slot.statuses(conn) if s.name == name) or "0/0"
 
     def read(self) -> Batch:
-        upto = slot.current_lsn(self.conn)
+        upto = slot.decodable_position(self.conn)
         decoder, messages = Decoder(self.encoding), 0
         for message in slot.peek(self.conn, self.name, upto, BATCH_MESSAGES):
             decoder.feed(message)
@@ -498,12 +499,10 @@ def _apply_store(
         for table in reversed(chosen):
             task = _task(prep, table, store, url, run_id)
             target, pk = target_table(task), list(task.store_plan.primary_key)
-            held = _values_by_key(conn, target, pk, pk, touched[table.name])
+            held = _held_keys(conn, target, pk, touched[table.name])
             present[table.name] = {tuple(canonical(v) for v in k) for k in held}
             gone = [k for k in held if tuple(canonical(v) for v in k) not in wanted[table.name]]
-            for chunk in _chunks(gone):
-                stmt = target.delete().where(*(target.c[n] == sa.bindparam(f"k_{n}") for n in pk))
-                conn.execute(stmt, [{f"k_{n}": v for n, v in zip(pk, key, strict=True)} for key in chunk])
+            _delete_keys(conn, target, pk, gone)
             result.count(store, "deleted", len(gone))
         for table in chosen:
             task = _task(prep, table, store, url, run_id)
@@ -524,6 +523,22 @@ def _apply_store(
                 prep.plan.mapping_sha256, "follow", counts.get("inserted"), counts.get("updated"), counts.get("deleted"),
             ),
         )  # fmt: skip
+
+
+def _held_keys(conn: sa.Connection, target: sa.Table, pk: list[str], keys: set[Key]) -> set[tuple]:
+    """Which of these keys the store holds: on PostgreSQL by one join with the keys staged by COPY."""
+    if conn.dialect.name == "postgresql" and len(keys) >= SET_BASED_ROWS:
+        return set(pgcopy.present_keys(conn, target.name, pk, keys))
+    return _values_by_key(conn, target, pk, pk, keys)
+
+
+def _delete_keys(conn: sa.Connection, target: sa.Table, pk: list[str], keys: list[tuple]) -> None:
+    if conn.dialect.name == "postgresql" and len(keys) >= SET_BASED_ROWS:
+        pgcopy.delete_keys(conn, target.name, pk, keys)
+        return
+    for chunk in _chunks(keys):
+        stmt = target.delete().where(*(target.c[n] == sa.bindparam(f"k_{n}") for n in pk))
+        conn.execute(stmt, [{f"k_{n}": v for n, v in zip(pk, key, strict=True)} for key in chunk])
 
 
 def _chunks(items: Sequence[Any]) -> list[Sequence[Any]]:

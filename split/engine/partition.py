@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -172,7 +171,7 @@ def _load(task: PartitionTask, tconn: sa.Connection) -> tuple[int, str, str]:
         stmt = store_select(task.table, store_plan, task.partition)
         with source_connection(task.source_url, task.snapshot) as sconn:
             sql = render(stmt, sconn.dialect)
-            with _raw_errors(tconn, sconn):
+            with pgcopy.raw_errors(tconn, sconn):
                 rows, checksum = pgcopy.stream(sconn, tconn, sql, task.table.name, names, _flushed)
         return rows, checksum, "copy-stream"
     hasher = RowHasher()
@@ -194,7 +193,7 @@ def write_rows(
     """Rows prepared in Python into the open target transaction: COPY on PostgreSQL, INSERT elsewhere."""
     names = [c.name for c in task.store_plan.columns]
     if tconn.dialect.name == "postgresql":
-        with _raw_errors(tconn):
+        with pgcopy.raw_errors(tconn):
             pgcopy.write_rows(tconn, task.table.name, names, batches, on_batch)
         return
     table = _target_table(task.table, task.store_plan)
@@ -206,18 +205,6 @@ def write_rows(
 
 def _flushed() -> None:
     fault_point("rows-written")
-
-
-@contextmanager
-def _raw_errors(*conns: sa.Connection) -> Iterator[None]:
-    """psycopg's own exceptions (raised inside COPY) as SQLAlchemy's, so that retries treat them alike."""
-    import psycopg
-
-    try:
-        yield
-    except psycopg.Error as exc:
-        broken = [c for c in conns if pgcopy.is_broken(c)]
-        raise pgcopy.as_dbapi_error(exc, broken) from None
 
 
 def routed_batches(task: PartitionTask) -> Iterator[list[tuple]]:

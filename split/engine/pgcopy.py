@@ -15,7 +15,9 @@ logic sees one kind of error, and a broken connection is invalidated instead of 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -101,8 +103,90 @@ def write_rows(
                 on_batch(rows)
 
 
+# ── set-based changes by key: rows staged by COPY, then one statement (sync and follow on PostgreSQL) ──
+
+_STAGES = itertools.count()
+
+
+def stage(target: sa.Connection, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> str:
+    """A temporary table of these rows, typed as `table`'s columns, filled by COPY and dropped at commit;
+    returns its name. One statement then joins it (UPDATE … FROM, DELETE … USING, a join) instead of one
+    statement per row, which costs a round trip and a plan each."""
+    from psycopg import sql
+
+    dst = _raw(target)
+    name = f"bk_stage_{next(_STAGES)}"
+    listed = sql.SQL(", ").join(map(sql.Identifier, columns))
+    with raw_errors(target):
+        dst.execute(
+            sql.SQL("CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
+                sql.Identifier(name), listed, sql.Identifier(table)
+            )
+        )
+        write_rows(target, name, columns, [list(rows)])
+        dst.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(name)))  # its size: a join by the key's index
+    return name
+
+
+def _on(key: Sequence[str]) -> Any:
+    from psycopg import sql
+
+    return sql.SQL(" AND ").join(sql.SQL("t.{0} = s.{0}").format(sql.Identifier(k)) for k in key)
+
+
+def present_keys(target: sa.Connection, table: str, key: Sequence[str], keys: Iterable[tuple]) -> list[tuple]:
+    """Which of these keys the table holds (as the table stores them)."""
+    from psycopg import sql
+
+    staged = stage(target, table, key, keys)
+    query = sql.SQL("SELECT {} FROM {} AS t JOIN {} AS s ON {}").format(
+        sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(k)) for k in key),
+        sql.Identifier(table), sql.Identifier(staged), _on(key),
+    )  # fmt: skip
+    with raw_errors(target):
+        return [tuple(r) for r in _raw(target).execute(query).fetchall()]
+
+
+def delete_keys(target: sa.Connection, table: str, key: Sequence[str], keys: Iterable[tuple]) -> int:
+    from psycopg import sql
+
+    staged = stage(target, table, key, keys)
+    query = sql.SQL("DELETE FROM {} AS t USING {} AS s WHERE {}").format(
+        sql.Identifier(table), sql.Identifier(staged), _on(key)
+    )
+    with raw_errors(target):
+        return int(_raw(target).execute(query).rowcount)
+
+
+def update_by_key(
+    target: sa.Connection, table: str, columns: Sequence[str], key: Sequence[str], rows: Iterable[tuple]
+) -> int:
+    """Rewrite rows in place by key: every column but the key's takes the staged row's value."""
+    from psycopg import sql
+
+    staged = stage(target, table, columns, rows)
+    sets = sql.SQL(", ").join(sql.SQL("{0} = s.{0}").format(sql.Identifier(c)) for c in columns if c not in key)
+    query = sql.SQL("UPDATE {} AS t SET {} FROM {} AS s WHERE {}").format(
+        sql.Identifier(table), sets, sql.Identifier(staged), _on(key)
+    )
+    with raw_errors(target):
+        return int(_raw(target).execute(query).rowcount)
+
+
 def _raw(conn: sa.Connection) -> Any:
     return conn.connection.driver_connection
+
+
+@contextmanager
+def raw_errors(*conns: sa.Connection) -> Iterator[None]:
+    """psycopg's own exceptions (raised inside COPY) as SQLAlchemy's, so that retries treat them alike."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.Error as exc:
+        broken = [c for c in conns if is_broken(c)]
+        raise as_dbapi_error(exc, broken) from None
 
 
 def is_broken(conn: sa.Connection) -> bool:
