@@ -369,3 +369,23 @@ def test_binlog_capture_key_changes_statements_keyless_tables_and_a_purged_posit
     onwards = json.loads(follow(mapping, source, nw, retail).stdout)
     assert onwards["transactions"] == 1 and onwards["resynced"] == [], "the capture goes on from the new position"
     assert_like_a_fresh_copy(dbs, mapping, source, nw, retail, "mariadb")
+
+
+@pytest.mark.mariadb
+def test_a_binlog_setting_the_capture_needs_is_named(dbs):
+    """`copy --capture` checks the server's binlog settings before anything is written: one that is off is
+    named with the value it needs (exit 2). binlog_format is the one a session can change, so the check is
+    run on such a session (the others need a restart of the shared server)."""
+    from split.capture import binlog
+    from split.errors import ConfigError
+
+    require_capture_settings(dbs, "mariadb")
+    url = dbs.url("mariadb", "src")
+    with binlog.connect(url) as conn:
+        binlog.require_row_binlog(conn, "mysql://…/src")  # the server as .ci/run sets it
+        with conn.cursor() as cur:
+            cur.execute("SET SESSION binlog_format = 'MIXED'")
+        with pytest.raises(ConfigError) as refused:
+            binlog.require_row_binlog(conn, "mysql://…/src")
+    assert "binlog_format = MIXED" in str(refused.value) and "binlog_format = ROW" in str(refused.value)
+    assert "runbooks/wave.md" in (refused.value.hint or "")

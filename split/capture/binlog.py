@@ -67,7 +67,7 @@ def connection_settings(url: str) -> dict[str, Any]:
         "host": parsed.host or "127.0.0.1",
         "port": parsed.port or 3306,
         "user": parsed.username or "root",
-        "passwd": parsed.password or "",
+        "password": parsed.password or "",
         "charset": "utf8mb4",
     }
 
