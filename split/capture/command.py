@@ -127,10 +127,9 @@ def binlog_start(prep: Prepared, run_id: str) -> CaptureStart:
         running = binlog_position(prep)
         position = binlog.snapshot_position(conn)
     record_binlog_position(prep, position, run_id, keep=True)
-    keyed = tuple(t.name for t in prep.plan.tables if prep.schema.tables[t.name].primary_key)
-    unkeyed = tuple(t.name for t in prep.plan.tables if t.name not in keyed)
-    # a table without a primary key is captured too: a change to it is resynced by checksum, as a whole
-    return CaptureStart(capture_name(prep), running is None, None if running else str(position), keyed + unkeyed, ())
+    # every table is captured: a change to one without a primary key names no key, and it is compared whole
+    everything = tuple(t.name for t in prep.plan.tables)
+    return CaptureStart(capture_name(prep), running is None, None if running else str(position), everything, ())
 
 
 def capture_slot(prep: Prepared) -> slot.SlotStatus | None:

@@ -1,8 +1,9 @@
 """`sync --follow`: the source's captured changes applied to both stores, through the plan.
 
-Each batch of committed source transactions names the keys it touched. The follow does not replay the values it decoded: it reads the touched rows again from the
-source through each store's plan — projection, encoding, row scope, `at:` dates — and makes the store's
-rows for those keys equal to them (delete, update, insert). So unchanged TOASTed columns, every type's
+Each batch of committed source transactions names the keys it touched (`split.capture.readers`). The
+follow does not replay the values it decoded: it reads the touched rows again from the source through
+each store's plan — projection, encoding, row scope, `at:` dates — and makes the store's rows for those
+keys equal to them (delete, update, insert). So unchanged TOASTed columns, every type's
 text form and the order of changes within the batch never matter, and applying a batch twice changes
 nothing the second time: a follow killed anywhere is finished by the next, which starts from the capture's
 position (moved only after both stores committed: the slot's, or the one both stores' ledgers record).
@@ -16,40 +17,30 @@ follows, and re-read like the rest — in the same store transaction as the chan
 What the capture cannot name is compared by checksum `sync`: a truncated table, a table changed without a
 key or by a statement, a table outside a PostgreSQL publication (no primary key as its replica identity) —
 the latter once, when `--until-idle` ends.
-
-Two readers of changes: a PostgreSQL slot (`split.capture.slot`, decoded by `split.capture.pgoutput`) and a
-MariaDB/MySQL binlog (`split.capture.binlog`); the rest of the follow does not know which.
 """
 
 from __future__ import annotations
 
-import codecs
-import re
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
 
 from split import ledger
-from split.capture import binlog, slot
-from split.capture.command import (
-    binlog_position,
-    capture_name,
-    is_binlog,
-    record_binlog_position,
-    require_capturable,
-)
-from split.capture.pgoutput import Decoder
+from split.capture import slot
+from split.capture.command import capture_name, require_capturable
+from split.capture.readers import Batch, open_reader, primary_key
 from split.checksum import canonical
 from split.db import engine_for
 from split.engine import pgcopy
 from split.engine.faults import fault_point
 from split.engine.partition import PartitionTask, route_rows, write_rows
-from split.errors import ConfigError
+from split.engine.snapshot import exported_snapshot, source_connection
 from split.ledger import FOLLOW_ROW, recorded_tables
 from split.mapping.model import Follow
 from split.plan import TablePlan, store_select
@@ -61,7 +52,6 @@ from split.schema.derive import load_levels
 from split.settings import Secret
 from split.sync import SET_BASED_ROWS, sync_tables, target_table, update_rows
 
-BATCH_MESSAGES = 20_000  # about this many decoded messages per batch (whole transactions, so sometimes more)
 CHUNK = 1_000  # keys per IN list
 POLL_SECONDS = 1.0
 NOTE_SECONDS = 30.0  # a lag line at least this often while idle
@@ -99,35 +89,6 @@ class FollowResult:
         }
 
 
-@dataclass
-class Batch:
-    """Committed source transactions, as the follow applies them: the keys they touched, and the tables it
-    compares by checksum instead (truncated, changed without a key or by a statement)."""
-
-    start: str  # the position the batch was read from, and the one it reaches
-    end: str
-    keys: dict[str, set[tuple]] = field(default_factory=dict)  # by table, in its primary key's column order
-    whole: set[str] = field(default_factory=set)
-    transactions: int = 0
-    changes: int = 0
-    text: bool = False  # keys are the values' text (pgoutput): the source casts them back to their types
-    more: bool = False  # the batch stopped at its size: read on at once
-
-
-class ChangeReader(Protocol):
-    """A source's captured changes, batch by batch, from where both stores hold them."""
-
-    scheme: str  # how the ledger writes its positions: "lsn", "binlog"
-    captured: set[str]  # the tables whose changes it names; the others are compared by checksum at the end
-
-    def read(self) -> Batch: ...
-
-    def confirm(self, batch: Batch) -> None:
-        """Both stores committed the batch (and what it resynced): read on from its end."""
-
-    def behind(self) -> int: ...
-
-
 def follow_changes(
     prep: Prepared,
     tables: Sequence[TablePlan],
@@ -145,7 +106,7 @@ def follow_changes(
     ordered_tables = sorted(tables, key=lambda t: (levels.get(t.name, 0), t.order))
     result = FollowResult(capture_name(prep))
     held = {store: recorded_tables(engine_for(url)) for store, url in prep.urls.items()}
-    with _reader(prep) as reader:
+    with open_reader(prep) as reader:
         noted = time.monotonic()
         while True:
             result.batches += 1
@@ -180,133 +141,6 @@ def _lag_line(result: FollowResult) -> str:
     )
 
 
-@contextmanager
-def _reader(prep: Prepared) -> Iterator[ChangeReader]:
-    if is_binlog(prep.source):
-        yield _BinlogReader(prep)
-        return
-    name = capture_name(prep)
-    with slot.connect(prep.source.url) as conn:
-        if not slot.slot_exists(conn, name):
-            raise _no_capture(name)
-        yield _SlotReader(prep, conn, name)
-
-
-def _no_capture(name: str) -> ConfigError:
-    return ConfigError(
-        f"no capture for this source and mapping ({name})",
-        hint="start one with `bunkatsu copy --capture` (it copies from the capture's own starting point)",
-    )
-
-
-class _SlotReader:
-    """PostgreSQL: the slot's pgoutput messages, peeked; the slot moves only once both stores committed."""
-
-    scheme = "lsn"
-
-    def __init__(self, prep: Prepared, conn: Any, name: str) -> None:
-        self.prep, self.conn, self.name = prep, conn, name
-        self.captured = {
-            r[0] for r in conn.execute("SELECT tablename FROM pg_publication_tables WHERE pubname = %s", (name,))
-        }
-        self.encoding = _python_codec(conn.execute("SHOW server_encoding").fetchone()[0])
-        self.confirmed = next(s.confirmed_lsn for s in slot.statuses(conn) if s.name == name) or "0/0"
-
-    def read(self) -> Batch:
-        upto = slot.decodable_position(self.conn)
-        decoder, messages = Decoder(self.encoding), 0
-        for message in slot.peek(self.conn, self.name, upto, BATCH_MESSAGES):
-            decoder.feed(message)
-            messages += 1
-        more = messages >= BATCH_MESSAGES and bool(decoder.committed)
-        batch = Batch(
-            self.confirmed, slot.lsn_text(decoder.committed[-1].end_lsn) if more else upto, text=True, more=more
-        )
-        identity = {r.name: r.identity for r in decoder.relations.values()}
-        for txn in decoder.committed:
-            batch.transactions += 1
-            batch.changes += txn.changes
-            batch.whole |= txn.truncated | txn.whole
-            for table, keys in txn.keys.items():
-                if table not in self.prep.schema.tables:
-                    continue
-                pk, named = _primary_key(self.prep, table), identity.get(table, ())
-                if set(named) != set(pk):
-                    batch.whole.add(table)  # the slot's key is not the key the stores hold rows by
-                    continue
-                order = [named.index(c) for c in pk]
-                batch.keys.setdefault(table, set()).update(tuple(k[i] for i in order) for k in keys)
-        return batch
-
-    def confirm(self, batch: Batch) -> None:
-        slot.advance(self.conn, self.name, batch.end)
-        self.confirmed = batch.end
-
-    def behind(self) -> int:
-        return slot.lsn_int(slot.current_lsn(self.conn)) - slot.lsn_int(self.confirmed)
-
-
-class _BinlogReader:
-    """MariaDB/MySQL: the binlog from the earliest position the stores recorded. The position is confirmed by
-    recording it in both stores (in the batch's own transaction, or after what it resynced). A position the
-    server has purged is made up by a checksum sync of every table, from a new position taken first."""
-
-    scheme = binlog.SCHEME
-
-    def __init__(self, prep: Prepared) -> None:
-        self.prep = prep
-        self.captured = {t.name for t in prep.plan.tables}  # a keyless table's changes mark it whole
-        position = binlog_position(prep)
-        if position is None:
-            raise _no_capture(capture_name(prep))
-        self.position = position
-
-    def read(self) -> Batch:
-        with binlog.connect(self.prep.source.url) as conn:
-            if not binlog.held(conn, self.position):
-                restart = binlog.snapshot_position(conn)  # before the checksum sync reads anything
-                everything = {t.name for t in self.prep.plan.tables}
-                return Batch(str(self.position), str(restart), whole=everything)
-        read = binlog.read_batch(self.prep.source.url, self.position, BATCH_MESSAGES)
-        batch = Batch(str(self.position), str(read.end), dict(read.keys), set(read.whole), more=read.more)
-        batch.transactions, batch.changes = read.transactions, read.changes
-        names = {t.name for t in self.prep.plan.tables}
-        batch.whole |= {t for q in read.statements for t in _tables_named(q, names)}
-        return batch
-
-    def confirm(self, batch: Batch) -> None:
-        # a batch's own transactions recorded its start when it resynced tables (the end holds once they are),
-        # and nothing when it held none of this database's transactions (the end is past other databases')
-        if batch.whole or (not batch.transactions and batch.end != batch.start):
-            record_binlog_position(self.prep, binlog.Position.parse(batch.end), uuid.uuid4().hex, keep=False)
-        self.position = binlog.Position.parse(batch.end)
-
-    def behind(self) -> int:
-        with binlog.connect(self.prep.source.url) as conn:
-            return binlog.behind(conn, self.position)
-
-
-def _tables_named(statement: str, tables: set[str]) -> set[str]:
-    """The mapped tables a statement names (a TRUNCATE, DDL, DML logged as a statement): each is compared by
-    checksum. A word that merely looks like a table name costs a needless comparison, never a miss."""
-    words = set(re.findall(r"[\w$]+", statement))
-    return tables & words
-
-
-def _python_codec(server_encoding: str) -> str:
-    """Python's name for the source's encoding (text values arrive in it); one Python lacks is refused."""
-    name = {"UTF8": "utf-8", "SQL_ASCII": "latin-1", "WIN1252": "cp1252", "WIN932": "cp932", "SJIS": "cp932"}.get(
-        server_encoding, server_encoding
-    )
-    try:
-        return codecs.lookup(name).name
-    except LookupError:
-        raise ConfigError(
-            f"the source's encoding {server_encoding} has no Python codec to read its captured keys",
-            hint="use checksum `bunkatsu sync` for this source",
-        ) from None
-
-
 # ── one batch ────────────────────────────────────────────────────────────────────────────────
 
 
@@ -327,36 +161,49 @@ def apply_batch(
     result.changes += batch.changes
     if not batch.transactions and not whole:
         return []
-    source = engine_for(prep.source.url)
-    with source.connect() as src:
-        src = src.execution_options(isolation_level="REPEATABLE READ")  # one view of the source for the batch
-        touched: dict[str, set[Key]] = {}
-        for table, keys in batch.keys.items():
-            plan_table = by_name.get(table)
-            if plan_table is None or table in whole:
-                continue
-            pk = _primary_key(prep, table)
-            if not _keyed_alike(plan_table, pk):
-                whole.add(table)  # the stores do not hold the table's rows by the source's key
-                continue
-            touched[table] = _typed_keys(src, table, pk, keys) if batch.text else {k for k in keys if None not in k}
-        _add_followers(prep, tables, touched, src)
-        wanted = {
-            store: {t.name: _source_rows(prep, t, store, touched[t.name], src) for t in tables if t.name in touched}
-            for store in prep.urls
-        }
-    run_id = uuid.uuid4().hex
-    resync = [by_name[n] for n in sorted(whole) if n in by_name]
-    position = f"{scheme}:{batch.start if resync else batch.end}"
-    for store, url in prep.urls.items():
-        copied = [t for t in tables if t.name in held[store]]  # a table not copied yet gets its rows from its copy
-        _apply_store(prep, copied, store, url, touched, wanted[store], position, run_id, result)
-        fault_point("follow-store-committed")
+    with exported_snapshot(prep.source.url) as snapshot:  # one view of the source for the whole batch
+        with _source_view(prep, snapshot) as src:
+            touched: dict[str, set[Key]] = {}
+            for table, keys in batch.keys.items():
+                plan_table = by_name.get(table)
+                if plan_table is None or table in whole:
+                    continue
+                pk = primary_key(prep, table)
+                if not _keyed_alike(plan_table, pk):
+                    whole.add(table)  # the stores do not hold the table's rows by the source's key
+                    continue
+                touched[table] = _typed_keys(src, table, pk, keys) if batch.text else {k for k in keys if None not in k}
+            _add_followers(prep, tables, touched, src)
+        run_id = uuid.uuid4().hex
+        resync = [by_name[n] for n in sorted(whole) if n in by_name]
+        position = f"{scheme}:{batch.start if resync else batch.end}"
+
+        def apply_to(store: str, url: str) -> None:
+            copied = [t for t in tables if t.name in held[store]]  # a table not copied yet: its copy brings it
+            with _source_view(prep, snapshot) as src:
+                wanted = {
+                    t.name: _source_rows(prep, t, store, touched[t.name], src) for t in copied if t.name in touched
+                }
+            _apply_store(prep, copied, store, url, touched, wanted, position, run_id, result)
+            fault_point("follow-store-committed")
+
+        # The stores are separate servers: each reads its rows from the source and writes them at once, in a
+        # thread of its own (the time is the servers'; one batch, one snapshot, whatever thread reads it).
+        with ThreadPoolExecutor(len(prep.urls), thread_name_prefix="follow") as pool:
+            for applied in [pool.submit(apply_to, store, url) for store, url in prep.urls.items()]:
+                applied.result()
     return resync
 
 
-def _primary_key(prep: Prepared, table: str) -> tuple[str, ...]:
-    return tuple(prep.schema.tables[table].primary_key)
+@contextmanager
+def _source_view(prep: Prepared, snapshot: str | None) -> Iterator[sa.Connection]:
+    """A read of the source inside the batch's snapshot (PostgreSQL), else in a REPEATABLE READ transaction."""
+    if snapshot is not None:
+        with source_connection(prep.source.url, snapshot) as src:
+            yield src
+        return
+    with engine_for(prep.source.url).connect() as src:
+        yield src.execution_options(isolation_level="REPEATABLE READ")
 
 
 def _keyed_alike(table: TablePlan, pk: tuple[str, ...]) -> bool:
@@ -414,7 +261,7 @@ def _add_followers(
             done |= keys
             values = _parent_values(prep, parent, [p for _, p in on], keys, src)
             if values:
-                child_cols, child_pk = [c for c, _ in on], _primary_key(prep, child)
+                child_cols, child_pk = [c for c, _ in on], primary_key(prep, child)
                 found = _values_by_key(src, _named(child, [*child_cols, *child_pk]), child_cols, child_pk, values)
                 before = len(touched.setdefault(child, set()))
                 touched[child] |= found
@@ -425,7 +272,7 @@ def _add_followers(
 
 def _parent_values(prep: Prepared, parent: str, columns: list[str], keys: set[Key], src: sa.Connection) -> set[tuple]:
     """The `on` values of these parent rows as the source has them now and as each store still holds them."""
-    pk = _primary_key(prep, parent)
+    pk = primary_key(prep, parent)
     values = _values_by_key(src, _named(parent, [*pk, *columns]), pk, columns, keys)
     held = prep.plan.table(parent)
     for store, url in prep.urls.items():

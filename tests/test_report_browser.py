@@ -1,0 +1,104 @@
+"""The verify report in a real browser (issue 22, part 4): Debian's Chromium, headless.
+
+A passing and a failing report are opened from disk as a reviewer would: the page must render with no
+console error and no network request (it is self-contained and read offline), the verdict must be the
+first thing on it, and a print to PDF (Chromium's own `--print-to-pdf`, through the report's print
+stylesheet) must give a document whose text starts with the verdict and holds every check. `.ci/run`
+installs chromium and poppler-utils (pdftotext); without them this test fails in CI and skips elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from split.db import engine_for
+from split.sample.generate import generate
+from tests.conftest import REQUIRE_SERVERS
+from tests.helpers import ENV, MAPPING, run_cli
+
+BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
+# What the probe of this machine kind starts Chromium with: no sandbox as root, and no background traffic
+# of Chromium's own (updates, sync), so that any request the net log shows is the page's.
+FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-default-apps", "--disable-extensions",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser() -> str:
+    missing = [name for name, found in (("chromium", BROWSER), ("pdftotext", shutil.which("pdftotext"))) if not found]
+    if missing:
+        message = f"{' and '.join(missing)} not installed (.ci/run installs Debian's chromium and poppler-utils)"
+        if REQUIRE_SERVERS:
+            pytest.fail(message)
+        pytest.skip(message)
+    assert BROWSER
+    return BROWSER
+
+
+def chromium(browser: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
+    profile.mkdir(parents=True, exist_ok=True)
+    command = [browser, *FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory) -> dict[str, Path]:  # noqa: ANN001
+    """A passing report, then a failing one: rows deleted from the NW store (completeness fails)."""
+    folder = tmp_path_factory.mktemp("reports")
+    source, nw, retail = (f"sqlite:///{folder / name}.db" for name in ("src", "nw", "rt"))
+    generate(source, 30, 7)
+    stores = ["--mapping", str(MAPPING), "--source", source, "--nw", nw, "--retail", retail]
+    assert run_cli("copy", *stores, env=ENV).returncode == 0
+    found = {}
+    for verdict in ("pass", "fail"):
+        if verdict == "fail":
+            with engine_for(nw, writer=True).begin() as conn:
+                conn.execute(sa.text("DELETE FROM monthly_usage WHERE usage_id % 7 = 0"))
+        result = run_cli("verify", *stores, "--report", str(folder / verdict), "--json", env=ENV)
+        assert json.loads(result.stdout)["verdict"] == verdict, result.stderr
+        found[verdict] = folder / verdict / "index.html"
+    return found
+
+
+@pytest.mark.parametrize("verdict", ["pass", "fail"])
+def test_the_report_renders_offline_with_its_verdict_first(browser, reports, verdict, tmp_path):
+    page = reports[verdict]
+    net_log = tmp_path / "net.json"
+    shown = chromium(browser, tmp_path / "profile", f"--log-net-log={net_log}", "--dump-dom", page.as_uri())
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    console = [line for line in shown.stderr.splitlines() if "CONSOLE" in line]
+    assert console == [], "the page logged to the console"
+    requested = {u for u in _urls(net_log.read_text(encoding="utf-8")) if not u.startswith(("file:", "data:"))}
+    assert requested == set(), "the report asked the network for something"
+
+    dom = shown.stdout
+    headline = {"pass": "PASS — the split is clean", "fail": "FAIL — violations found"}[verdict]
+    body = dom[dom.index("<body") :]
+    assert body.index("<h1>") < body.index("<section"), "the verdict comes before any section"
+    assert headline in body[: body.index("</header>")]
+
+    pdf = tmp_path / "report.pdf"
+    printed = chromium(browser, tmp_path / "profile", "--no-pdf-header-footer", f"--print-to-pdf={pdf}", page.as_uri())
+    assert printed.returncode == 0 and pdf.stat().st_size > 10_000, printed.stderr[-2000:]
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert text.strip().startswith(headline.split(" — ")[0]), text[:200]
+    assert headline in " ".join(text.split()), "the verdict is printed whole"
+    checks = json.loads((page.parent / "report.json").read_text(encoding="utf-8"))["checks"]
+    for check_id in {c["id"] for c in checks}:
+        assert check_id in text, f"{check_id} is missing from the printed report"
+    if verdict == "fail":
+        assert "nw.completeness" in text.split("What needs attention")[1][:3000]
+
+
+def _urls(net_log: str) -> set[str]:
+    """Every URL a net log names (its events carry them as params.url)."""
+    events = json.loads(net_log if net_log.rstrip().endswith("}") else net_log.rstrip().rstrip(",") + "]}")
+    return {e["params"]["url"] for e in events.get("events", []) if "url" in e.get("params", {})}
