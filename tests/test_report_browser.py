@@ -68,18 +68,33 @@ def reports(tmp_path_factory) -> dict[str, Path]:  # noqa: ANN001
     return found
 
 
+def opened(browser: str, page: Path, scratch: Path) -> tuple[str, list[str], set[str]]:
+    """The page's DOM after it ran, its console lines, and the URLs it (not Chromium itself) requested."""
+    net_log = scratch / "net.json"
+    shown = chromium(browser, scratch / "profile", f"--log-net-log={net_log}", "--dump-dom", page.as_uri())
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    console = [line for line in shown.stderr.splitlines() if ":CONSOLE" in line]
+    return shown.stdout, console, _page_requests(net_log.read_text(encoding="utf-8"))
+
+
+def test_the_browser_checks_can_fail(browser, reports, tmp_path):
+    """The two checks below are not blind: a report with a script that logs and an image from the network
+    is caught by both."""
+    page = tmp_path / "tampered.html"
+    html = reports["pass"].read_text(encoding="utf-8")
+    extra = '<img src="http://example.invalid/pixel.png"><script>console.error("x")</script></body>'
+    page.write_text(html.replace("</body>", extra), encoding="utf-8")
+    _dom, console, requested = opened(browser, page, tmp_path)
+    assert len(console) == 1 and requested == {"http://example.invalid/pixel.png"}
+
+
 @pytest.mark.parametrize("verdict", ["pass", "fail"])
 def test_the_report_renders_offline_with_its_verdict_first(browser, reports, verdict, tmp_path):
     page = reports[verdict]
-    net_log = tmp_path / "net.json"
-    shown = chromium(browser, tmp_path / "profile", f"--log-net-log={net_log}", "--dump-dom", page.as_uri())
-    assert shown.returncode == 0, shown.stderr[-2000:]
-    console = [line for line in shown.stderr.splitlines() if "CONSOLE" in line]
+    dom, console, requested = opened(browser, page, tmp_path)
     assert console == [], "the page logged to the console"
-    requested = {u for u in _urls(net_log.read_text(encoding="utf-8")) if not u.startswith(("file:", "data:"))}
     assert requested == set(), "the report asked the network for something"
 
-    dom = shown.stdout
     headline = {"pass": "PASS — the split is clean", "fail": "FAIL — violations found"}[verdict]
     body = dom[dom.index("<body") :]
     assert body.index("<h1>") < body.index("<section"), "the verdict comes before any section"
@@ -98,7 +113,16 @@ def test_the_report_renders_offline_with_its_verdict_first(browser, reports, ver
         assert "nw.completeness" in text.split("What needs attention")[1][:3000]
 
 
-def _urls(net_log: str) -> set[str]:
-    """Every URL a net log names (its events carry them as params.url)."""
-    events = json.loads(net_log if net_log.rstrip().endswith("}") else net_log.rstrip().rstrip(",") + "]}")
-    return {e["params"]["url"] for e in events.get("events", []) if "url" in e.get("params", {})}
+def _page_requests(net_log: str) -> set[str]:
+    """The URLs a page opened from disk requested, from Chromium's net log: the jobs started for the file://
+    site (Chromium's own traffic — updates, time, accounts — has no site, and is not the page's)."""
+    text = net_log.rstrip()
+    log = json.loads(text if text.endswith("}") else text.rstrip(",") + "]}")  # a log cut at exit: closed here
+    start_job = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
+    return {
+        e["params"]["url"]
+        for e in log["events"]
+        if e["type"] == start_job
+        and str(e["params"].get("network_isolation_key", "")).startswith("file://")
+        and not e["params"]["url"].startswith(("file:", "data:"))
+    }
