@@ -86,6 +86,27 @@ def add_supply_point(url: str) -> str:
     return new_id
 
 
+def docs_source(source: str, tmp_path, docs: str, *, note: str):  # noqa: ANN001, ANN201
+    """doc (a key, a body, a revision; `docs` fills it), tag (all key) and note (no key at all) in the source,
+    and their mapping (`note`: the note table's rule)."""
+    with engine_for(source).begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE doc (code varchar(12) PRIMARY KEY, body text NOT NULL, rev int NOT NULL)")
+        conn.exec_driver_sql("CREATE TABLE tag (name varchar(12) PRIMARY KEY)")
+        conn.exec_driver_sql("CREATE TABLE note (who varchar(12), said text)")
+        conn.exec_driver_sql(docs)
+        conn.exec_driver_sql("INSERT INTO tag VALUES ('a'), ('b')")
+        conn.exec_driver_sql("INSERT INTO note VALUES ('x', '1'), ('y', '2')")
+    mapping = tmp_path / "docs.yaml"
+    mapping.write_text(
+        "version: 1\nsystem: 文書\naffiliate: {name: A, retailer_codes: [A0001]}\n"
+        "tables:\n  doc:\n    retail: all\n    columns: {code: shared, body: shared, rev: shared}\n"
+        f"  tag:\n    retail: all\n    columns: {{name: shared}}\n  note:\n    {note}\n"
+        "waves:\n  - {name: all, tables: [doc, tag, note]}\n",
+        encoding="utf-8",
+    )
+    return mapping
+
+
 def follow(mapping, source, nw, retail, fault: str | None = None):  # noqa: ANN001, ANN201
     return cli("sync", mapping, source, nw, retail, "--follow", "--until-idle", fault=fault)
 
@@ -148,23 +169,9 @@ def test_key_changes_toasted_values_truncates_and_tables_without_a_key(dbs, logi
     truncated table and a table without a primary key (kept out of the publication: its source UPDATEs would
     otherwise be refused) all end like a fresh copy."""
     source, nw, retail = dbs.url("postgresql", "src"), dbs.url("postgresql", "nw"), dbs.url("postgresql", "rt")
-    with engine_for(source).begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE doc (code varchar(12) PRIMARY KEY, body text NOT NULL, rev int NOT NULL)")
-        conn.exec_driver_sql("CREATE TABLE tag (name varchar(12) PRIMARY KEY)")
-        conn.exec_driver_sql("CREATE TABLE note (who varchar(12), said text)")
-        conn.exec_driver_sql(
-            "INSERT INTO doc SELECT 'D' || g, repeat(md5(g::text), 400), 1 FROM generate_series(1, 50) g"
-        )  # 12,800 characters of incompressible text: stored out of line
-        conn.exec_driver_sql("INSERT INTO tag VALUES ('a'), ('b')")
-        conn.exec_driver_sql("INSERT INTO note VALUES ('x', '1'), ('y', '2')")
-    mapping = tmp_path / "docs.yaml"
-    mapping.write_text(
-        "version: 1\nsystem: 文書\naffiliate: {name: A, retailer_codes: [A0001]}\n"
-        "tables:\n  doc:\n    retail: all\n    columns: {code: shared, body: shared, rev: shared}\n"
-        "  tag:\n    retail: all\n    columns: {name: shared}\n  note:\n    retail: none\n"
-        "waves:\n  - {name: all, tables: [doc, tag, note]}\n",
-        encoding="utf-8",
-    )
+    # 12,800 characters of incompressible text: stored out of line
+    docs = "INSERT INTO doc SELECT 'D' || g, repeat(md5(g::text), 400), 1 FROM generate_series(1, 50) g"
+    mapping = docs_source(source, tmp_path, docs, note="retail: none")
     copied = cli("copy", mapping, source, nw, retail, "--capture")
     assert copied.returncode == 0, copied.stderr
     assert json.loads(copied.stdout)["capture"]["uncaptured"] == ["note"]
@@ -310,22 +317,8 @@ def test_binlog_capture_key_changes_statements_keyless_tables_and_a_purged_posit
     expired) is made up by a checksum sync of every table, never lost."""
     require_capture_settings(dbs, "mariadb")
     source, nw, retail = dbs.url("mariadb", "src"), dbs.url("mariadb", "nw"), dbs.url("mariadb", "rt")
-    with engine_for(source).begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE doc (code varchar(12) PRIMARY KEY, body text NOT NULL, rev int NOT NULL)")
-        conn.exec_driver_sql("CREATE TABLE tag (name varchar(12) PRIMARY KEY)")
-        conn.exec_driver_sql("CREATE TABLE note (who varchar(12), said text)")
-        conn.exec_driver_sql("INSERT INTO doc VALUES ('D1', 'ａ', 1), ('D2', 'b', 1), ('D3', 'c', 1), ('D4', 'd', 1)")
-        conn.exec_driver_sql("INSERT INTO tag VALUES ('a'), ('b')")
-        conn.exec_driver_sql("INSERT INTO note VALUES ('x', '1'), ('y', '2')")
-    mapping = tmp_path / "docs.yaml"
-    mapping.write_text(
-        "version: 1\nsystem: 文書\naffiliate: {name: A, retailer_codes: [A0001]}\n"
-        "tables:\n  doc:\n    retail: all\n    columns: {code: shared, body: shared, rev: shared}\n"
-        "  tag:\n    retail: all\n    columns: {name: shared}\n  note:\n    retail: all\n"
-        "    columns: {who: shared, said: shared}\n"
-        "waves:\n  - {name: all, tables: [doc, tag, note]}\n",
-        encoding="utf-8",
-    )
+    docs = "INSERT INTO doc VALUES ('D1', 'ａ', 1), ('D2', 'b', 1), ('D3', 'c', 1), ('D4', 'd', 1)"
+    mapping = docs_source(source, tmp_path, docs, note="retail: all\n    columns: {who: shared, said: shared}")
     copied = cli("copy", mapping, source, nw, retail, "--capture")
     assert copied.returncode == 0, copied.stderr
     capture = json.loads(copied.stdout)["capture"]
