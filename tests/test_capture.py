@@ -343,6 +343,16 @@ def test_binlog_capture_key_changes_statements_keyless_tables_and_a_purged_posit
     assert sorted(report["resynced"]) == ["doc", "note", "tag"], report
     assert_like_a_fresh_copy(dbs, mapping, source, nw, retail, "mariadb")
 
+    from split.capture import binlog
+
+    with binlog.connect(source) as elsewhere, elsewhere.cursor() as cur:  # a session in no database
+        cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cur.execute("SET SESSION binlog_format = 'STATEMENT'")
+        cur.execute(f"UPDATE `{sa.make_url(source).database}`.doc SET rev = rev + 5 WHERE code = 'D2'")
+    named = json.loads(follow(mapping, source, nw, retail).stdout)
+    assert named["resynced"] == ["doc"] and named["transactions"] == 1, named
+    assert_like_a_fresh_copy(dbs, mapping, source, nw, retail, "mariadb")
+
     for url in (nw, retail):  # as if the server had purged the binlog since the last follow
         with engine_for(url, writer=True).begin() as conn:
             conn.exec_driver_sql(

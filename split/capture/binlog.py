@@ -18,6 +18,7 @@ by file and position, non-blocking: the server ends the stream once it has sent 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from split.errors import ConfigError
 SCHEME = "binlog"
 REQUIRED = {"log_bin": "1", "binlog_format": "ROW", "binlog_row_image": "FULL", "binlog_row_metadata": "FULL"}
 _SKIPPED_QUERIES = ("BEGIN", "COMMIT", "XA ", "SAVEPOINT", "ROLLBACK")
+_DML = ("INSERT", "UPDATE", "DELETE", "REPLACE", "LOAD")  # logged as a statement, inside its transaction
 
 
 @dataclass(frozen=True, order=True)
@@ -176,9 +178,10 @@ def read_batch(url: str, start: Position, limit: int) -> BinlogBatch:
                 schema = event.schema.decode() if isinstance(event.schema, bytes) else event.schema
                 if query.upper() == "COMMIT":  # a transaction of a non-transactional engine ends
                     pending.commit(batch, Position(stream.log_file, stream.log_pos))
-                elif schema == database and not query.upper().startswith(_SKIPPED_QUERIES):
+                elif _names_database(query, schema, database) and not query.upper().startswith(_SKIPPED_QUERIES):
                     pending.statement(query)
-                    pending.commit(batch, Position(stream.log_file, stream.log_pos))  # DDL commits at once
+                    if not query.upper().startswith(_DML):  # DDL and TRUNCATE commit by themselves
+                        pending.commit(batch, Position(stream.log_file, stream.log_pos))
             elif isinstance(event, XidEvent):
                 pending.commit(batch, Position(stream.log_file, stream.log_pos))
             if batch.changes >= limit and not pending.changes:
@@ -187,6 +190,12 @@ def read_batch(url: str, start: Position, limit: int) -> BinlogBatch:
     finally:
         stream.close()
     return batch
+
+
+def _names_database(query: str, schema: str | None, database: str | None) -> bool:
+    """A statement may change this database's tables: issued in it (`USE`), or naming it (`db.table`). A
+    statement elsewhere that merely mentions the name costs a needless comparison, never a miss."""
+    return schema == database or bool(database and re.search(rf"(?<![\w$]){re.escape(database)}(?![\w$])", query))
 
 
 class _Pending:
