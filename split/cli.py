@@ -778,6 +778,8 @@ def capture_status(source: SourceOpt = None, as_json: JsonOpt = False) -> None:
     statuses = api.capture_status(source)
     if as_json:
         _emit_json({"slots": [s.to_dict() for s in statuses]})
+    elif _is_binlog_url(source):  # the option reads BUNKATSU_SOURCE_URL too
+        print("a MariaDB/MySQL capture keeps nothing on the server: `bunkatsu cutover status` shows its position")
     else:
         from split.render import capture_table
 

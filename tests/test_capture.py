@@ -392,3 +392,6 @@ def test_a_binlog_setting_the_capture_needs_is_named(dbs):
             binlog.require_row_binlog(conn, "mysql://…/src")
     assert "binlog_format = MIXED" in str(refused.value) and "binlog_format = ROW" in str(refused.value)
     assert "runbooks/wave.md" in (refused.value.hint or "")
+    status = run_cli("capture", "status", "--source", url)
+    assert status.returncode == 0 and "keeps nothing on the server" in status.stdout, status.stderr
+    assert json.loads(run_cli("capture", "status", "--source", url, "--json").stdout) == {"slots": []}
