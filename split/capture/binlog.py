@@ -56,6 +56,7 @@ class BinlogBatch:
 
     end: Position
     keys: dict[str, set[tuple]] = field(default_factory=dict)
+    key_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)  # the columns `keys` hold, by table
     whole: set[str] = field(default_factory=set)  # changed without a key (a table without a primary key)
     statements: list[str] = field(default_factory=list)  # TRUNCATE, DDL, DML logged as a statement: no rows
     transactions: int = 0
@@ -206,22 +207,22 @@ class _Pending:
 
     def reset(self) -> None:
         self.keys: dict[str, set[tuple]] = {}
+        self.key_columns: dict[str, tuple[str, ...]] = {}
         self.whole: set[str] = set()
         self.statements: list[str] = []
         self.changes = 0
 
     def rows(self, event: Any) -> None:
         key = event.primary_key if isinstance(event.primary_key, tuple) else (event.primary_key,)
-        if not event.primary_key:
+        self.changes += len(event.rows)
+        # an update may change the key: both images name one; an image without the key's columns by name
+        # (written while binlog_row_metadata was not FULL) names none, and the table is compared whole
+        images = [row[i] for row in event.rows for i in ("values", "before_values", "after_values") if i in row]
+        known = self.key_columns.setdefault(event.table, key)
+        if not event.primary_key or known != key or any(c not in image for image in images for c in key):
             self.whole.add(event.table)
-            self.changes += len(event.rows)
             return
-        keys = self.keys.setdefault(event.table, set())
-        for row in event.rows:
-            for image in ("values", "before_values", "after_values"):  # an update may change the key
-                if image in row:
-                    keys.add(tuple(row[image][c] for c in key))
-            self.changes += 1
+        self.keys.setdefault(event.table, set()).update(tuple(image[c] for c in key) for image in images)
 
     def statement(self, query: str) -> None:
         self.statements.append(query)
@@ -232,6 +233,8 @@ class _Pending:
         if not self.changes:
             return
         for table, keys in self.keys.items():
+            if batch.key_columns.setdefault(table, self.key_columns[table]) != self.key_columns[table]:
+                batch.whole.add(table)  # its key changed between transactions (an ALTER): compared whole
             batch.keys.setdefault(table, set()).update(keys)
         batch.whole |= self.whole
         batch.statements += self.statements

@@ -11,7 +11,7 @@ from __future__ import annotations
 import codecs
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -102,14 +102,7 @@ class _SlotReader:
             batch.changes += txn.changes
             batch.whole |= txn.truncated | txn.whole
             for table, keys in txn.keys.items():
-                if table not in self.prep.schema.tables:
-                    continue
-                pk, named = primary_key(self.prep, table), identity.get(table, ())
-                if set(named) != set(pk):
-                    batch.whole.add(table)  # the slot's key is not the key the stores hold rows by
-                    continue
-                order = [named.index(c) for c in pk]
-                batch.keys.setdefault(table, set()).update(tuple(k[i] for i in order) for k in keys)
+                add_keys(self.prep, batch, table, identity.get(table, ()), keys)
         return batch
 
     def confirm(self, batch: Batch) -> None:
@@ -142,8 +135,10 @@ class _BinlogReader:
                 everything = {t.name for t in self.prep.plan.tables}
                 return Batch(str(self.position), str(restart), whole=everything)
         read = binlog.read_batch(self.prep.source.url, self.position, BATCH_MESSAGES)
-        batch = Batch(str(self.position), str(read.end), dict(read.keys), set(read.whole), more=read.more)
+        batch = Batch(str(self.position), str(read.end), whole=set(read.whole), more=read.more)
         batch.transactions, batch.changes = read.transactions, read.changes
+        for table, keys in read.keys.items():
+            add_keys(self.prep, batch, table, read.key_columns[table], keys)
         names = {t.name for t in self.prep.plan.tables}
         batch.whole |= {t for q in read.statements for t in _tables_named(q, names)}
         return batch
@@ -179,6 +174,19 @@ def _python_codec(server_encoding: str) -> str:
             f"the source's encoding {server_encoding} has no Python codec to read its captured keys",
             hint="use checksum `bunkatsu sync` for this source",
         ) from None
+
+
+def add_keys(prep: Prepared, batch: Batch, table: str, named: Sequence[str], keys: Iterable[tuple]) -> None:
+    """Keys the capture names by `named` columns, put in the source's primary-key order; a table whose
+    captured key is not that primary key (another replica identity, a key changed since) is compared whole."""
+    if table not in prep.schema.tables:
+        return
+    pk = primary_key(prep, table)
+    if set(named) != set(pk):
+        batch.whole.add(table)
+        return
+    order = [list(named).index(c) for c in pk]
+    batch.keys.setdefault(table, set()).update(tuple(k[i] for i in order) for k in keys)
 
 
 def primary_key(prep: Prepared, table: str) -> tuple[str, ...]:
