@@ -395,3 +395,17 @@ def test_a_binlog_setting_the_capture_needs_is_named(dbs):
     status = run_cli("capture", "status", "--source", url)
     assert status.returncode == 0 and "keeps nothing on the server" in status.stdout, status.stderr
     assert json.loads(run_cli("capture", "status", "--source", url, "--json").stdout) == {"slots": []}
+
+
+def test_a_statement_names_a_table_however_it_is_spelt():
+    """A TRUNCATE, DDL or statement-logged DML makes the follow compare the tables it names: a name with
+    characters outside a word (MariaDB allows them quoted), in another case, or with a quoted backtick is
+    still found; a longer name that contains it is not the table."""
+    from split.capture.readers import _tables_named
+
+    tables = {"使用量-2024", "doc", "a`b", "tag"}
+    assert _tables_named("TRUNCATE `使用量-2024`", tables) == {"使用量-2024"}
+    assert _tables_named("truncate table DOC", tables) == {"doc"}
+    assert _tables_named("DELETE FROM `a``b` WHERE 1", tables) == {"a`b"}
+    assert _tables_named("UPDATE `src`.`doc` SET rev = 1", tables) == {"doc"}
+    assert _tables_named("UPDATE docs SET tags = 1", tables) == set()

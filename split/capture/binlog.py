@@ -196,7 +196,17 @@ def read_batch(url: str, start: Position, limit: int) -> BinlogBatch:
 def _names_database(query: str, schema: str | None, database: str | None) -> bool:
     """A statement may change this database's tables: issued in it (`USE`), or naming it (`db.table`). A
     statement elsewhere that merely mentions the name costs a needless comparison, never a miss."""
-    return schema == database or bool(database and re.search(rf"(?<![\w$]){re.escape(database)}(?![\w$])", query))
+    return schema == database or bool(database and names(query, database))
+
+
+def names(query: str, identifier: str) -> bool:
+    """A statement names an identifier: bare, or quoted in backticks (a backtick inside doubled), in any case
+    (a server with case-insensitive names matches so). Not a part of a longer word; a string that merely
+    contains the name costs a needless comparison, never a miss."""
+    spellings = {identifier, identifier.replace("`", "``")}
+    return any(
+        re.search(rf"(?<![\w$]){re.escape(spelling)}(?![\w$])", query, re.IGNORECASE) for spelling in spellings
+    )
 
 
 class _Pending:

@@ -9,7 +9,6 @@ compare by checksum instead. The follow (`split.capture.follow`) applies it and 
 from __future__ import annotations
 
 import codecs
-import re
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -158,8 +157,7 @@ class _BinlogReader:
 def _tables_named(statement: str, tables: set[str]) -> set[str]:
     """The mapped tables a statement names (a TRUNCATE, DDL, DML logged as a statement): each is compared by
     checksum. A word that merely looks like a table name costs a needless comparison, never a miss."""
-    words = set(re.findall(r"[\w$]+", statement))
-    return tables & words
+    return {table for table in tables if binlog.names(statement, table)}
 
 
 def _python_codec(server_encoding: str) -> str:
