@@ -33,6 +33,7 @@ CHECK_IDS = (
     "audit-log",
     "mapping.kinds",
     "capture.retained",
+    "evidence.chain",
 )
 
 

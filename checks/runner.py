@@ -9,6 +9,7 @@ from checks.audit import audit_log
 from checks.capture import retained_wal
 from checks.context import VerifyContext
 from checks.drift import schema_drift
+from checks.evidence import evidence_chain
 from checks.fingerprint import temporal_scope
 from checks.grants import grants
 from checks.kinds import mapping_kinds
@@ -34,6 +35,7 @@ CHECKS: list[tuple[str, Callable[[VerifyContext], list[CheckResult]]]] = [
     ("grants", lambda ctx: grants(ctx.stores, ctx.roles, ctx.post_split) if ctx.roles else []),
     ("audit-log", lambda ctx: audit_log(ctx) if ctx.log else []),
     ("capture.retained", retained_wal),
+    ("evidence.chain", evidence_chain),
 ]
 
 

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from checks.context import VerifyContext
 from checks.results import CheckResult, Status, could_not_prove, failed, passed, warned
+from split.chain import CHAIN_TABLE, chain
 from split.db import describe_db_error, engine_for
 from split.encode import is_token
 from split.journal import JOURNAL_TABLE, journal
@@ -23,6 +24,7 @@ VERSION_SHAPE = frozenset({"version_num"})
 TOOLKIT_SHAPES = {
     LEDGER_TABLE: frozenset(ledger.c.keys()),
     JOURNAL_TABLE: frozenset(journal.c.keys()),
+    CHAIN_TABLE: frozenset(chain.c.keys()),
     "bunkatsu_schema_version": VERSION_SHAPE,
     "alembic_version": VERSION_SHAPE,  # a store may host its company's own Alembic project
 }

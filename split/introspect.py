@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 # The toolkit's own tables in a store: the ledger, the journal and the Alembic version table (ours and the
 # default name). The first two are part of the store's derived schema; the version tables belong to Alembic.
-SCHEMA_TOOLKIT_TABLES = ("bunkatsu_ledger", "bunkatsu_journal")
+SCHEMA_TOOLKIT_TABLES = ("bunkatsu_ledger", "bunkatsu_journal", "bunkatsu_evidence")
 TOOLKIT_TABLES = (*SCHEMA_TOOLKIT_TABLES, "bunkatsu_schema_version", "alembic_version")
 # The record of planted canaries: in the source or the NW store only, never a table to map or copy. Not in
 # TOOLKIT_TABLES, because the retail store may not hold it: there it is an extra table like any other.

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
+from split import chain
+
 JOURNAL_TABLE = "bunkatsu_journal"
 
 # Part of each store's derived schema (split/schema/derive.py), like the ledger.
@@ -33,6 +35,7 @@ journal = sa.Table(
     sa.Column("report", sa.Text),  # path of the verify report of a gate
     sa.Column("message", sa.Text),
 )
+chain.chained(journal)  # each row written is appended to the store's evidence chain
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,9 @@ def append(engine: sa.Engine, entry: Entry) -> None:
     values = {**entry.__dict__, "counts": json.dumps(entry.counts, sort_keys=True)}
     values["at"] = entry.at or datetime.now(UTC).replace(tzinfo=None)
     with engine.begin() as conn:
-        conn.execute(journal.insert().values(**values))
+        inserted = conn.execute(journal.insert().values(**values)).inserted_primary_key
+        assert inserted is not None, "a single-row insert has a primary key"
+        chain.record(conn, journal, {"entry_id": inserted[0]})
 
 
 def entries(engine: sa.Engine, wave: str | None = None) -> list[Entry]:

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
+from split import chain
+
 LEDGER_TABLE = "bunkatsu_ledger"
 FOLLOW_ROW = "(follow)"  # the row holding the source position a store holds every captured change up to
 
@@ -36,6 +38,7 @@ ledger = sa.Table(
     sa.Column("updated", sa.BigInteger),
     sa.Column("deleted", sa.BigInteger),
 )
+chain.chained(ledger)  # each row written is appended to the store's evidence chain
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,10 @@ def is_recorded(conn: sa.Connection, plan_hash: str, table: str, partition_no: i
 
 
 def record(conn: sa.Connection, entry: LedgerEntry) -> None:
+    """Write the range's row, and append it to the store's evidence chain, in the caller's transaction."""
     conn.execute(ledger.insert().values(**entry.__dict__, finished_at=datetime.now(UTC).replace(tzinfo=None)))
+    chain.record(conn, ledger, {"plan_hash": entry.plan_hash, "table_name": entry.table_name,
+                                "partition_no": entry.partition_no})  # fmt: skip
 
 
 def replace(conn: sa.Connection, entry: LedgerEntry) -> None:

@@ -10,7 +10,7 @@ this module is the one place that decides target DDL.
 - The source's foreign keys that stay valid inside the store (`fk_guaranteed`): a retail store
   holds only the rows in scope, so a foreign key is kept only when the scopes prove that every
   retail child row's parent row is in the retail store too.
-- The toolkit's ledger and journal tables.
+- The toolkit's ledger and journal tables, and the evidence chain over them.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
 
+from split.chain import chain
 from split.errors import ConfigError
 from split.introspect import ForeignKeyInfo, IndexInfo, SourceSchema
 from split.journal import journal
@@ -161,6 +162,7 @@ def store_metadata(plan: Plan, mapping: Mapping, schema: SourceSchema, store: st
             sa.Index(short_name("ix", name, col), table.c[col])
     ledger.to_metadata(metadata)
     journal.to_metadata(metadata)
+    chain.to_metadata(metadata)
     return metadata
 
 

@@ -1,0 +1,214 @@
+"""The evidence chain: every journal and ledger row bunkatsu writes is also appended to a hash chain in the
+same store and the same transaction (README "Evidence"), so that an edited, deleted, inserted or reordered row
+is detected by `verify` (`evidence.chain`) and by `evidence check`.
+
+Each record holds the row as the store returned it after the write (canonical JSON: what is hashed is what a
+reader will read back, whatever the engine did to a time or a number), the hash of the record before it, and
+its own hash over both. Records are numbered 0, 1, 2 …; record 0 (genesis) is written by the first append and
+adopts, in key order, the rows a store held before it had a chain (an upgraded store).
+
+Appends are serialised per store by a row lock on the genesis record, taken as the last statement before the
+writer's commit (SQLite: the writer already holds the database's write lock): two partitions finishing at once
+cannot both extend the same head. A chain proves that nothing was changed after it was written; someone who
+can write the store could still rebuild all of it, which is why its head is recorded elsewhere too (every gate
+report, every evidence pack).
+
+Never a protected value: the journal and ledger hold counts, hashes, check ids, range numbers and paths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+CHAIN_TABLE = "bunkatsu_evidence"
+GENESIS = "0" * 64
+
+# Part of each store's derived schema (split/schema/derive.py), like the journal and ledger.
+chain = sa.Table(
+    CHAIN_TABLE,
+    sa.MetaData(),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("table_name", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(8), nullable=False),  # genesis | adopt | write | delete
+    sa.Column("row_key", sa.Text, nullable=False),  # the row's primary key, JSON
+    sa.Column("row_json", sa.Text),  # the row as read back, canonical JSON; NULL when deleted
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+# The tables whose rows are chained, by name: registered by their modules (split.journal, split.ledger).
+CHAINED: dict[str, sa.Table] = {}
+
+
+def chained(table: sa.Table) -> sa.Table:
+    CHAINED[table.name] = table
+    return table
+
+
+def record(conn: sa.Connection, table: sa.Table, key: Mapping[str, Any]) -> None:
+    """Append the row of `table` with primary key `key`, as it now reads in this transaction (or its deletion),
+    to the chain. Called after the write, inside the writer's transaction, just before its commit."""
+    where = [c == key[c.name] for c in table.primary_key.columns]
+    row = conn.execute(sa.select(table).where(*where)).mappings().first()
+    written = _key_of(table, row if row is not None else key)  # the key as read back, as `examine` reads it
+    seq, prev = _lock_head(conn, (table.name, written))
+    if row is None:
+        _append(conn, seq + 1, prev, table.name, "delete", written, None)
+    else:
+        _append(conn, seq + 1, prev, table.name, "write", written, canonical(row))
+
+
+@dataclass
+class Examination:
+    """What one store's chain says: its length and head, and the first defect found (None: intact)."""
+
+    records: int = 0
+    head: str = GENESIS
+    defect: str | None = None
+    rows: dict[str, int] = field(default_factory=dict)  # rows checked against the chain, per table
+
+    def to_dict(self) -> dict:
+        return {"records": self.records, "head": self.head, "defect": self.defect, "rows": self.rows}
+
+
+def has_chain(conn: sa.Connection) -> bool:
+    return sa.inspect(conn).has_table(CHAIN_TABLE)
+
+
+def examine(conn: sa.Connection) -> Examination:
+    """Walk the chain from genesis (each record's number, link and hash), then compare each chained table's
+    rows with the last record of each key: a row the chain does not hold, one it holds differently and one it
+    holds but the table lost are each a defect. The first defect is named by table, key and record number."""
+    found = Examination()
+    state: dict[tuple[str, str], str | None] = {}
+    for r in conn.execute(sa.select(chain).order_by(chain.c.seq)).mappings():
+        if r["seq"] != found.records:
+            found.defect = f"record {found.records} of the chain is missing (the next one is {r['seq']})"
+            return found
+        if r["prev_hash"] != found.head:
+            found.defect = f"record {r['seq']} does not follow record {r['seq'] - 1} (a record was replaced or moved)"
+            return found
+        if r["hash"] != _hash(r["seq"], r["prev_hash"], r["table_name"], r["action"], r["row_key"], r["row_json"]):
+            found.defect = f"record {r['seq']} was changed after it was written"
+            return found
+        found.records, found.head = found.records + 1, r["hash"]
+        if r["action"] != "genesis":
+            state[(r["table_name"], r["row_key"])] = r["row_json"]
+    inspector = sa.inspect(conn)
+    for name, table in sorted(CHAINED.items()):
+        present = inspector.has_table(name)
+        rows = {_key_of(table, row): canonical(row) for row in _rows(conn, table)} if present else {}
+        found.rows[name] = len(rows)
+        defect = _first_difference(name, rows, {k: v for (t, k), v in state.items() if t == name})
+        if defect:
+            found.defect = defect
+            return found
+    return found
+
+
+def _first_difference(name: str, rows: dict[str, str], chained_rows: dict[str, str | None]) -> str | None:
+    for key in sorted(rows.keys() | chained_rows.keys()):
+        held, recorded = rows.get(key), chained_rows.get(key)
+        if held == recorded:
+            continue
+        if key not in chained_rows:
+            return f"{name} row {key} is not in the chain (written by something other than bunkatsu)"
+        if held is None:
+            return f"{name} row {key} was deleted after bunkatsu wrote it"
+        if recorded is None:
+            return f"{name} row {key} was deleted by bunkatsu but is back"
+        return f"{name} row {key} was changed after bunkatsu wrote it"
+    return None
+
+
+def canonical(row: Mapping[Any, Any]) -> str:
+    """The row as hashed: JSON with sorted keys, times and numbers spelled one way."""
+    return json.dumps({k: _plain(v) for k, v in row.items()}, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    return value
+
+
+def _hash(seq: int, prev: str, table: str, action: str, key: str, row: str | None) -> str:
+    payload = json.dumps([seq, prev, table, action, key, row], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _append(conn: sa.Connection, seq: int, prev: str, table: str, action: str, key: str, row: str | None) -> str:
+    digest = _hash(seq, prev, table, action, key, row)
+    values = {"seq": seq, "table_name": table, "action": action, "row_key": key, "row_json": row}
+    conn.execute(chain.insert().values(**values, prev_hash=prev, hash=digest))
+    return digest
+
+
+def _key_of(table: sa.Table, row: Mapping[Any, Any]) -> str:
+    return json.dumps([_plain(row[c.name]) for c in table.primary_key.columns], ensure_ascii=False)
+
+
+def _rows(conn: sa.Connection, table: sa.Table) -> Iterable[Mapping[Any, Any]]:
+    return conn.execute(sa.select(table)).mappings()
+
+
+def _lock_head(conn: sa.Connection, writing: tuple[str, str]) -> tuple[int, str]:
+    """Lock the chain for this transaction and return its last record (number, hash), beginning the chain
+    first if the store has none. The lock is the genesis record's row lock (held until commit); on a READ
+    COMMITTED writer (bunkatsu's on PostgreSQL and MariaDB) the read after it sees every earlier append."""
+    genesis = sa.select(chain.c.seq).where(chain.c.seq == 0)
+    if conn.dialect.name != "sqlite":
+        genesis = genesis.with_for_update()
+    if conn.execute(genesis).first() is None:
+        if _insert_genesis(conn):
+            _adopt(conn, writing)
+        conn.execute(genesis)
+    newest = sa.select(chain.c.seq, chain.c.hash).order_by(chain.c.seq.desc()).limit(1)
+    if conn.dialect.name != "sqlite":  # a locking read sees the latest commit under any isolation level
+        newest = newest.with_for_update()
+    last = conn.execute(newest).one()
+    return int(last.seq), str(last.hash)
+
+
+def _insert_genesis(conn: sa.Connection) -> bool:
+    """Insert record 0 unless another writer just did (it then waits for that writer's commit); whether we did."""
+    values = {"seq": 0, "table_name": "", "action": "genesis", "row_key": "[]", "row_json": None}
+    values |= {"prev_hash": GENESIS, "hash": _hash(0, GENESIS, "", "genesis", "[]", None)}
+    stmt: Any
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        done = pg_insert(chain).values(**values).on_conflict_do_nothing().returning(chain.c.seq)
+        return conn.execute(done).first() is not None  # its rowcount says -1 here
+    if conn.dialect.name in ("mysql", "mariadb"):
+        stmt = chain.insert().values(**values).prefix_with("IGNORE")
+    else:
+        stmt = chain.insert().values(**values).prefix_with("OR IGNORE")
+    return conn.execute(stmt).rowcount == 1
+
+
+def _adopt(conn: sa.Connection, writing: tuple[str, str]) -> None:
+    """A store that held journal or ledger rows before it had a chain: they begin it, in table and key order
+    (but the row being written now, which the chain records next)."""
+    seq, prev = 0, _hash(0, GENESIS, "", "genesis", "[]", None)
+    inspector = sa.inspect(conn)
+    for name, table in sorted(CHAINED.items()):
+        if not inspector.has_table(name):
+            continue
+        rows = sorted((_key_of(table, row), canonical(row)) for row in _rows(conn, table))
+        rows = [(key, row) for key, row in rows if (name, key) != writing]
+        for key, row in rows:
+            seq += 1
+            prev = _append(conn, seq, prev, name, "adopt", key, row)
