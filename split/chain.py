@@ -13,13 +13,17 @@ cannot both extend the same head. A chain proves that nothing was changed after 
 can write the store could still rebuild all of it, which is why its head is recorded elsewhere too (every gate
 report, every evidence pack).
 
-Never a protected value: the journal and ledger hold counts, hashes, check ids, range numbers and paths.
+A column that may hold a customer's key (the NW ledger's range bounds: a quantile of supply point ids) is
+chained as a keyed hash (HMAC-SHA256 under a random salt kept in the genesis record, never exported): the chain's
+records and an evidence pack hold no protected value, and an edit of such a column is still found in the store.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -42,14 +46,17 @@ chain = sa.Table(
     sa.Column("row_json", sa.Text),  # the row as read back, canonical JSON; NULL when deleted
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("salt", sa.String(64)),  # genesis only: keys the hidden columns' hashes; not hashed, never exported
 )
 
-# The tables whose rows are chained, by name: registered by their modules (split.journal, split.ledger).
+# The tables whose rows are chained, by name, and their hidden columns: registered by their modules.
 CHAINED: dict[str, sa.Table] = {}
+HIDDEN: dict[str, frozenset[str]] = {}
 
 
-def chained(table: sa.Table) -> sa.Table:
+def chained(table: sa.Table, hidden: Iterable[str] = ()) -> sa.Table:
     CHAINED[table.name] = table
+    HIDDEN[table.name] = frozenset(hidden)
     return table
 
 
@@ -59,11 +66,11 @@ def record(conn: sa.Connection, table: sa.Table, key: Mapping[str, Any]) -> None
     where = [c == key[c.name] for c in table.primary_key.columns]
     row = conn.execute(sa.select(table).where(*where)).mappings().first()
     written = _key_of(table, row if row is not None else key)  # the key as read back, as `examine` reads it
-    seq, prev = _lock_head(conn, (table.name, written))
+    seq, prev, salt = _lock_head(conn, (table.name, written))
     if row is None:
         _append(conn, seq + 1, prev, table.name, "delete", written, None)
     else:
-        _append(conn, seq + 1, prev, table.name, "write", written, canonical(row))
+        _append(conn, seq + 1, prev, table.name, "write", written, chained_form(table.name, row, salt))
 
 
 @dataclass
@@ -84,12 +91,33 @@ def has_chain(conn: sa.Connection) -> bool:
 
 
 def examine(conn: sa.Connection) -> Examination:
+    """The store's chain and its journal and ledger rows, as `walk` finds them."""
+    records, rows = records_and_rows(conn)
+    return walk(records, rows)
+
+
+def records_and_rows(conn: sa.Connection) -> tuple[list[dict], dict[str, list[str]]]:
+    """The chain's records (without the salt) and each chained table's rows in their chained form (hidden
+    columns hashed): what `walk` compares, and what an evidence pack holds."""
+    records = [dict(r) for r in conn.execute(sa.select(chain).order_by(chain.c.seq)).mappings()]
+    salt = records[0].get("salt") if records else None
+    for r in records:
+        r.pop("salt", None)
+    inspector = sa.inspect(conn)
+    rows = {
+        name: sorted(chained_form(name, row, salt) for row in _rows(conn, table)) if inspector.has_table(name) else []
+        for name, table in CHAINED.items()
+    }
+    return records, rows
+
+
+def walk(records: Iterable[Mapping[Any, Any]], rows: Mapping[str, Iterable[str]]) -> Examination:
     """Walk the chain from genesis (each record's number, link and hash), then compare each chained table's
-    rows with the last record of each key: a row the chain does not hold, one it holds differently and one it
-    holds but the table lost are each a defect. The first defect is named by table, key and record number."""
+    rows (chained form) with the last record of each key: a row the chain does not hold, one it holds
+    differently and one it holds but the table lost are each a defect, named by table, key and record."""
     found = Examination()
     state: dict[tuple[str, str], str | None] = {}
-    for r in conn.execute(sa.select(chain).order_by(chain.c.seq)).mappings():
+    for r in records:
         if r["seq"] != found.records:
             found.defect = f"record {found.records} of the chain is missing (the next one is {r['seq']})"
             return found
@@ -102,12 +130,10 @@ def examine(conn: sa.Connection) -> Examination:
         found.records, found.head = found.records + 1, r["hash"]
         if r["action"] != "genesis":
             state[(r["table_name"], r["row_key"])] = r["row_json"]
-    inspector = sa.inspect(conn)
     for name, table in sorted(CHAINED.items()):
-        present = inspector.has_table(name)
-        rows = {_key_of(table, row): canonical(row) for row in _rows(conn, table)} if present else {}
-        found.rows[name] = len(rows)
-        defect = _first_difference(name, rows, {k: v for (t, k), v in state.items() if t == name})
+        held = {_key_of(table, json.loads(row)): row for row in rows.get(name, [])}
+        found.rows[name] = len(held)
+        defect = _first_difference(name, held, {k: v for (t, k), v in state.items() if t == name})
         if defect:
             found.defect = defect
             return found
@@ -129,9 +155,16 @@ def _first_difference(name: str, rows: dict[str, str], chained_rows: dict[str, s
     return None
 
 
-def canonical(row: Mapping[Any, Any]) -> str:
-    """The row as hashed: JSON with sorted keys, times and numbers spelled one way."""
-    return json.dumps({k: _plain(v) for k, v in row.items()}, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+def chained_form(table: str, row: Mapping[Any, Any], salt: str | None) -> str:
+    """The row as chained: JSON with sorted keys, times and numbers spelled one way, each hidden column that
+    holds a value replaced by its keyed hash."""
+    hidden = HIDDEN.get(table, frozenset())
+    plain = {str(k): _plain(v) for k, v in row.items()}
+    for name in hidden & plain.keys():
+        if plain[name] is not None:
+            value = json.dumps(plain[name], ensure_ascii=False).encode("utf-8")
+            plain[name] = "hmac:" + hmac.new(bytes.fromhex(salt or ""), value, hashlib.sha256).hexdigest()
+    return json.dumps(plain, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def _plain(value: Any) -> Any:
@@ -164,28 +197,30 @@ def _rows(conn: sa.Connection, table: sa.Table) -> Iterable[Mapping[Any, Any]]:
     return conn.execute(sa.select(table)).mappings()
 
 
-def _lock_head(conn: sa.Connection, writing: tuple[str, str]) -> tuple[int, str]:
+def _lock_head(conn: sa.Connection, writing: tuple[str, str]) -> tuple[int, str, str]:
     """Lock the chain for this transaction and return its last record (number, hash), beginning the chain
     first if the store has none. The lock is the genesis record's row lock (held until commit); on a READ
     COMMITTED writer (bunkatsu's on PostgreSQL and MariaDB) the read after it sees every earlier append."""
-    genesis = sa.select(chain.c.seq).where(chain.c.seq == 0)
+    genesis = sa.select(chain.c.salt).where(chain.c.seq == 0)
     if conn.dialect.name != "sqlite":
         genesis = genesis.with_for_update()
-    if conn.execute(genesis).first() is None:
+    salt = conn.execute(genesis).scalar()
+    if salt is None:
         if _insert_genesis(conn):
             _adopt(conn, writing)
-        conn.execute(genesis)
+        salt = conn.execute(genesis).scalar_one()
     newest = sa.select(chain.c.seq, chain.c.hash).order_by(chain.c.seq.desc()).limit(1)
     if conn.dialect.name != "sqlite":  # a locking read sees the latest commit under any isolation level
         newest = newest.with_for_update()
     last = conn.execute(newest).one()
-    return int(last.seq), str(last.hash)
+    return int(last.seq), str(last.hash), str(salt)
 
 
 def _insert_genesis(conn: sa.Connection) -> bool:
     """Insert record 0 unless another writer just did (it then waits for that writer's commit); whether we did."""
     values = {"seq": 0, "table_name": "", "action": "genesis", "row_key": "[]", "row_json": None}
     values |= {"prev_hash": GENESIS, "hash": _hash(0, GENESIS, "", "genesis", "[]", None)}
+    values["salt"] = secrets.token_hex(32)
     stmt: Any
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -203,11 +238,12 @@ def _adopt(conn: sa.Connection, writing: tuple[str, str]) -> None:
     """A store that held journal or ledger rows before it had a chain: they begin it, in table and key order
     (but the row being written now, which the chain records next)."""
     seq, prev = 0, _hash(0, GENESIS, "", "genesis", "[]", None)
+    salt = conn.execute(sa.select(chain.c.salt).where(chain.c.seq == 0)).scalar_one()
     inspector = sa.inspect(conn)
     for name, table in sorted(CHAINED.items()):
         if not inspector.has_table(name):
             continue
-        rows = sorted((_key_of(table, row), canonical(row)) for row in _rows(conn, table))
+        rows = sorted((_key_of(table, row), chained_form(name, row, salt)) for row in _rows(conn, table))
         rows = [(key, row) for key, row in rows if (name, key) != writing]
         for key, row in rows:
             seq += 1

@@ -188,7 +188,7 @@ def plan(
     if as_json:
         _emit_json(result.to_dict())
     elif sql:
-        from split.render import plan_sql
+        from split.plan import plan_sql
 
         sys.stdout.write(plan_sql(result) + "\n")
     else:

@@ -38,7 +38,7 @@ ledger = sa.Table(
     sa.Column("updated", sa.BigInteger),
     sa.Column("deleted", sa.BigInteger),
 )
-chain.chained(ledger)  # each row written is appended to the store's evidence chain
+chain.chained(ledger, hidden=("key_lo", "key_hi", "key_range"))  # each row written is chained; bounds as keyed hashes
 
 
 @dataclass(frozen=True)

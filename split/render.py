@@ -69,33 +69,6 @@ def _store_cell(sp: StorePlan | None) -> str:
     return "–" if sp is None else f"{len(sp.columns)} cols · {sp.scope}"
 
 
-def plan_sql(plan: Plan) -> str:
-    """The exact SELECT each store gets per table (key-range conditions listed per partition)."""
-    from split.plan import render_statement
-
-    lines = [
-        f"-- bunkatsu plan {plan.hash}",
-        f"-- mapping {plan.mapping_path} sha256 {plan.mapping_sha256}",
-        f"-- source dialect {plan.source_dialect}",
-        "",
-    ]
-    for t in plan.tables:
-        for sp in t.stores:
-            lines.append(f"-- {t.order + 1}. {t.name} → {sp.store} (wave {t.wave}; scope {sp.scope})")
-            for c in sp.columns:
-                if c.transform == "encode":
-                    lines.append(
-                        f"--   {c.name}: encoded in transit as HMAC-SHA256 token (key from BUNKATSU_ENCODE_KEY)"
-                    )
-            if len(t.partitions) > 1:
-                key = t.key[0] if len(t.key) == 1 else f"({', '.join(t.key)})"
-                ranges = ", ".join(p.describe() for p in t.partitions)
-                lines.append(f"--   partitions by {key}, each adds `AND {key} >= lo AND {key} < hi`: {ranges}")
-            lines.append(render_statement(plan, t, sp) + ";")
-            lines.append("")
-    return "\n".join(lines)
-
-
 def copy_summary(result: CopyResult) -> None:
     table = Table(title=f"copy {result.run_id[:12]} · plan {result.plan_hash[:12]}…")
     for col in ("table", "wave", "source rows", "NW rows", "retail rows", "partitions", "resumed", "method"):

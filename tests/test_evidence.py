@@ -44,6 +44,10 @@ TAMPERING = {
         "UPDATE bunkatsu_ledger SET row_count = row_count + 1 WHERE partition_no = 0 AND table_name = 'meter'",
         r'bunkatsu_ledger row \[".*", "meter", 0\] was changed after bunkatsu wrote it',
     ),
+    "a range bound edited (chained as a keyed hash)": (
+        'UPDATE bunkatsu_ledger SET key_range = \'{"lo": null, "hi": null}\' WHERE key_range IS NOT NULL AND partition_no = 1',
+        r'bunkatsu_ledger row \[".*", "\w+", \d+\] was changed after bunkatsu wrote it',
+    ),
     "a journal row deleted": (
         "DELETE FROM bunkatsu_journal WHERE step = 'gate-1'",
         r"bunkatsu_journal row \[\d+\] was deleted after bunkatsu wrote it",
@@ -78,6 +82,13 @@ def test_the_chain_holds_what_bunkatsu_wrote_and_names_each_change_behind_its_ba
         assert found.defect is None, found.defect
         assert found.rows == {"bunkatsu_journal": 2, "bunkatsu_ledger": held} and held > 10
         assert found.records == 1 + held + 2, "genesis, then one record per row written: nothing adopted"
+    with engine_for(nw).connect() as conn:
+        bounds = conn.execute(sa.text("SELECT key_range FROM bunkatsu_ledger WHERE key_range IS NOT NULL")).scalars()
+        ids = {
+            v for r in bounds for v in (json.loads(r)["lo"] or []) + (json.loads(r)["hi"] or []) if isinstance(v, str)
+        }
+        chained = " ".join(conn.execute(sa.text("SELECT row_json FROM bunkatsu_evidence")).scalars().all()[1:])
+    assert len(ids) > 5 and not [i for i in ids if i in chained], "range bounds (supply point ids) are never chained"
     for what, (statement, named) in TAMPERING.items():
         with engine_for(nw, writer=True).connect() as conn:
             conn.exec_driver_sql(statement)

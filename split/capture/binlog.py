@@ -204,9 +204,7 @@ def names(query: str, identifier: str) -> bool:
     (a server with case-insensitive names matches so). Not a part of a longer word; a string that merely
     contains the name costs a needless comparison, never a miss."""
     spellings = {identifier, identifier.replace("`", "``")}
-    return any(
-        re.search(rf"(?<![\w$]){re.escape(spelling)}(?![\w$])", query, re.IGNORECASE) for spelling in spellings
-    )
+    return any(re.search(rf"(?<![\w$]){re.escape(spelling)}(?![\w$])", query, re.IGNORECASE) for spelling in spellings)
 
 
 class _Pending:
