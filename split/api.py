@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from checks.grants import GrantsResult, roles_from, run_grants
 from checks.verify import VerifyResult, verify_split
-from split import canary, cutover, keys
+from split import canary, cutover, evidence, keys
 from split.audit import AuditResult, LogSpec, checked_log, investigate_log
 from split.canary import CanaryResult
 from split.capture import command as capture
@@ -37,7 +37,7 @@ from split.progress import Progress
 from split.rehearsal import DryRunResult, rehearse
 from split.sample.generate import SampleSummary, build
 from split.schema import command as schema
-from split.settings import ENV_RETAIL, report_folder, verify_log_url, workers_option
+from split.settings import ENV_NW, ENV_RETAIL, report_folder, store_url, verify_log_url, workers_option
 from split.sync import SyncResult, sync_tables
 
 if TYPE_CHECKING:
@@ -128,6 +128,31 @@ def capture_status(source: str | None = None) -> list[SlotStatus]:
 def capture_drop(mapping_file: str | Path | None = None, source: str | None = None) -> tuple[str, bool]:
     """Drop this mapping's capture slot and publication on the source."""
     return capture.capture_drop(prepare(mapping_file, source, stores=(), need_key=False))
+
+
+def evidence_pack(
+    mapping_file: str | Path | None = None,
+    source: str | None = None,
+    nw: str | None = None,
+    retail: str | None = None,
+    *,
+    out: str | Path,
+    wave: str | None = None,
+    migrations: str | Path | None = None,
+    sign_key: str | Path | None = None,
+) -> evidence.PackResult:
+    """One archive of what a wave's sign-off needs (or everything so far), with a manifest of SHA-256s."""
+    prep = prepare(mapping_file, source, nw, retail, migrations=migrations, stores_exist=True, need_key=False)
+    return evidence.pack(prep, Path(out), wave=wave, sign_key=Path(sign_key) if sign_key else None)
+
+
+def evidence_check(
+    path: str | Path, *, public_key: str | Path | None = None, nw: str | None = None, retail: str | None = None
+) -> evidence.CheckOutcome:
+    """Recompute an evidence pack; with the stores, show their chains still hold the packed heads."""
+    given = (("nw", nw, ENV_NW), ("retail", retail, ENV_RETAIL))
+    stores = {role: store_url(role, url, env).url for role, url, env in given if url}  # only when given
+    return evidence.check(Path(path), public_key=Path(public_key) if public_key else None, stores=stores)
 
 
 def verify(

@@ -164,7 +164,12 @@ def chained_form(table: str, row: Mapping[Any, Any], salt: str | None) -> str:
         if plain[name] is not None:
             value = json.dumps(plain[name], ensure_ascii=False).encode("utf-8")
             plain[name] = "hmac:" + hmac.new(bytes.fromhex(salt or ""), value, hashlib.sha256).hexdigest()
-    return json.dumps(plain, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return canonical_json(plain)
+
+
+def canonical_json(row: Mapping[str, Any]) -> str:
+    """A row already in plain values (as chained, or as a pack holds it) spelled the one way it is hashed."""
+    return json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def _plain(value: Any) -> Any:

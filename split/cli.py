@@ -927,6 +927,93 @@ def _ask(question: str) -> bool:
     return typer.confirm(question, default=False, err=True)
 
 
+# ── evidence ───────────────────────────────────────────────────────────────────────────────
+
+evidence_app = typer.Typer(
+    help="Evidence for sign-off: one tamper-evident archive per wave (`pack`), and its check (`check`).",
+    epilog="Example: bunkatsu evidence pack --wave masters --out evidence-masters.zip, then "
+    "bunkatsu evidence check evidence-masters.zip",
+    no_args_is_help=True,
+)
+app.add_typer(evidence_app, name="evidence")
+
+
+@evidence_app.command(
+    "pack",
+    epilog="Examples: bunkatsu evidence pack -m mappings/takuso.yaml --wave masters --out masters.zip\n\n"
+    "          bunkatsu evidence pack --out all.zip --sign-key ~/.ssh/id_ed25519   (writes all.zip.sig)",
+)
+def evidence_pack(
+    out: Annotated[Path, typer.Option("--out", help="The archive to write (never overwritten).")],
+    mapping: MappingOpt = None,
+    source: SourceOpt = None,
+    nw: NwOpt = None,
+    retail: RetailOpt = None,
+    wave: Annotated[str | None, typer.Option("--wave", help="Only this wave's gate reports. [default: all]")] = None,
+    migrations: MigrationsOpt = None,
+    sign_key: Annotated[
+        Path | None, typer.Option("--sign-key", help="Sign with this key: `ssh-keygen -Y sign`, FILE.sig beside it.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write one archive of what a wave's sign-off needs: the mapping and its hash, the plan (JSON and SQL), the
+    Alembic revisions, every gate's report folder, each store's journal, ledger and evidence chain (range
+    bounds as keyed hashes), and a manifest with the SHA-256 of every file and the chains' heads. Exit 1 when a
+    store's chain is already broken (the pack is written, and says so)."""
+    from split import api
+
+    result = api.evidence_pack(
+        mapping, source, nw, retail, out=out, wave=wave, migrations=migrations, sign_key=sign_key
+    )
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        print(f"pack: {result.path} ({result.files} files, {len(result.reports)} gate reports)")
+        for store, head in result.chains.items():
+            print(f"  {store} chain: {head['records']} records, head {head['head'][:16]}")
+        if result.signature:
+            print(f"  signature: {result.signature}")
+        for defect in result.defects:
+            print(f"  broken: {defect}")
+    if result.defects:
+        raise typer.Exit(1)
+
+
+@evidence_app.command(
+    "check",
+    epilog="Examples: bunkatsu evidence check masters.zip\n\n"
+    "          bunkatsu evidence check masters.zip --public-key nw-signer.pub --nw postgresql://…/nw",
+)
+def evidence_check(
+    path: Annotated[Path, typer.Argument(help="The evidence pack.")],
+    public_key: Annotated[
+        Path | None, typer.Option("--public-key", help="Verify FILE.sig with this OpenSSH public key.")
+    ] = None,
+    nw: Annotated[str | None, typer.Option("--nw", help="Also show the NW store's chain still holds the head.")] = None,
+    retail: Annotated[
+        str | None, typer.Option("--retail", help="Also show the retail store's chain still holds the head.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recompute every file's SHA-256, walk each store's chain and compare the packed journal and ledger with it,
+    verify the signature (with --public-key) and the stores' chains (with --nw/--retail). Exit 0 when all holds,
+    1 naming the first file, row or record that differs."""
+    from split import api
+
+    result = api.evidence_check(path, public_key=public_key, nw=nw, retail=retail)
+    if as_json:
+        _emit_json(result.to_dict())
+    elif result.difference:
+        print(f"evidence pack {result.path}: DIFFERS — {result.difference}")
+    else:
+        chains = ", ".join(f"{s} {c['records']} records" for s, c in result.chains.items())
+        extra = [f"signature {result.signature}"] if result.signature else []
+        extra += [f"{store} store {said}" for store, said in result.stores.items()]
+        print(f"evidence pack {result.path}: intact ({result.files} files; chains {chains}{'; ' if extra else ''}"
+              f"{'; '.join(extra)})")  # fmt: skip
+    raise typer.Exit(result.exit_code)
+
+
 # ── key ────────────────────────────────────────────────────────────────────────────────────
 
 key_app = typer.Typer(

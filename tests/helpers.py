@@ -109,9 +109,14 @@ def database_fingerprint(url: str) -> str:
     return digest.hexdigest()
 
 
+# The ledger and the evidence chain record when and by which run a range was written (and the chain a random
+# salt): two runs that leave the same rows differ there. store_image compares the ledger by its counts.
+CHAINED = {"bunkatsu_ledger", "bunkatsu_evidence"}
+
+
 def store_image(url: str) -> dict:
     """Every table's rows as a multiset; the ledger as (table, partition) → (rows, checksum)."""
-    image = {t: canonical_rows(url, t, column_names(url, t)) for t in table_names(url) if t != "bunkatsu_ledger"}
+    image = {t: canonical_rows(url, t, column_names(url, t)) for t in table_names(url) - CHAINED}
     with engine_for(url).connect() as conn:
         ledger = conn.execute(
             sa.text("SELECT table_name, partition_no, row_count, checksum FROM bunkatsu_ledger")

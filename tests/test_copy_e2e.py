@@ -140,7 +140,7 @@ def test_split_is_exact(split_stores):
     source_tables = table_names(source)
 
     # NW: every table but retail's own, every column, every row.
-    toolkit = {"bunkatsu_ledger", "bunkatsu_journal", "bunkatsu_schema_version"}
+    toolkit = {"bunkatsu_ledger", "bunkatsu_journal", "bunkatsu_evidence", "bunkatsu_schema_version"}
     assert table_names(nw) == source_tables - RETAIL_ONLY_TABLES | toolkit
     for table in source_tables - RETAIL_ONLY_TABLES:
         columns = column_names(source, table)

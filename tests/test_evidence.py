@@ -180,3 +180,80 @@ def test_rows_from_before_the_chain_are_adopted_by_its_first_append(dbs, backend
 
 def ledger_entry(table: str, n: int) -> ledger.LedgerEntry:
     return ledger.LedgerEntry("p" * 64, table, n, "nw", "run", n, n + 1, None, 10, "c" * 64, "m" * 64)
+
+
+def pack_args(mapping, source, nw, retail):  # noqa: ANN001, ANN201
+    return ["--mapping", str(mapping), "--source", source, "--nw", nw, "--retail", retail]
+
+
+@pytest.mark.parametrize("backend", [pytest.param("sqlite")])
+def test_a_pack_round_trips_and_a_changed_byte_or_row_is_named(dbs, session_dbs, small_partitions, tmp_path, backend):
+    """`evidence pack` then `evidence check`: intact (exit 0). One byte changed in any file of the archive —
+    the mapping, the plan, a revision, a gate report, a store's journal, ledger or chain, the manifest — is
+    exit 1 naming that file (or the chain's row); a journal row changed in a store afterwards is exit 1 with
+    the stores given; a signature made with `ssh-keygen -Y sign` verifies, and not with another key."""
+    import shutil
+    import subprocess
+    import zipfile
+
+    source = sample_source(session_dbs, backend)
+    nw, retail = dbs.url(backend, "nw"), dbs.url(backend, "rt")
+    assert copy(small_partitions, source, nw, retail).returncode == 0
+    args = pack_args(small_partitions, source, nw, retail)
+    reports = tmp_path / "gates"
+    gate = run_cli(
+        "cutover", "run", *args, "--wave", "masters", "--until", "verify", "--reports", str(reports), env=ENV
+    )
+    assert gate.returncode == 0, gate.stderr
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    for who in ("nw-signer", "someone"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keys / who)], check=True)
+    out = tmp_path / "masters.zip"
+    packed = run_cli("evidence", "pack", *args, "--wave", "masters", "--out", str(out), "--sign-key",
+                     str(keys / "nw-signer"), "--json", env=ENV)  # fmt: skip
+    assert packed.returncode == 0, packed.stderr
+    assert json.loads(packed.stdout)["reports"], "the gate's report folder is in the pack"
+    again = run_cli("evidence", "pack", *args, "--out", str(out), env=ENV)
+    assert again.returncode == 2 and "never overwritten" in again.stderr
+
+    def check(path, *extra):  # noqa: ANN001, ANN202
+        return run_cli("evidence", "check", str(path), *extra)
+
+    intact = check(out, "--public-key", str(keys / "nw-signer.pub"), "--nw", nw, "--retail", retail)
+    assert intact.returncode == 0 and "intact" in intact.stdout and "signature verified" in intact.stdout, intact
+    stranger = check(out, "--public-key", str(keys / "someone.pub"))
+    assert stranger.returncode == 1 and "does not verify" in stranger.stdout
+    with zipfile.ZipFile(out) as archive:
+        names = archive.namelist()
+        contents = {n: archive.read(n) for n in names}
+    kinds = ["manifest.json", "mapping/", "plan/plan.json", "plan/plan.sql", "migrations/nw/versions/",
+             "reports/masters/", "stores/nw/chain.json", "stores/retail/bunkatsu_journal.json",
+             "stores/nw/bunkatsu_ledger.json"]  # fmt: skip
+    for kind in kinds:
+        victim = next(n for n in names if n.startswith(kind) and contents[n])
+        tampered = tmp_path / "tampered.zip"
+        with zipfile.ZipFile(tampered, "w") as archive:
+            for name in names:
+                data = contents[name]
+                if name == victim:  # one byte: a digit or letter turned into another
+                    at = next(i for i in range(len(data) // 2, len(data)) if chr(data[i]).isalnum())
+                    data = data[:at] + (b"1" if data[at : at + 1] != b"1" else b"2") + data[at + 1 :]
+                archive.writestr(name, data)
+        found = check(tampered)
+        assert found.returncode == 1, (victim, found.stdout, found.stderr)
+        named = victim if victim != "manifest.json" else "manifest.json"
+        assert "DIFFERS" in found.stdout and (named in found.stdout or "manifest" in found.stdout), (
+            victim,
+            found.stdout,
+        )
+        signed = shutil.copy(str(out) + ".sig", str(tampered) + ".sig")
+        assert check(tampered, "--public-key", str(keys / "nw-signer.pub")).returncode == 1, signed
+    # the archive re-made consistently (file and manifest both changed) is caught by the signature, and a row
+    # changed in a store since by the stores' chains
+    with engine_for(nw, writer=True).begin() as conn:
+        conn.exec_driver_sql("UPDATE bunkatsu_journal SET operator = 'someone else' WHERE entry_id = 1")
+    changed = check(out, "--nw", nw)
+    assert changed.returncode == 1 and "bunkatsu_journal row [1] was changed" in changed.stdout, changed.stdout
+    bad = check(tmp_path / "nothing.zip")
+    assert bad.returncode == 2 and "is not a file" in bad.stderr

@@ -21,7 +21,7 @@ from tests.conftest import BACKEND_PARAMS
 from tests.helpers import TEST_KEY, canonical_rows, column_names, run_cli, table_names
 
 ENV = {"BUNKATSU_ENCODE_KEY": TEST_KEY}
-TOOLKIT = {"bunkatsu_ledger", "bunkatsu_schema_version", "bunkatsu_journal"}
+TOOLKIT = {"bunkatsu_ledger", "bunkatsu_schema_version", "bunkatsu_journal", "bunkatsu_evidence"}
 
 
 def cli(verb: str, mapping: Path, source: str, nw: str, retail: str, *extra: str, fault: str | None = None):
