@@ -62,7 +62,7 @@ def test_api_is_verbs_only() -> None:
     import ast
 
     source = (ROOT / "split" / "api.py").read_text(encoding="utf-8")
-    assert len(source.splitlines()) < 425  # 26 verbs, each a signature, a docstring and a call or two
+    assert len(source.splitlines()) < 460  # 28 verbs, each a signature, a docstring and a call or two
     functions = [n for n in ast.parse(source).body if isinstance(n, ast.FunctionDef)]
     assert not [f.name for f in functions if not ast.get_docstring(f)]
     assert not [n for n in ast.parse(source).body if isinstance(n, ast.ClassDef)], "results live beside their producer"
