@@ -10,6 +10,7 @@ installs chromium and poppler-utils (pdftotext); without them this test fails in
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 from split.db import engine_for
 from split.sample.generate import generate
 from tests.conftest import REQUIRE_SERVERS
-from tests.helpers import ENV, MAPPING, run_cli
+from tests.helpers import ENV, MAPPING, ROOT, run_cli
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 # What the probe of this machine kind starts Chromium with: no sandbox as root, and no background traffic
@@ -111,6 +112,23 @@ def test_the_report_renders_offline_with_its_verdict_first(browser, reports, ver
         assert check_id in text, f"{check_id} is missing from the printed report"
     if verdict == "fail":
         assert "nw.completeness" in text.split("What needs attention")[1][:3000]
+
+
+def test_the_screenshot_in_the_readme_is_the_failing_report_as_chromium_draws_it(browser, reports, tmp_path):
+    """docs/report-example.png is made here: `UPDATE_GOLDEN=1` writes it, otherwise the shot is only checked
+    (a page drawn, not a blank one: thousands of colours where a blank or error page has a few)."""
+    from PIL import Image
+
+    shot = tmp_path / "report.png"
+    drawn = chromium(browser, tmp_path / "profile", "--hide-scrollbars", "--window-size=1200,1500",
+                     f"--screenshot={shot}", reports["fail"].as_uri())  # fmt: skip
+    assert drawn.returncode == 0 and shot.is_file(), drawn.stderr[-2000:]
+    with Image.open(shot) as image:
+        assert image.size == (1200, 1500)
+        colours = image.convert("RGB").getcolors(maxcolors=1_000_000) or []
+    assert len(colours) > 500, f"{len(colours)} colours: a blank page?"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        shutil.copy(shot, ROOT / "docs" / "report-example.png")
 
 
 def _page_requests(net_log: str) -> set[str]:
