@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LOCK   := requirements.lock
 
-.PHONY: demo test lint imports bench clean lock test-latest
+.PHONY: demo test lint imports bench clean lock test-latest messages
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check split checks tests
 	$(BIN)/mypy split checks
 	$(BIN)/lint-imports
+
+# The message catalogues (README "Languages"): extract every marked message and template string into the .pot,
+# merge it into each language's .po (translate what is new there), compile the .mo files the package reads.
+# tests/test_i18n.py fails when a message is missing from the catalogue or lacks a Japanese translation.
+LOCALES := split/locale
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --omit-header -o $(LOCALES)/bunkatsu.pot .
+	$(BIN)/pybabel update -i $(LOCALES)/bunkatsu.pot -d $(LOCALES) -D bunkatsu -l ja --no-fuzzy-matching
+	$(BIN)/pybabel compile -d $(LOCALES) -D bunkatsu -l ja
 
 # The lock: the versions the tests passed with. Regenerate after changing a range in pyproject.toml, run
 # `make test`, commit both. uv resolves for every platform (--universal) and records every file's hash.

@@ -101,6 +101,24 @@ SinceOpt = Annotated[
 UntilOpt = Annotated[str | None, typer.Option(help="Only views before this date.", rich_help_panel=_LOG)]
 
 
+@app.callback()
+def _everywhere(
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            "--lang",
+            envvar="BUNKATSU_LANG",
+            show_envvar=True,
+            help="ja or en: every human line and report. [default: from LC_ALL/LANG, ja_JP.* → ja]",
+        ),
+    ] = None,
+) -> None:
+    """Options for every command, given before it: `bunkatsu --lang ja verify …`."""
+    from split import i18n
+
+    i18n.choose(lang)
+
+
 def _emit_json(data: dict) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
 
@@ -1116,7 +1134,10 @@ def _fail(message: str, code: int) -> None:
     from rich.console import Console
     from rich.markup import escape
 
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {escape(message)}")
+    from split.i18n import _
+
+    label = _("error:")
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]{label}[/] {escape(message)}")
     sys.exit(code)
 
 

@@ -253,10 +253,12 @@ class BarProgress(ProgressProtocol):
 
 def verify_summary(result: VerifyResult | GrantsResult) -> None:
     """Passing checks grouped per id (the report lists each); every failure on its own line."""
+    from split.i18n import _
+
     colour = {"pass": "green", "fail": "red"}.get(result.verdict, "yellow")
-    table = Table(title="verification")
+    table = Table(title=_("verification"))
     for col in ("status", "check", "store", "table", "column", "observed", "expected", "finding"):
-        table.add_column(col, justify="right" if col in ("observed", "expected") else "left")
+        table.add_column(_(col), justify="right" if col in ("observed", "expected") else "left")
     grouped: dict[tuple[str, str], list[str]] = {}
     for c in result.checks:
         if c.status.value == "pass":
@@ -264,9 +266,9 @@ def verify_summary(result: VerifyResult | GrantsResult) -> None:
             continue
         style = {"fail": "bold red", "warn": "blue"}.get(c.status.value, "yellow")
         table.add_row(
-            f"[{style}]{c.status.value}[/]",
+            f"[{style}]{_(c.status.value)}[/]",
             c.id,
-            c.store,
+            _(c.store),
             c.table or "",
             c.column or "",
             "" if c.observed is None else f"{c.observed:,}",
@@ -276,10 +278,10 @@ def verify_summary(result: VerifyResult | GrantsResult) -> None:
     for (check_id, store), messages in grouped.items():
         n = len(messages)  # one passing result: its message says what was proven (grants: what was looked at)
         table.add_row(
-            "[green]pass[/]",
+            "[green]" + _("pass") + "[/]",
             check_id,
-            store,
-            f"{n} table(s)" if n > 1 else "",
+            _(store),
+            _("%(n)s table(s)") % {"n": n} if n > 1 else "",
             "",
             "",
             "",
@@ -287,14 +289,15 @@ def verify_summary(result: VerifyResult | GrantsResult) -> None:
         )
     out.print(table)
     summary = result.to_dict()["summary"]
-    out.print(
-        f"[bold {colour}]verdict: {result.verdict.upper()}[/]  ({summary['pass']} passed, {summary['fail']} failed, "
-        f"{summary['error']} could not prove"
-        + (f", {summary['warn']} warning(s)" if summary.get("warn") else "")
-        + f"; {result.seconds:.1f} s)"
-    )
+    counts = [_("%(n)s passed") % {"n": summary["pass"]}, _("%(n)s failed") % {"n": summary["fail"]}]
+    counts.append(_("%(n)s could not prove") % {"n": summary["error"]})
+    if summary.get("warn"):
+        counts.append(_("%(n)s warning(s)") % {"n": summary["warn"]})
+    verdict = {"pass": _("PASS"), "fail": _("FAIL")}.get(result.verdict, _("COULD NOT PROVE"))
+    label = _("verdict:")
+    out.print(f"[bold {colour}]{label} {verdict}[/]  ({', '.join(counts)}; {result.seconds:.1f} s)")
     if result.report:
-        out.print(f"report: {result.report}")
+        out.print(_("report:") + f" {result.report}")
 
 
 def discover_report(found: Discovery) -> None:

@@ -25,6 +25,8 @@ def run_cli(
     """Run `bunkatsu` in a child process, as a user would (exit codes, stdout/stderr separated)."""
     kept = ("BUNKATSU_REQUIRE_SERVERS", "BUNKATSU_MIGRATIONS")  # the test's own revisions folder, see `migrations`
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("BUNKATSU_") or k in kept}
+    if not {"LANG", "LC_ALL", "LC_MESSAGES"} & set(env or {}):
+        full_env["BUNKATSU_LANG"] = "en"  # tests read English whatever the machine's locale, unless they choose
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "split", *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=cwd

@@ -34,7 +34,14 @@ def test_demo_and_a_japanese_alembic_ini_under_any_locale(tmp_path: Path, locale
     rc, out, err = _run(locale_env, "demo", "--dir", "demo", "--supply-points", "30", cwd=tmp_path)
     assert rc == 0, err
     assert "Traceback" not in err and "internal error" not in err
-    assert (tmp_path / "demo" / "report" / "index.html").is_file()
+    html = (tmp_path / "demo" / "report" / "index.html").read_text(encoding="utf-8")
+    if any(value.startswith("ja") for value in locale_env.values()):  # the locale need not exist: Japanese
+        assert '<html lang="ja">' in html and "<h1>合格 — 物理分割は健全です</h1>" in html
+        assert "判定: 合格" in out
+        assert untranslated(html) == [], "English left in the Japanese report"
+    else:
+        assert '<html lang="en">' in html and "<h1>PASS — the split is clean</h1>" in html
+        assert "verdict: PASS" in out
 
     # an operator's Japanese comment in the generated alembic.ini, then the schema read again under this locale
     ini = tmp_path / "demo" / "migrations" / "alembic.ini"
@@ -50,6 +57,21 @@ def test_demo_and_a_japanese_alembic_ini_under_any_locale(tmp_path: Path, locale
     )  # fmt: skip
     assert rc == 0, err
     assert "Traceback" not in err and "internal error" not in err
+
+
+def untranslated(html: str) -> list[str]:
+    """The catalogue's English phrases (two words or more) found in a report's own text: its headings, labels
+    and notes. Check messages (cells of class `message`) and ids, names and values (`code`, table cells of
+    data) are not the template's words."""
+    import re
+
+    from babel.messages.pofile import read_po
+
+    with (ROOT / "split" / "locale" / "bunkatsu.pot").open("rb") as pot:
+        phrases = [m.id for m in read_po(pot) if m.id and " " in m.id and "%(" not in m.id]
+    text = re.sub(r'<td class="[^"]*message[^"]*">.*?</td>|<code[^>]*>.*?</code>', " ", html, flags=re.S)
+    text = " ".join(re.sub(r"<[^>]+>", " ", text).split())
+    return [p for p in phrases if p in text]
 
 
 def test_a_japanese_message_prints_under_an_ascii_locale(tmp_path: Path) -> None:

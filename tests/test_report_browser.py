@@ -1,10 +1,11 @@
 """The verify report in a real browser (issue 22, part 4): Debian's Chromium, headless.
 
-A passing and a failing report are opened from disk as a reviewer would: the page must render with no
+A passing and a failing report, each in English and Japanese, are opened from disk as a reviewer would: the page must render with no
 console error and no network request (it is self-contained and read offline), the verdict must be the
 first thing on it, and a print to PDF (Chromium's own `--print-to-pdf`, through the report's print
 stylesheet) must give a document whose text starts with the verdict and holds every check. `.ci/run`
-installs chromium and poppler-utils (pdftotext); without them this test fails in CI and skips elsewhere.
+installs chromium, poppler-utils (pdftotext) and a Japanese font; without them this test fails in CI and
+skips elsewhere.
 """
 
 from __future__ import annotations
@@ -63,9 +64,11 @@ def reports(tmp_path_factory) -> dict[str, Path]:  # noqa: ANN001
         if verdict == "fail":
             with engine_for(nw, writer=True).begin() as conn:
                 conn.execute(sa.text("DELETE FROM monthly_usage WHERE usage_id % 7 = 0"))
-        result = run_cli("verify", *stores, "--report", str(folder / verdict), "--json", env=ENV)
-        assert json.loads(result.stdout)["verdict"] == verdict, result.stderr
-        found[verdict] = folder / verdict / "index.html"
+        for lang in ("en", "ja"):
+            report = folder / f"{verdict}-{lang}"
+            result = run_cli("verify", *stores, "--report", str(report), "--json", env={**ENV, "BUNKATSU_LANG": lang})
+            assert json.loads(result.stdout)["verdict"] == verdict, result.stderr
+            found[f"{verdict}-{lang}"] = report / "index.html"
     return found
 
 
@@ -82,21 +85,32 @@ def test_the_browser_checks_can_fail(browser, reports, tmp_path):
     """The two checks below are not blind: a report with a script that logs and an image from the network
     is caught by both."""
     page = tmp_path / "tampered.html"
-    html = reports["pass"].read_text(encoding="utf-8")
+    html = reports["pass-en"].read_text(encoding="utf-8")
     extra = '<img src="http://example.invalid/pixel.png"><script>console.error("x")</script></body>'
     page.write_text(html.replace("</body>", extra), encoding="utf-8")
     _dom, console, requested = opened(browser, page, tmp_path)
     assert len(console) == 1 and requested == {"http://example.invalid/pixel.png"}
 
 
+HEADLINES = {
+    ("pass", "en"): "PASS — the split is clean",
+    ("fail", "en"): "FAIL — violations found",
+    ("pass", "ja"): "合格 — 物理分割は健全です",
+    ("fail", "ja"): "不合格 — 違反が見つかりました",
+}
+ATTENTION = {"en": "What needs attention", "ja": "要対応の事項"}
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
 @pytest.mark.parametrize("verdict", ["pass", "fail"])
-def test_the_report_renders_offline_with_its_verdict_first(browser, reports, verdict, tmp_path):
-    page = reports[verdict]
+def test_the_report_renders_offline_with_its_verdict_first(browser, reports, verdict, lang, tmp_path):
+    page = reports[f"{verdict}-{lang}"]
     dom, console, requested = opened(browser, page, tmp_path)
     assert console == [], "the page logged to the console"
     assert requested == set(), "the report asked the network for something"
 
-    headline = {"pass": "PASS — the split is clean", "fail": "FAIL — violations found"}[verdict]
+    headline = HEADLINES[(verdict, lang)]
+    assert f'<html lang="{lang}">' in dom
     body = dom[dom.index("<body") :]
     assert body.index("<h1>") < body.index("<section"), "the verdict comes before any section"
     assert headline in body[: body.index("</header>")]
@@ -111,7 +125,7 @@ def test_the_report_renders_offline_with_its_verdict_first(browser, reports, ver
     for check_id in {c["id"] for c in checks}:
         assert check_id in text, f"{check_id} is missing from the printed report"
     if verdict == "fail":
-        assert "nw.completeness" in text.split("What needs attention")[1][:3000]
+        assert "nw.completeness" in text.split(ATTENTION[lang])[1][:3000]
 
 
 def test_the_screenshot_in_the_readme_is_the_failing_report_as_chromium_draws_it(browser, reports, tmp_path):
@@ -121,7 +135,7 @@ def test_the_screenshot_in_the_readme_is_the_failing_report_as_chromium_draws_it
 
     shot = tmp_path / "report.png"
     drawn = chromium(browser, tmp_path / "profile", "--hide-scrollbars", "--window-size=1200,1500",
-                     f"--screenshot={shot}", reports["fail"].as_uri())  # fmt: skip
+                     f"--screenshot={shot}", reports["fail-en"].as_uri())  # fmt: skip
     assert drawn.returncode == 0 and shot.is_file(), drawn.stderr[-2000:]
     with Image.open(shot) as image:
         assert image.size == (1200, 1500)

@@ -10,13 +10,22 @@ from xml.etree import ElementTree as ET
 
 from jinja2 import Environment, PackageLoader
 
+from split.i18n import N_, language, translations
+
 AUDIT_JSON = "audit-log.json"
+# Words the templates translate from data (a check's status, a store's role): in the catalogue too.
+SHOWN_WORDS = (N_("pass"), N_("fail"), N_("error"), N_("warn"), N_("source"), N_("nw"), N_("retail"), N_("log"))
 
 
 def _templates() -> Environment:
     # Every template is HTML (`*.html.j2`: select_autoescape(["html"]) would match none of them). The retail
     # company names its tables and columns: names are text, never markup that could rewrite the verdict.
-    return Environment(loader=PackageLoader("split.report", "templates"), autoescape=True)
+    env = Environment(
+        loader=PackageLoader("split.report", "templates"), autoescape=True, extensions=["jinja2.ext.i18n"]
+    )
+    env.install_gettext_translations(translations(language()), newstyle=False)  # type: ignore[attr-defined]
+    env.globals["lang"] = language()
+    return env
 
 
 def write_audit(data: dict, folder: str | Path) -> Path:

@@ -1,0 +1,76 @@
+"""Japanese and English (split/i18n.py): the catalogue holds every marked message and template string, each
+with a Japanese translation that keeps its placeholders; the compiled catalogue is the one the package reads;
+the language follows --lang, BUNKATSU_LANG and the locale, in that order."""
+
+from __future__ import annotations
+
+import gettext
+import re
+import subprocess
+
+import pytest
+from babel.messages.pofile import read_po
+
+from tests.helpers import ROOT, run_cli
+
+LOCALES = ROOT / "split" / "locale"
+PLACEHOLDER = re.compile(r"%\([a-z_]+\)s")
+
+
+def catalogue(path):  # noqa: ANN001, ANN201
+    with path.open("rb") as f:
+        return {m.id: m for m in read_po(f) if m.id}
+
+
+def test_every_message_has_a_japanese_translation_with_its_placeholders():
+    template, ja = catalogue(LOCALES / "bunkatsu.pot"), catalogue(LOCALES / "ja" / "LC_MESSAGES" / "bunkatsu.po")
+    assert len(template) > 50
+    missing = [m for m in template if m not in ja or not ja[m].string or ja[m].fuzzy]
+    assert missing == [], "run `make messages` and translate these in split/locale/ja/LC_MESSAGES/bunkatsu.po"
+    broken = [m for m in template if sorted(PLACEHOLDER.findall(m)) != sorted(PLACEHOLDER.findall(ja[m].string))]
+    assert broken == [], "a translation lost or renamed a placeholder"
+    assert [m for m in template if ja[m].string == m and re.search("[a-z]{3}", m)] == [], "left in English"
+
+
+def test_the_catalogue_holds_every_message_the_sources_mark(tmp_path):
+    """Extracted again from the sources as `make messages` does: nothing marked is missing from the .pot."""
+    pot = tmp_path / "now.pot"
+    done = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "pybabel") if (ROOT / ".venv").is_dir() else "pybabel", "extract", "-F",
+         "babel.cfg", "-k", "N_", "--no-location", "--sort-output", "--omit-header", "-o", str(pot), "."],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert set(catalogue(pot)) == set(catalogue(LOCALES / "bunkatsu.pot")), "run `make messages`"
+
+
+def test_the_compiled_catalogue_is_the_translated_one():
+    with (LOCALES / "ja" / "LC_MESSAGES" / "bunkatsu.mo").open("rb") as f:
+        compiled = gettext.GNUTranslations(f)
+    ja = catalogue(LOCALES / "ja" / "LC_MESSAGES" / "bunkatsu.po")
+    stale = [m for m, entry in ja.items() if compiled.gettext(m) != entry.string]
+    assert stale == [], "run `make messages` (pybabel compile)"
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "word"),
+    [
+        ({"LANG": "ja_JP.UTF-8"}, (), "エラー:"),
+        ({"LC_ALL": "C", "LANG": "ja_JP.UTF-8"}, (), "error:"),  # LC_ALL wins, as in POSIX
+        ({"LANG": "en_US.UTF-8", "BUNKATSU_LANG": "ja"}, (), "エラー:"),
+        ({"LANG": "ja_JP.UTF-8"}, ("--lang", "en"), "error:"),
+    ],
+)
+def test_the_language_follows_the_option_the_variable_and_the_locale(env, args, word):
+    done = run_cli(*args, "plan", "--mapping", "no-such-mapping.yaml", "--source", "sqlite://", env=env)
+    assert done.returncode == 2 and done.stderr.startswith(word), done.stderr
+
+
+def test_a_language_bunkatsu_does_not_speak_is_a_usage_error():
+    for args, env in ((("--lang", "de"), {}), ((), {"BUNKATSU_LANG": "de"})):
+        done = run_cli(*args, "plan", "--source", "sqlite://", env=env)
+        assert done.returncode == 2, done.stderr
+        assert (
+            done.stderr.startswith("error: --lang de (or BUNKATSU_LANG) is not a language")
+            and "Traceback" not in done.stderr
+        )
