@@ -14,6 +14,7 @@ from checks.fingerprint import SAMPLES, Protected, ScanHits
 from checks.results import CheckResult, failed, passed
 from split.canary import CANARY_KEY, recorded
 from split.db import engine_for
+from split.i18n import N_
 
 
 def canary_values(ctx: VerifyContext) -> Protected:
@@ -26,7 +27,7 @@ def canary_values(ctx: VerifyContext) -> Protected:
     return protected
 
 
-NONE_PLANTED = "no canary planted (bunkatsu canary plant)"
+NONE_PLANTED = N_("no canary planted (bunkatsu canary plant)")
 
 
 def canary_results(protected: Protected, hits: dict[str, ScanHits]) -> list[CheckResult]:

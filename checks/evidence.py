@@ -14,6 +14,7 @@ from checks.context import VerifyContext
 from checks.results import CheckResult, could_not_prove, failed, passed
 from split import chain
 from split.db import describe_db_error, engine_for
+from split.i18n import _
 
 CHECK = "evidence.chain"
 
@@ -37,6 +38,9 @@ def _store_chain(store: str, url: str) -> CheckResult:
         return could_not_prove(CHECK, store, chain.CHAIN_TABLE, describe_db_error(exc))
     if found.defect:
         return failed(CHECK, store, chain.CHAIN_TABLE, message=found.defect, observed=found.records)
-    rows = " and ".join(f"{n} {name.removeprefix('bunkatsu_')}" for name, n in sorted(found.rows.items(), reverse=True))
-    message = f"{found.records} records, head {found.head[:16]}; {rows} rows as bunkatsu wrote them"
+    counts = {"ledger": found.rows.get("bunkatsu_ledger", 0), "journal": found.rows.get("bunkatsu_journal", 0)}
+    said = _(
+        "%(records)s records, head %(head)s; %(ledger)s ledger and %(journal)s journal rows as bunkatsu wrote them"
+    )
+    message = said % {"records": found.records, "head": found.head[:16], **counts}
     return passed(CHECK, store, chain.CHAIN_TABLE, observed=found.records, message=message)

@@ -26,6 +26,7 @@ from checks.context import VerifyContext, keyed_hash
 from checks.kinds import inferred_kinds
 from checks.results import CheckResult, could_not_prove, failed, passed
 from split.db import describe_db_error, engine_for
+from split.i18n import _
 from split.mapping.model import IDENTIFYING_KINDS, Destination, Follow, NoRows
 from split.normalize import searchable
 from split.plan import TablePlan, sql_condition
@@ -477,7 +478,7 @@ def scan_retail(ctx: VerifyContext, sets: tuple[Protected, ...], name: str) -> l
     url = ctx.stores["retail"]
     columns = reflected_columns(engine_for(url))
     present = set(columns)
-    for table_plan, _ in ctx.retail_tables():
+    for table_plan, _store_plan in ctx.retail_tables():
         if table_plan.name in present:
             kinds, cols = _kinds(ctx, table_plan.name), columns[table_plan.name]
             tasks += [
@@ -563,12 +564,13 @@ def fingerprint_results(protected: Protected, merged: dict[str, ScanHits]) -> li
                     "retail",
                     table,
                     observed=h.scanned,
-                    message=f"{h.scanned} row(s) scanned against {len(protected.digests)} protected value(s)",
+                    message=_("%(rows)s row(s) scanned against %(values)s protected value(s)")
+                    % {"rows": h.scanned, "values": len(protected.digests)},
                 )
             )
     if not any(r.id == "retail.patterns" for r in results):
         results.append(
-            passed("retail.patterns", "retail", observed=0, expected=0, message="no protected value in free text")
+            passed("retail.patterns", "retail", observed=0, expected=0, message=_("no protected value in free text"))
         )
     return results
 
@@ -598,7 +600,7 @@ def temporal_scope(ctx: VerifyContext) -> list[CheckResult]:
     """No dated retail row outside the affiliate's periods, as the source (the authority) records them."""
     results = []
     schema = ctx.schema
-    for table_plan, _ in ctx.retail_tables():
+    for table_plan, _store_plan in ctx.retail_tables():
         rule = ctx.mapping.table(table_plan.name)
         scope = rule.retail if rule else None
         if not isinstance(scope, Follow) or not scope.at:

@@ -18,6 +18,7 @@ from checks.context import VerifyContext
 from checks.results import CheckResult, could_not_prove, passed, warned
 from split.db import describe_db_error, engine_for
 from split.discover.sample import DEFAULT_SAMPLE_ROWS, sample_table
+from split.i18n import _
 from split.mapping.model import IDENTIFYING_KINDS, Destination
 
 OPTED_OUT = "other"
@@ -69,7 +70,9 @@ def mapping_kinds(ctx: VerifyContext) -> list[CheckResult]:
         return [could_not_prove("mapping.kinds", "source", None, describe_db_error(exc))]
     if not found:
         return [
-            passed("mapping.kinds", "source", message="every column whose sampled values look identifying has its kind")
+            passed(
+                "mapping.kinds", "source", message=_("every column whose sampled values look identifying has its kind")
+            )
         ]
     return [
         warned(

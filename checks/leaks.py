@@ -15,6 +15,7 @@ from checks.context import VerifyContext
 from checks.fingerprint import Protected, fingerprint_results, protected_values, scan_failure, scan_retail
 from checks.results import CheckResult, could_not_prove, passed
 from split.db import describe_db_error
+from split.i18n import _
 
 
 def leaked_values(ctx: VerifyContext) -> list[CheckResult]:
@@ -32,7 +33,7 @@ def leaked_values(ctx: VerifyContext) -> list[CheckResult]:
         if canaries.digests:
             sets["canary"] = canaries
         else:
-            results.append(passed("canary", "retail", observed=0, expected=0, message=NONE_PLANTED))
+            results.append(passed("canary", "retail", observed=0, expected=0, message=_(NONE_PLANTED)))
     if not sets:
         return results
     try:

@@ -14,6 +14,7 @@ from checks.results import CheckResult, could_not_prove, failed, passed
 from split.db import describe_db_error
 from split.engine.compare import keyed_rows, summarise_range, target_batches
 from split.engine.partition import PartitionTask, routed_batches
+from split.i18n import _
 from split.settings import Secret
 
 SAMPLES = 5
@@ -61,7 +62,7 @@ def completeness(ctx: VerifyContext, store: str) -> list[CheckResult]:
                     table.name,
                     observed=actual_rows,
                     expected=expected_rows,
-                    message=f"{len(mine)} key range(s) equal",
+                    message=_("%(n)s key range(s) equal") % {"n": len(mine)},
                 )
             )
             continue
@@ -70,12 +71,13 @@ def completeness(ctx: VerifyContext, store: str) -> list[CheckResult]:
         for s in differing:
             m, e, c, smp = narrow(ctx, s.task)
             missing, extra, changed, samples = missing + m, extra + e, changed + c, samples + smp
-        parts = [f"{n} {what}" for n, what in ((missing, "missing"), (extra, "unexpected"), (changed, "changed")) if n]
+        counted = ((missing, _("%(n)s missing")), (extra, _("%(n)s unexpected")), (changed, _("%(n)s changed")))
+        parts = [said % {"n": n} for n, said in counted if n]
         if not parts:  # the in-database checksums differ but every row reads back equal: fail, and say so
-            parts.append("checksums differ though no row differs when read back (column text forms differ?)")
+            parts.append(_("checksums differ though no row differs when read back (column text forms differ?)"))
         encoded = any(c.transform == "encode" for c in sp.columns)
         if encoded and changed and changed == expected_rows:
-            parts.append("(every row differs: was the copy made with another BUNKATSU_ENCODE_KEY?)")
+            parts.append(_("(every row differs: was the copy made with another BUNKATSU_ENCODE_KEY?)"))
         results.append(
             failed(
                 check_id,
@@ -83,7 +85,8 @@ def completeness(ctx: VerifyContext, store: str) -> list[CheckResult]:
                 table.name,
                 observed=actual_rows,
                 expected=expected_rows,
-                message=f"{', '.join(parts)} row(s) in {len(differing)} of {len(mine)} key range(s)",
+                message=_("%(rows)s row(s) in %(differing)s of %(ranges)s key range(s)")
+                % {"rows": ", ".join(parts), "differing": len(differing), "ranges": len(mine)},
                 samples=samples[:SAMPLES],
             )
         )

@@ -32,6 +32,8 @@ def choose(value: str | None) -> None:
             f"--lang {value} (or {ENV_LANG}) is not a language bunkatsu speaks", hint="use --lang ja or --lang en"
         )
     _chosen = value
+    if value is not None:
+        os.environ[ENV_LANG] = value  # worker processes (Dask) speak the same language
 
 
 def language() -> str:

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from split.errors import ConfigError
+from split.i18n import _
 from split.schema.environment import VERSION_TABLE, include_name
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -223,7 +224,7 @@ class StoreStatus:
             "bunkatsu (engine-specific); this store is another engine",
             "drifted": "differs from head",
             "loosened": "at head; new columns still nullable until the next copy",
-            "ok": f"at head {self.head}, matches the mapping",
+            "ok": _("at head %(head)s, matches the mapping") % {"head": self.head},
         }[self.state]
 
     def to_dict(self) -> dict:
