@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from split.i18n import N_, _
 from split.progress import Progress as ProgressProtocol
 
 if TYPE_CHECKING:  # render is imported by the CLI only after a command ran: types, not modules, at import time
@@ -70,9 +71,18 @@ def _store_cell(sp: StorePlan | None) -> str:
 
 
 def copy_summary(result: CopyResult) -> None:
-    table = Table(title=f"copy {result.run_id[:12]} · plan {result.plan_hash[:12]}…")
-    for col in ("table", "wave", "source rows", "NW rows", "retail rows", "partitions", "resumed", "method"):
-        table.add_column(col, justify="left" if col in ("table", "wave") else "right")
+    table = Table(title=f"copy {result.run_id[:12]} · {_('plan')} {result.plan_hash[:12]}…")
+    for col in (
+        N_("table"),
+        N_("wave"),
+        N_("source rows"),
+        N_("NW rows"),
+        N_("retail rows"),
+        N_("partitions"),
+        N_("resumed"),
+        N_("method"),
+    ):
+        table.add_column(_(col), justify="left" if col in ("table", "wave") else "right")
     for t in result.tables:
         table.add_row(
             t.name,
@@ -86,9 +96,9 @@ def copy_summary(result: CopyResult) -> None:
         )
     out.print(table)
     for role, url in result.stores.items():
-        out.print(f"  {role:<7} {url}")
+        out.print(f"  {_(role):<7} {url}")
     if result.snapshot:
-        out.print(f"  every partition read PostgreSQL snapshot {result.snapshot}")
+        out.print("  " + _("every partition read PostgreSQL snapshot %(id)s") % {"id": result.snapshot})
     if result.capture:
         c = result.capture
         started = (
@@ -101,7 +111,7 @@ def copy_summary(result: CopyResult) -> None:
             out.print(
                 f"  not captured (no primary key as replica identity; checksum sync covers them): {', '.join(c['uncaptured'])}"
             )
-    out.print(f"  finished in {result.seconds:.1f} s")
+    out.print("  " + _("finished in %(s)s s") % {"s": f"{result.seconds:.1f}"})
 
 
 def sync_summary(result: SyncResult) -> None:
@@ -200,9 +210,9 @@ def _rows(value: int | None) -> str:
 
 def destinations(plan: Plan) -> Table:
     """Columns per destination: what the reviewer checks first."""
-    table = Table(title="columns by destination")
-    for col in ("table", "shared", "nw only", "retail only", "encoded", "dropped"):
-        table.add_column(col, justify="left" if col == "table" else "right")
+    table = Table(title=_("columns by destination"))
+    for col in (N_("table"), N_("shared"), N_("nw only"), N_("retail only"), N_("encoded"), N_("dropped")):
+        table.add_column(_(col), justify="left" if col == "table" else "right")
     for t in plan.tables:
         nw_plan, retail = t.store("nw"), t.store("retail")
         nw = {c.name for c in nw_plan.columns} if nw_plan else set()
@@ -253,11 +263,18 @@ class BarProgress(ProgressProtocol):
 
 def verify_summary(result: VerifyResult | GrantsResult) -> None:
     """Passing checks grouped per id (the report lists each); every failure on its own line."""
-    from split.i18n import _
-
     colour = {"pass": "green", "fail": "red"}.get(result.verdict, "yellow")
     table = Table(title=_("verification"))
-    for col in ("status", "check", "store", "table", "column", "observed", "expected", "finding"):
+    for col in (
+        N_("status"),
+        N_("check"),
+        N_("store"),
+        N_("table"),
+        N_("column"),
+        N_("observed"),
+        N_("expected"),
+        N_("finding"),
+    ):
         table.add_column(_(col), justify="right" if col in ("observed", "expected") else "left")
     grouped: dict[tuple[str, str], list[str]] = {}
     for c in result.checks:
@@ -411,23 +428,27 @@ def dry_run_summary(result: DryRunResult) -> None:
 
 
 def demo_summary(result: DemoResult, supply_points: int, seed: int) -> None:
-    out.print(f"[bold]bunkatsu demo[/]: reference 託送 database with {supply_points:,} supply points (seed {seed})")
+    said = _("reference 託送 database with %(n)s supply points (seed %(seed)s)")
+    out.print("[bold]bunkatsu demo[/]: " + said % {"n": f"{supply_points:,}", "seed": seed})
     copy_summary(result.copy)
     out.print(destinations(result.plan))
     if result.generated_key:
-        out.print("  encode key: a throwaway key was generated for this demo (set BUNKATSU_ENCODE_KEY to choose one)")
+        out.print(
+            "  " + _("encode key: a throwaway key was generated for this demo (set BUNKATSU_ENCODE_KEY to choose one)")
+        )
     a = result.audit.to_dict()
     period = f", {a['first_view'][:10]} – {a['last_view'][:10]}" if a["views"] else ""
-    out.print(
-        f"[bold]access log[/] of the shared system (audit-log): {a['views']:,} improper views by {a['viewers']:,} "
-        f"retail-side people of {a['customers']:,} customers of {a['retailers']:,} other retailers{period}: "
-        "the leak the physical split closes"
+    said = _(
+        "access log of the shared system (audit-log): %(views)s improper views by %(people)s retail-side people of "
+        "%(customers)s customers of %(retailers)s other retailers%(period)s: the leak the physical split closes"
     )
+    counts = {k: f"{a[k]:,}" for k in ("views", "customers", "retailers")}
+    out.print(said % {**counts, "people": f"{a['viewers']:,}", "period": period})
     verify_summary(result.verify)
-    out.print("[bold]files[/]")
+    out.print("[bold]" + _("files") + "[/]")
     for role, path in result.files.items():
         out.print(f"  {role:<8} {path}")
-    out.print(f"next: open {result.verify.report} in a browser, or run")
+    out.print(_("next: open %(report)s in a browser, or run") % {"report": result.verify.report})
     out.print(f"      bunkatsu plan --sql -m {result.files['mapping']} --source sqlite:///{result.files['shared']}")
 
 

@@ -10,7 +10,7 @@ from xml.etree import ElementTree as ET
 
 from jinja2 import Environment, PackageLoader
 
-from split.i18n import N_, language, translations
+from split.i18n import N_, _, language, translations
 
 AUDIT_JSON = "audit-log.json"
 # Words the templates translate from data (a check's status, a store's role): in the catalogue too.
@@ -70,7 +70,8 @@ def junit_xml(data: dict, audit: dict | None = None) -> bytes:
     access-log investigation in the same folder is one more testcase, failing when it found improper views."""
     checks = list(data["checks"])
     if audit is not None:
-        message = f"{audit['views']} improper view(s) by {audit['viewers']} people of {audit['customers']} customers"
+        said = _("%(views)s improper view(s) by %(people)s people of %(customers)s customers")
+        message = said % {"views": audit["views"], "people": audit["viewers"], "customers": audit["customers"]}
         status = "fail" if audit["views"] else "pass"
         checks.append(
             {"id": "audit-log", "store": "log", "table": None, "column": None, "status": status, "message": message}
@@ -91,7 +92,7 @@ def junit_xml(data: dict, audit: dict | None = None) -> bytes:
         elif c["status"] == "error":
             ET.SubElement(case, "error", message=c["message"])
         elif c["status"] == "warn":  # passes; CI systems show the output of a test case
-            ET.SubElement(case, "system-out").text = "warning: " + c["message"]
+            ET.SubElement(case, "system-out").text = _("warning:") + " " + c["message"]
     root = ET.Element("testsuites")
     root.append(suite)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)

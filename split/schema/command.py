@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from split.db import check_reachable, describe_db_error, engine_for, sqlite_path
 from split.errors import ConfigError, TerminalError
+from split.i18n import _
 from split.identity import require_separate
 from split.prepare import Prepared, source_store
 from split.schema.derive import engine_digest, schema_digest, store_metadata
@@ -292,9 +293,12 @@ def prepare_for_copy(prep: Prepared) -> tuple[list[str], dict[str, sa.MetaData]]
         if st.state == "empty":
             if st.head is None:
                 written = write_revision(env, derived[env.store], None)
-                notes.append(f"{env.store} store: wrote the first revision {written.revision} ({written.path})")
+                said = _("%(store)s store: wrote the first revision %(revision)s (%(path)s)")
+                notes.append(said % {"store": env.store, "revision": written.revision, "path": written.path})
             moved = _move(env, "upgrade", "head", False)
-            notes.append(f"{env.store} store was empty: upgraded to head {moved.after}")
+            notes.append(
+                _("%(store)s store was empty: upgraded to head %(head)s") % {"store": env.store, "head": moved.after}
+            )
             after = read_status(env, derived[env.store])
             if after.state not in ("ok", "loosened"):
                 raise ConfigError(
