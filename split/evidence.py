@@ -136,11 +136,18 @@ def check(path: Path, *, public_key: Path | None = None, stores: dict[str, str] 
     outcome = CheckOutcome(str(path))
     contents = _read_zip(path)
     manifest = _manifest(path, contents)
-    outcome.difference = _file_difference(manifest, contents) or _mapping_difference(manifest, contents)
+    outcome.difference = (
+        _manifest_difference(manifest)
+        or _file_difference(manifest, contents)
+        or _mapping_difference(manifest, contents)
+    )
     outcome.files = len(contents)
     if outcome.difference is None:
         for store, packed in manifest["stores"].items():
-            outcome.difference = _chain_difference(store, packed["chain"], contents)
+            try:
+                outcome.difference = _chain_difference(store, packed["chain"], contents)
+            except (TypeError, ValueError, KeyError) as exc:  # a store's files are not as a pack writes them
+                outcome.difference = f"stores/{store}/: not readable as a pack writes it ({type(exc).__name__})"
             outcome.chains[store] = packed["chain"]
             if outcome.difference:
                 break
@@ -213,6 +220,25 @@ def _manifest(path: Path, contents: dict[str, bytes]) -> dict:
             f"{path} is not a bunkatsu evidence pack ({MANIFEST}: {exc})",
             hint=f"give an archive with a {FORMAT} manifest",
         ) from None
+
+
+def _manifest_difference(manifest: dict) -> str | None:
+    """The manifest has the shape a pack writes (what the rest of the check reads from it)."""
+    files, stores = manifest.get("files"), manifest.get("stores")
+    shaped = (
+        isinstance(files, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())
+        and isinstance(stores, dict)
+        and all(
+            isinstance(s, dict)
+            and isinstance(s.get("chain"), dict)
+            and isinstance(s["chain"].get("records"), int)
+            and isinstance(s["chain"].get("head"), str)
+            for s in stores.values()
+        )
+        and isinstance(manifest.get("mapping_sha256"), str)
+    )
+    return None if shaped else f"{MANIFEST} is not shaped as a pack writes it (files, stores, mapping_sha256)"
 
 
 def _file_difference(manifest: dict, contents: dict[str, bytes]) -> str | None:

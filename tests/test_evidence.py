@@ -48,6 +48,10 @@ TAMPERING = {
         'UPDATE bunkatsu_ledger SET key_range = \'{"lo": null, "hi": null}\' WHERE key_range IS NOT NULL AND partition_no = 1',
         r'bunkatsu_ledger row \[".*", "\w+", \d+\] was changed after bunkatsu wrote it',
     ),
+    "the salt edited (the range bounds' keyed hashes no longer match)": (
+        "UPDATE bunkatsu_evidence SET salt = 'not hex at all' WHERE seq = 0",
+        r'bunkatsu_ledger row \[".*", "\w+", \d+\] was changed after bunkatsu wrote it',
+    ),
     "a journal row deleted": (
         "DELETE FROM bunkatsu_journal WHERE step = 'gate-1'",
         r"bunkatsu_journal row \[\d+\] was deleted after bunkatsu wrote it",
@@ -255,5 +259,15 @@ def test_a_pack_round_trips_and_a_changed_byte_or_row_is_named(dbs, session_dbs,
         conn.exec_driver_sql("UPDATE bunkatsu_journal SET operator = 'someone else' WHERE entry_id = 1")
     changed = check(out, "--nw", nw)
     assert changed.returncode == 1 and "bunkatsu_journal row [1] was changed" in changed.stdout, changed.stdout
+    reshaped = tmp_path / "reshaped.zip"
+    with zipfile.ZipFile(reshaped, "w") as archive:
+        for name in names:
+            data = contents[name]
+            if name == "manifest.json":
+                manifest = json.loads(data)
+                data = json.dumps({**manifest, "stores": ["nw", "retail"]}).encode()
+            archive.writestr(name, data)
+    found = check(reshaped)
+    assert found.returncode == 1 and "manifest.json is not shaped as a pack writes it" in found.stdout, found.stderr
     bad = check(tmp_path / "nothing.zip")
     assert bad.returncode == 2 and "is not a file" in bad.stderr
