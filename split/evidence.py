@@ -69,31 +69,13 @@ def pack(prep: Prepared, out: Path, *, wave: str | None = None, sign_key: Path |
         raise ConfigError(f"--wave {wave} is not a wave of the mapping", hint="see `bunkatsu cutover status`")
     if sign_key is not None and not sign_key.is_file():
         raise ConfigError(f"--sign-key {sign_key} is not a file", hint="give the private key ssh-keygen signs with")
-    files: dict[str, bytes] = {}
-    mapping_path = Path(prep.plan.mapping_path)
-    files[f"mapping/{mapping_path.name}"] = mapping_path.read_bytes()
-    files["plan/plan.json"] = _json(prep.plan.to_dict())
-    files["plan/plan.sql"] = (plan_sql(prep.plan) + "\n").encode("utf-8")
-    for store in prep.stores:
-        folder = prep.migrations / store
-        for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-            files[f"migrations/{store}/{path.relative_to(folder).as_posix()}"] = path.read_bytes()
+    files = _plan_files(prep)
     chains, defects = {}, []
     for store, target in prep.stores.items():
-        with engine_for(target.url).connect() as conn:
-            if not chain.has_chain(conn):
-                raise ConfigError(
-                    f"the {store} store has no evidence chain (written by an older bunkatsu)",
-                    hint=f"run `bunkatsu schema revision --store {store}` and `schema upgrade`, then pack",
-                )
-            records, rows = chain.records_and_rows(conn)
-        found = chain.walk(records, rows)
-        chains[store] = {"records": found.records, "head": found.head}
-        if found.defect:
-            defects.append(f"{store} store: {found.defect}")
-        files[f"stores/{store}/chain.json"] = _json(records)
-        for name, held in rows.items():
-            files[f"stores/{store}/{name}.json"] = _json([json.loads(r) for r in held])
+        chains[store], defect, held = _store_files(store, target.url)
+        files |= held
+        if defect:
+            defects.append(f"{store} store: {defect}")
     reports = _gate_reports(prep, wave)
     for folder in reports:
         for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
@@ -112,6 +94,48 @@ def pack(prep: Prepared, out: Path, *, wave: str | None = None, sign_key: Path |
     _write_zip(out, {MANIFEST: _json(manifest), **files})
     signature = _sign(out, sign_key) if sign_key else None
     return PackResult(str(out), wave, len(files) + 1, [str(r) for r in reports], chains, signature, defects)
+
+
+def _plan_files(prep: Prepared) -> dict[str, bytes]:
+    """The mapping as reviewed, the plan it compiled to (range bounds withheld: a natural key's bound is a
+    customer's supply point id; the plan hash, over them, still names the plan) and each store's revisions."""
+    mapping_path = Path(prep.plan.mapping_path)
+    shown = prep.plan.to_dict()
+    for table in shown["tables"]:
+        for part in table["partitions"]:
+            part.update({end: "withheld" for end in ("lo", "hi") if part[end] is not None})
+    files = {
+        f"mapping/{mapping_path.name}": mapping_path.read_bytes(),
+        "plan/plan.json": _json(shown),
+        "plan/plan.sql": (plan_sql(prep.plan, bounds=False) + "\n").encode("utf-8"),
+    }
+    for store in prep.stores:
+        folder = prep.migrations / store
+        for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+            files[f"migrations/{store}/{path.relative_to(folder).as_posix()}"] = path.read_bytes()
+    return files
+
+
+def _store_files(store: str, url: str) -> tuple[dict, str | None, dict[str, bytes]]:
+    """A store's chain, journal and ledger as JSON (range bounds as keyed hashes), its head, and its first defect."""
+    with engine_for(url).connect() as conn:
+        if not chain.has_chain(conn):
+            raise ConfigError(
+                f"the {store} store has no evidence chain (written by an older bunkatsu)",
+                hint=f"run `bunkatsu schema revision --store {store}` and `schema upgrade`, then pack",
+            )
+        records, rows = chain.records_and_rows(conn)
+    try:
+        found = chain.walk(records, rows)
+        head, defect = {"records": found.records, "head": found.head}, found.defect
+    except (TypeError, ValueError, KeyError) as exc:  # a chain table retyped or filled by hand
+        head, defect = (
+            {"records": 0, "head": chain.GENESIS},
+            f"the chain does not read as written ({type(exc).__name__})",
+        )
+    files = {f"stores/{store}/chain.json": _json(records)}
+    files |= {f"stores/{store}/{name}.json": _json([json.loads(r) for r in held]) for name, held in rows.items()}
+    return head, defect, files
 
 
 @dataclass
