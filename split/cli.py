@@ -1064,7 +1064,7 @@ def main() -> None:
     """Entry point: the one place that maps errors to messages and exit codes."""
     _utf8_streams()
     try:
-        rc = app(standalone_mode=False, prog_name="bunkatsu")  # also under `python -m split`
+        rc = app(args=_lang_first(sys.argv[1:]), standalone_mode=False, prog_name="bunkatsu")  # also `python -m split`
     except BunkatsuError as exc:
         _fail(exc.render(), exc.exit_code)
     except KeyboardInterrupt:
@@ -1072,6 +1072,22 @@ def main() -> None:
     except Exception as exc:
         _other_error(exc)
     sys.exit(rc if isinstance(rc, int) else 0)
+
+
+def _lang_first(args: list[str]) -> list[str]:
+    """`--lang` belongs to every command: wherever it is given (`bunkatsu verify --lang ja …`), it is read first,
+    by the root callback, so that the language is chosen before anything prints."""
+    rest: list[str] = []
+    lang: list[str] = []
+    given = iter(args)
+    for arg in given:
+        if arg == "--lang":
+            lang = [arg, next(given, "")]
+        elif arg.startswith("--lang="):
+            lang = [arg]
+        else:
+            rest.append(arg)
+    return lang + rest
 
 
 def _utf8_streams() -> None:

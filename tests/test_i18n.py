@@ -59,10 +59,13 @@ def test_the_compiled_catalogue_is_the_translated_one():
         ({"LC_ALL": "C", "LANG": "ja_JP.UTF-8"}, (), "error:"),  # LC_ALL wins, as in POSIX
         ({"LANG": "en_US.UTF-8", "BUNKATSU_LANG": "ja"}, (), "エラー:"),
         ({"LANG": "ja_JP.UTF-8"}, ("--lang", "en"), "error:"),
+        ({"LANG": "en_US.UTF-8"}, ("--lang=ja",), "エラー:"),
     ],
 )
-def test_the_language_follows_the_option_the_variable_and_the_locale(env, args, word):
-    done = run_cli(*args, "plan", "--mapping", "no-such-mapping.yaml", "--source", "sqlite://", env=env)
+@pytest.mark.parametrize("where", ["before the command", "after it"])
+def test_the_language_follows_the_option_the_variable_and_the_locale(env, args, word, where):
+    command = ["plan", "--mapping", "no-such-mapping.yaml", "--source", "sqlite://"]
+    done = run_cli(*(args + tuple(command) if where == "before the command" else command + list(args)), env=env)
     assert done.returncode == 2 and done.stderr.startswith(word), done.stderr
 
 
