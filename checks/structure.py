@@ -11,6 +11,7 @@ from checks.results import CheckResult, Status, could_not_prove, failed, passed,
 from split.chain import CHAIN_TABLE, chain
 from split.db import describe_db_error, engine_for
 from split.encode import is_token
+from split.i18n import N_, _
 from split.journal import JOURNAL_TABLE, journal
 from split.ledger import LEDGER_TABLE, ledger
 from split.mapping.model import Follow, Own
@@ -29,6 +30,8 @@ TOOLKIT_SHAPES = {
     "alembic_version": VERSION_SHAPE,  # a store may host its company's own Alembic project
 }
 SYSTEM_SCHEMAS = {"information_schema", "pg_catalog"}
+# What a retail object is, as findings name it (translated where shown).
+OBJECT_KINDS = (N_("table"), N_("view"), N_("materialized view"), N_("foreign table"))
 
 
 def store_objects(url: str) -> dict[str, str]:
@@ -78,10 +81,10 @@ def other_databases(url: str) -> list[CheckResult]:
             )
         ).scalar_one()
         if everything:
-            message = (
+            message = _(
                 "the retail store's user can read every database on this server (global SELECT): the proof covers "
-                f"`{own}` only; give the retail company a user with privileges on its own database"
-            )
+                "`%(own)s` only; give the retail company a user with privileges on its own database"
+            ) % {"own": own}
             return [warned("retail.tables", "retail", message=message)]
         names = conn.execute(sa.text("SHOW DATABASES")).scalars().all()
     return [
@@ -89,7 +92,8 @@ def other_databases(url: str) -> list[CheckResult]:
             "retail.tables",
             "retail",
             f"{name}.*",
-            message=f"database `{name}` is reachable by the retail store's user: the retail side holds one database",
+            message=_("database `%(name)s` is reachable by the retail store's user: the retail side holds one database")
+            % {"name": name},
         )
         for name in sorted(set(names) - MARIADB_SYSTEM - {own})
     ]
@@ -102,9 +106,9 @@ def _toolkit_shape_problem(url: str, name: str) -> str | None:
         return None
     parts = []
     if have - wanted:
-        parts.append(f"columns bunkatsu never makes: {', '.join(sorted(have - wanted))}")
+        parts.append(_("columns bunkatsu never makes: %(columns)s") % {"columns": ", ".join(sorted(have - wanted))})
     if wanted - have:
-        parts.append(f"missing: {', '.join(sorted(wanted - have))}")
+        parts.append(_("missing: %(columns)s") % {"columns": ", ".join(sorted(wanted - have))})
     return "; ".join(parts)
 
 
@@ -117,12 +121,16 @@ def retail_tables(ctx: VerifyContext) -> list[CheckResult]:
     results = []
     for name, kind in sorted(found.items()):
         if kind != "table":
-            message = f"{kind} `{name}` is not allowed in the retail store: it holds tables only"
+            message = _("%(kind)s `%(name)s` is not allowed in the retail store: it holds tables only") % {
+                "kind": _(kind),
+                "name": name,
+            }
         elif name in TOOLKIT_SHAPES:
             problem = _toolkit_shape_problem(url, name)
-            message = f"table `{name}` is named like a bunkatsu table but is not one ({problem})" if problem else ""
+            said = _("table `%(name)s` is named like a bunkatsu table but is not one (%(problem)s)")
+            message = said % {"name": name, "problem": problem} if problem else ""
         elif name not in expected:
-            message = f"{kind} `{name}` is not allowed in the retail store"
+            message = _("%(kind)s `%(name)s` is not allowed in the retail store") % {"kind": _(kind), "name": name}
         else:
             continue
         if message:
@@ -130,7 +138,12 @@ def retail_tables(ctx: VerifyContext) -> list[CheckResult]:
     found = {name: kind for name, kind in found.items() if kind == "table"}
     for name in sorted(expected - found.keys()):
         results.append(
-            failed("retail.tables", "retail", name, message=f"table `{name}` is missing from the retail store")
+            failed(
+                "retail.tables",
+                "retail",
+                name,
+                message=_("table `%(name)s` is missing from the retail store") % {"name": name},
+            )
         )
     results += other_databases(url)
     if any(r.status is not Status.WARN for r in results):
@@ -150,8 +163,8 @@ def retail_columns(ctx: VerifyContext) -> list[CheckResult]:
         extra = [c for c in have if c not in allowed]
         missing = [c for c in allowed if c not in have]
         if extra or missing:
-            parts = ([f"not allowed: {', '.join(extra)}"] if extra else []) + (
-                [f"missing: {', '.join(missing)}"] if missing else []
+            parts = ([_("not allowed: %(columns)s") % {"columns": ", ".join(extra)}] if extra else []) + (
+                [_("missing: %(columns)s") % {"columns": ", ".join(missing)}] if missing else []
             )
             results.append(
                 failed(
@@ -183,7 +196,7 @@ def retail_row_scope(ctx: VerifyContext) -> list[CheckResult]:
     """retail.row_scope: `own` rows carry the affiliate's codes; `follow` rows have their parent in the store."""
     url = ctx.stores["retail"]
     results = []
-    for table_plan, _ in ctx.retail_tables():
+    for table_plan, _store_plan in ctx.retail_tables():
         rule = ctx.mapping.table(table_plan.name)
         scope = rule.retail if rule else None
         if not isinstance(scope, Own | Follow):
@@ -208,7 +221,7 @@ def retail_row_scope(ctx: VerifyContext) -> list[CheckResult]:
         except (sa.exc.SQLAlchemyError, KeyError) as exc:
             results.append(could_not_prove("retail.row_scope", "retail", table_plan.name, _reason(exc)))
             continue
-        what = f"outside `{scope.describe()}`"
+        what = _("outside `%(scope)s`") % {"scope": scope.describe()}
         if count:
             results.append(
                 failed(
@@ -217,7 +230,7 @@ def retail_row_scope(ctx: VerifyContext) -> list[CheckResult]:
                     table_plan.name,
                     observed=int(count),
                     expected=0,
-                    message=f"{count} row(s) {what}",
+                    message=_("%(n)s row(s) %(what)s") % {"n": count, "what": what},
                     samples=samples,
                 )
             )
@@ -256,7 +269,7 @@ def retail_encoded(ctx: VerifyContext) -> list[CheckResult]:
                         column=col.name,
                         observed=bad,
                         expected=0,
-                        message=f"{bad} of {total} value(s) are not tokens",
+                        message=_("%(bad)s of %(total)s value(s) are not tokens") % {"bad": bad, "total": total},
                         samples=tuple(samples),
                     )
                 )
@@ -310,7 +323,7 @@ def integrity_fk(ctx: VerifyContext) -> list[CheckResult]:
                         child_name,
                         observed=int(count),
                         expected=0,
-                        message=f"{count} orphan row(s) in {label}",
+                        message=_("%(n)s orphan row(s) in %(label)s") % {"n": count, "label": label},
                         samples=samples,
                     )
                 )

@@ -126,6 +126,8 @@ def test_the_report_renders_offline_with_its_verdict_first(browser, reports, ver
         assert check_id in text, f"{check_id} is missing from the printed report"
     if verdict == "fail":
         assert "nw.completeness" in text.split(ATTENTION[lang])[1][:3000]
+        finding = {"en": "missing row(s) in 1 of 1 key range(s)", "ja": "欠落"}[lang]  # the check's own, translated
+        assert finding in dom.split(ATTENTION[lang])[1].split("</section>")[0]
 
 
 def test_the_screenshot_in_the_readme_is_the_failing_report_as_chromium_draws_it(browser, reports, tmp_path):
