@@ -14,7 +14,7 @@ from checks.fingerprint import SAMPLES, Protected, ScanHits
 from checks.results import CheckResult, failed, passed
 from split.canary import CANARY_KEY, recorded
 from split.db import engine_for
-from split.i18n import N_
+from split.i18n import N_, _
 
 
 def canary_values(ctx: VerifyContext) -> Protected:
@@ -45,7 +45,7 @@ def canary_results(protected: Protected, hits: dict[str, ScanHits]) -> list[Chec
                     column=column,
                     observed=n,
                     expected=0,
-                    message=f"{n} row(s) hold a planted canary's value: {found}",
+                    message=_("%(n)s row(s) hold a planted canary's value: %(found)s") % {"n": n, "found": found},
                     samples=tuple(h.samples[column][:SAMPLES]),
                 )
             )
@@ -57,7 +57,8 @@ def canary_results(protected: Protected, hits: dict[str, ScanHits]) -> list[Chec
                 "retail",
                 observed=0,
                 expected=0,
-                message=f"{scanned} retail row(s) scanned: no value of {canaries} canary customer(s)",
+                message=_("%(scanned)s retail row(s) scanned: no value of %(n)s canary customer(s)")
+                % {"scanned": scanned, "n": canaries},
             )
         )
     return results

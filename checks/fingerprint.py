@@ -540,7 +540,8 @@ def fingerprint_results(protected: Protected, merged: dict[str, ScanHits]) -> li
                     column=col,
                     observed=n,
                     expected=0,
-                    message=f"{n} row(s) hold value(s) of out-of-scope rows ({kind_list})",
+                    message=_("%(n)s row(s) hold value(s) of out-of-scope rows (%(kinds)s)")
+                    % {"n": n, "kinds": kind_list},
                     samples=tuple(h.samples[col]),
                 )
             )
@@ -553,8 +554,11 @@ def fingerprint_results(protected: Protected, merged: dict[str, ScanHits]) -> li
                     column=col,
                     observed=n,
                     expected=0,
-                    message=f"{n} free-text value(s) hold phone numbers, ids, e-mails or postal codes "
-                    "of out-of-scope customers",
+                    message=_(
+                        "%(n)s free-text value(s) hold phone numbers, ids, e-mails or postal codes of out-of-scope "
+                        "customers"
+                    )
+                    % {"n": n},
                 )
             )
         if not h.rows:
@@ -634,7 +638,7 @@ def temporal_scope(ctx: VerifyContext) -> list[CheckResult]:
                     column=scope.at,
                     observed=outside,
                     expected=0,
-                    message=f"{outside} row(s) dated outside the affiliate's supply periods",
+                    message=_("%(n)s row(s) dated outside the affiliate's supply periods") % {"n": outside},
                     samples=samples,
                 )
             )
