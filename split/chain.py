@@ -32,6 +32,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from split.i18n import _
+
 CHAIN_TABLE = "bunkatsu_evidence"
 GENESIS = "0" * 64
 
@@ -119,13 +121,17 @@ def walk(records: Iterable[Mapping[Any, Any]], rows: Mapping[str, Iterable[str]]
     state: dict[tuple[str, str], str | None] = {}
     for r in records:
         if r["seq"] != found.records:
-            found.defect = f"record {found.records} of the chain is missing (the next one is {r['seq']})"
+            found.defect = _("record %(n)s of the chain is missing (the next one is %(next)s)") % {
+                "n": found.records,
+                "next": r["seq"],
+            }
             return found
         if r["prev_hash"] != found.head:
-            found.defect = f"record {r['seq']} does not follow record {r['seq'] - 1} (a record was replaced or moved)"
+            said = _("record %(n)s does not follow record %(before)s (a record was replaced or moved)")
+            found.defect = said % {"n": r["seq"], "before": r["seq"] - 1}
             return found
         if r["hash"] != _hash(r["seq"], r["prev_hash"], r["table_name"], r["action"], r["row_key"], r["row_json"]):
-            found.defect = f"record {r['seq']} was changed after it was written"
+            found.defect = _("record %(n)s was changed after it was written") % {"n": r["seq"]}
             return found
         found.records, found.head = found.records + 1, r["hash"]
         if r["action"] != "genesis":
@@ -146,12 +152,14 @@ def _first_difference(name: str, rows: dict[str, str], chained_rows: dict[str, s
         if held == recorded:
             continue
         if key not in chained_rows:
-            return f"{name} row {key} is not in the chain (written by something other than bunkatsu)"
-        if held is None:
-            return f"{name} row {key} was deleted after bunkatsu wrote it"
-        if recorded is None:
-            return f"{name} row {key} was deleted by bunkatsu but is back"
-        return f"{name} row {key} was changed after bunkatsu wrote it"
+            said = _("%(table)s row %(key)s is not in the chain (written by something other than bunkatsu)")
+        elif held is None:
+            said = _("%(table)s row %(key)s was deleted after bunkatsu wrote it")
+        elif recorded is None:
+            said = _("%(table)s row %(key)s was deleted by bunkatsu but is back")
+        else:
+            said = _("%(table)s row %(key)s was changed after bunkatsu wrote it")
+        return said % {"table": name, "key": key}
     return None
 
 
