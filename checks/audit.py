@@ -13,6 +13,7 @@ from checks.context import VerifyContext
 from checks.results import CheckResult, could_not_prove, failed, passed
 from split.audit import AuditResult, LogSpec, audit
 from split.db import describe_db_error
+from split.i18n import _
 from split.settings import StoreUrl
 
 
@@ -29,8 +30,10 @@ def audit_log(ctx: VerifyContext) -> list[CheckResult]:
 
 
 def audit_result(found: AuditResult, spec: LogSpec) -> CheckResult:
-    period = f" since {spec.since:%Y-%m-%d}" if spec.since else ""
-    unjudged = f"; {found.unjudged:,} without a key or a readable time not judged" if found.unjudged else ""
+    period = _(" since %(day)s") % {"day": f"{spec.since:%Y-%m-%d}"} if spec.since else ""
+    unjudged = ""
+    if found.unjudged:
+        unjudged = _("; %(n)s without a key or a readable time not judged") % {"n": f"{found.unjudged:,}"}
     t = found.total.counts()
     if not t["views"]:
         return passed(
@@ -39,7 +42,10 @@ def audit_result(found: AuditResult, spec: LogSpec) -> CheckResult:
             spec.table,
             observed=0,
             expected=0,
-            message=f"no retail-side view of a customer not the affiliate's{period} ({found.scanned:,} retail-side views{unjudged})",
+            message=_(
+                "no retail-side view of a customer not the affiliate's%(period)s (%(n)s retail-side views%(unjudged)s)"
+            )
+            % {"period": period, "n": f"{found.scanned:,}", "unjudged": unjudged},
         )
     first, last = (f"{v:%Y-%m-%d}" if v else "?" for v in (found.first_view, found.last_view))
     return failed(
@@ -48,6 +54,16 @@ def audit_result(found: AuditResult, spec: LogSpec) -> CheckResult:
         spec.table,
         observed=t["views"],
         expected=0,
-        message=f"{t['views']:,} improper view(s){period} by {t['viewers']:,} people of {t['customers']:,} customers "
-        f"of {t['retailers']:,} retailers, {first} to {last}{unjudged}",
+        message=_(
+            "%(views)s improper view(s)%(period)s by %(people)s people of %(customers)s customers of %(retailers)s "
+            "retailers, %(first)s to %(last)s%(unjudged)s"
+        )
+        % {
+            **{k: f"{t[k]:,}" for k in ("views", "customers", "retailers")},
+            "people": f"{t['viewers']:,}",
+            "period": period,
+            "first": first,
+            "last": last,
+            "unjudged": unjudged,
+        },
     )

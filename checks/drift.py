@@ -8,6 +8,7 @@ from checks.context import VerifyContext
 from checks.results import CheckResult, could_not_prove, failed, passed
 from split.db import describe_db_error
 from split.errors import BunkatsuError
+from split.i18n import _
 from split.schema.command import connection, derive, read_status, store_env
 from split.schema.migrations import current_revision
 from split.settings import StoreUrl
@@ -39,8 +40,10 @@ def _store_drift(ctx: VerifyContext, store: str, target: StoreUrl) -> CheckResul
         with connection(env) as conn:
             current = current_revision(conn)
         if current == env.head():
-            return passed("schema.drift", store, message=f"at head {current} (compared with head only: no source)")
-        return failed("schema.drift", store, message=f"at {current or 'base'}, head is {env.head()}")
+            said = _("at head %(head)s (compared with head only: no source)") % {"head": current}
+            return passed("schema.drift", store, message=said)
+        said = _("at %(current)s, head is %(head)s") % {"current": current or "base", "head": env.head()}
+        return failed("schema.drift", store, message=said)
     st = read_status(env, derive(ctx.prep, env))
     if st.state in ("ok", "loosened"):
         return passed("schema.drift", store, message=st.summary())

@@ -80,8 +80,11 @@ def mapping_kinds(ctx: VerifyContext) -> list[CheckResult]:
             "source",
             f.table,
             column=f.column,
-            message=f"protected as {f.kind}, which the mapping does not declare: {f.evidence}. Declare "
-            f"`kind: {f.kind}` (or `kind: {OPTED_OUT}` if the values are not identifying)",
+            message=_(
+                "protected as %(kind)s, which the mapping does not declare: %(evidence)s. Declare `kind: %(kind)s` "
+                "(or `kind: %(other)s` if the values are not identifying)"
+            )
+            % {"kind": f.kind, "evidence": f.evidence, "other": OPTED_OUT},
         )
         for f in found
     ]
