@@ -36,9 +36,6 @@ def _store_chain(store: str, url: str) -> CheckResult:
             found = chain.examine(conn)
     except sa.exc.SQLAlchemyError as exc:
         return could_not_prove(CHECK, store, chain.CHAIN_TABLE, describe_db_error(exc))
-    except (TypeError, ValueError, KeyError) as exc:  # a chain table retyped or filled by hand: no value shown
-        message = f"the chain does not read as bunkatsu writes it ({type(exc).__name__}): it was altered"
-        return failed(CHECK, store, chain.CHAIN_TABLE, message=message)
     if found.defect:
         return failed(CHECK, store, chain.CHAIN_TABLE, message=found.defect, observed=found.records)
     counts = {"ledger": found.rows.get("bunkatsu_ledger", 0), "journal": found.rows.get("bunkatsu_journal", 0)}

@@ -116,7 +116,17 @@ def records_and_rows(conn: sa.Connection) -> tuple[list[dict], dict[str, list[st
 def walk(records: Iterable[Mapping[Any, Any]], rows: Mapping[str, Iterable[str]]) -> Examination:
     """Walk the chain from genesis (each record's number, link and hash), then compare each chained table's
     rows (chained form) with the last record of each key: a row the chain does not hold, one it holds
-    differently and one it holds but the table lost are each a defect, named by table, key and record."""
+    differently and one it holds but the table lost are each a defect, named by table, key and record.
+    Records that do not read as bunkatsu writes them (a chain table retyped or filled by hand, a pack's
+    JSON reshaped) are a defect too, never a crash; no value is shown."""
+    try:
+        return _walk(records, rows)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        said = _("the chain does not read as bunkatsu writes it (%(error)s): it was altered")
+        return Examination(defect=said % {"error": type(exc).__name__})
+
+
+def _walk(records: Iterable[Mapping[Any, Any]], rows: Mapping[str, Iterable[str]]) -> Examination:
     found = Examination()
     state: dict[tuple[str, str], str | None] = {}
     for r in records:
@@ -188,8 +198,9 @@ def _salt_bytes(salt: object) -> bytes:
 
 
 def canonical_json(row: Mapping[str, Any]) -> str:
-    """A row already in plain values (as chained, or as a pack holds it) spelled the one way it is hashed."""
-    return json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    """A row already in plain values (as chained, or as a pack holds it) spelled the one way it is hashed; a
+    value of a type bunkatsu never writes (a column retyped by hand) by its text, so it differs, and is found."""
+    return json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def _plain(value: Any) -> Any:

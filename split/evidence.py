@@ -125,14 +125,8 @@ def _store_files(store: str, url: str) -> tuple[dict, str | None, dict[str, byte
                 hint=f"run `bunkatsu schema revision --store {store}` and `schema upgrade`, then pack",
             )
         records, rows = chain.records_and_rows(conn)
-    try:
-        found = chain.walk(records, rows)
-        head, defect = {"records": found.records, "head": found.head}, found.defect
-    except (TypeError, ValueError, KeyError) as exc:  # a chain table retyped or filled by hand
-        head, defect = (
-            {"records": 0, "head": chain.GENESIS},
-            f"the chain does not read as written ({type(exc).__name__})",
-        )
+    found = chain.walk(records, rows)
+    head, defect = {"records": found.records, "head": found.head}, found.defect
     files = {f"stores/{store}/chain.json": _json(records)}
     files |= {f"stores/{store}/{name}.json": _json([json.loads(r) for r in held]) for name, held in rows.items()}
     return head, defect, files

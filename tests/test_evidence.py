@@ -100,6 +100,12 @@ def test_the_chain_holds_what_bunkatsu_wrote_and_names_each_change_behind_its_ba
             conn.rollback()
         assert found.defect, what
         assert __import__("re").fullmatch(named + ".*", found.defect), (what, found.defect)
+    if nw.startswith("sqlite"):  # a store that lets any type into any column: a record as bytes
+        with engine_for(nw, writer=True).connect() as conn:
+            conn.exec_driver_sql("UPDATE bunkatsu_evidence SET row_key = X'01' WHERE seq = 2")
+            found = examine(conn)
+            conn.rollback()
+        assert found.defect == "the chain does not read as bunkatsu writes it (TypeError): it was altered"
 
 
 def test_a_rebuilt_record_breaks_the_next_link_and_verify_names_a_changed_row(copied):
