@@ -22,6 +22,7 @@ import yaml
 from checks.results import CheckOutcome, CheckResult, could_not_prove, failed, passed, verdict
 from split.db import check_reachable, engine_for
 from split.errors import ConfigError
+from split.i18n import _
 from split.identity import require_separate
 from split.settings import ENV_NW, ENV_RETAIL, store_url
 
@@ -52,30 +53,39 @@ def roles_from(value: str | Path | None = None) -> Roles | None:
 def load_roles(path: str | Path) -> Roles:
     file = Path(path)
     if not file.is_file():
-        raise ConfigError(f"roles file not found: {file}", hint="pass --roles FILE (YAML with nw: and retail: lists)")
+        raise ConfigError(
+            _("roles file not found: %(file)s") % {"file": file},
+            hint=_("pass --roles FILE (YAML with nw: and retail: lists)"),
+        )
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(
-            f"roles file {file} is not valid YAML: {str(exc).splitlines()[0]}", hint="fix the YAML"
+            _("roles file %(file)s is not valid YAML: %(detail)s") % {"file": file, "detail": str(exc).splitlines()[0]},
+            hint=_("fix the YAML"),
         ) from None
     example = "write `nw: [nw_owner, nw_loader]` and `retail: [retail_app, retail_staff]`"
     if not isinstance(data, dict) or set(data) != {"nw", "retail"}:
-        raise ConfigError(f"roles file {file} must have exactly the keys nw and retail", hint=example)
+        raise ConfigError(
+            _("roles file %(file)s must have exactly the keys nw and retail") % {"file": file}, hint=example
+        )
     lists = {}
     for side in ("nw", "retail"):
         names = data[side] or []
         if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
-            raise ConfigError(f"roles file {file}: `{side}` must be a list of role names", hint=example)
+            raise ConfigError(
+                _("roles file %(file)s: `%(side)s` must be a list of role names") % {"file": file, "side": side},
+                hint=example,
+            )
         lists[side] = tuple(names)
     both = sorted(set(lists["nw"]) & set(lists["retail"]))
     if both:
         raise ConfigError(
-            f"roles file {file}: {', '.join(both)} listed for both companies",
-            hint="one account belongs to one company: that is the point of the split",
+            _("roles file %(file)s: %(both)s listed for both companies") % {"file": file, "both": ", ".join(both)},
+            hint=_("one account belongs to one company: that is the point of the split"),
         )
     if not lists["retail"]:
-        raise ConfigError(f"roles file {file}: no retail role listed", hint=example)
+        raise ConfigError(_("roles file %(file)s: no retail role listed") % {"file": file}, hint=example)
     return Roles(lists["nw"], lists["retail"], str(file))
 
 
@@ -348,7 +358,9 @@ def run_grants(nw: str | None, retail: str | None, roles: str | Path | None, pos
     started = time.monotonic()
     role_list = roles_from(roles)
     if role_list is None:
-        raise ConfigError("no roles file given", hint="pass --roles FILE or set BUNKATSU_ROLES (nw: and retail: lists)")
+        raise ConfigError(
+            _("no roles file given"), hint=_("pass --roles FILE or set BUNKATSU_ROLES (nw: and retail: lists)")
+        )
     targets = {"nw": store_url("nw", nw, ENV_NW), "retail": store_url("retail", retail, ENV_RETAIL)}
     for target in targets.values():
         check_reachable(target.url, target.role)

@@ -30,6 +30,7 @@ from split.discover import discover as inventory
 from split.discover.sample import DEFAULT_SAMPLE_ROWS
 from split.engine.copy import CopyResult, copy_tables
 from split.errors import ConfigError
+from split.i18n import _
 from split.introspect import reflect_source
 from split.plan import Plan
 from split.prepare import optional_mapping, prepare, prepare_post_split, source_store
@@ -60,11 +61,17 @@ def discover(
     With `draft`, write a mapping draft for the missing parts (NW only, marked for review)."""
     rows = DEFAULT_SAMPLE_ROWS if sample_rows is None else sample_rows
     if rows < 0:
-        raise ConfigError(f"--sample-rows {rows} is negative", hint="give a row count per table, or 0 for all rows")
+        raise ConfigError(
+            _("--sample-rows %(rows)s is negative") % {"rows": rows},
+            hint=_("give a row count per table, or 0 for all rows"),
+        )
     mapping = optional_mapping(mapping_file)  # discovery may start with no mapping at all
     target = Path(draft) if draft else None
     if target is not None and not target.parent.is_dir():
-        raise ConfigError(f"the folder of --draft {target} does not exist", hint="create it or give another path")
+        raise ConfigError(
+            _("the folder of --draft %(target)s does not exist") % {"target": target},
+            hint=_("create it or give another path"),
+        )
     src = source_store(source)
     engine = engine_for(src.url)
     found = inventory(engine, reflect_source(engine), mapping, rows, src.masked)

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from split.db import check_reachable, engine_for
 from split.errors import ConfigError
+from split.i18n import _
 from split.introspect import SourceSchema, reflect_source
 from split.mapping import load_mapping
 from split.mapping.load import suggest
@@ -60,7 +61,8 @@ def _moment(value: str | None, option: str) -> datetime | None:
         return datetime.fromisoformat(value) if value else None
     except ValueError:
         raise ConfigError(
-            f"{option} {value!r} is not a date", hint="write it as YYYY-MM-DD or YYYY-MM-DDTHH:MM"
+            _("%(option)s %(value)s is not a date") % {"option": option, "value": repr(value)},
+            hint=_("write it as YYYY-MM-DD or YYYY-MM-DDTHH:MM"),
         ) from None
 
 
@@ -99,9 +101,10 @@ def ownership(mapping: Mapping, schema: SourceSchema) -> tuple[str, str, str, tu
             assert isinstance(rule.retail, Own) and rule.period  # a timeline is an `own:` table with a period
             return rule.name, key, rule.retail.column, rule.period
     raise ConfigError(
-        "the mapping names no ownership timeline with a supply point key "
-        "(a table with `retail: {own: …}`, `period:` and a column of kind supply_point_id)",
-        hint="audit-log needs to know who supplied each supply point when",
+        _(
+            "the mapping names no ownership timeline with a supply point key (a table with `retail: {own: …}`, `period:` and a column of kind supply_point_id)"
+        ),
+        hint=_("audit-log needs to know who supplied each supply point when"),
     )
 
 
@@ -210,13 +213,16 @@ def require_log_table(log: StoreUrl, spec: LogSpec) -> None:
     tables = inspector.get_table_names()
     if spec.table not in tables:
         raise ConfigError(
-            f"the log database has no table {spec.table}", hint=suggest(spec.table, tables) or "check --log-table"
+            _("the log database has no table %(table)s") % {"table": spec.table},
+            hint=suggest(spec.table, tables) or "check --log-table",
         )
     present = [c["name"] for c in inspector.get_columns(spec.table)]
     missing = [c for c in spec.columns if c not in present]
     if missing:
         raise ConfigError(
-            f"log table {spec.table} has no column(s) {', '.join(missing)}", hint=f"its columns: {', '.join(present)}"
+            _("log table %(table)s has no column(s) %(missing)s")
+            % {"table": spec.table, "missing": ", ".join(missing)},
+            hint=_("its columns: %(present)s") % {"present": ", ".join(present)},
         )
 
 

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 from split.db import check_reachable, engine_for
 from split.errors import ConfigError
+from split.i18n import _
 from split.identity import require_separate
 from split.introspect import CANARY_TABLE, SourceSchema, TableInfo, reflect_source
 from split.mapping import load_mapping
@@ -65,7 +66,7 @@ def record_table(md: sa.MetaData) -> sa.Table:
 
 
 def _digits(rng: random.Random, n: int) -> str:
-    return "".join(rng.choice(string.digits) for _ in range(n))
+    return "".join(rng.choice(string.digits) for _i in range(n))
 
 
 def _my_number(rng: random.Random) -> str:
@@ -115,7 +116,10 @@ def canary_target(into: str, source: str | None, nw: str | None) -> StoreUrl:
     """Where canaries are planted or removed: the source only when told so (the one write bunkatsu makes there),
     else the NW store, which must then not be the source under another name."""
     if into not in ("source", "nw"):
-        raise ConfigError(f"--into {into}: expected source or nw", hint="source before a copy, nw after the split")
+        raise ConfigError(
+            _("--into %(into)s: expected source or nw") % {"into": into},
+            hint=_("source before a copy, nw after the split"),
+        )
     if into == "source":
         target = store_url("source", source, ENV_SOURCE)
         check_reachable(target.url, "source")
@@ -132,8 +136,8 @@ def canary_target(into: str, source: str | None, nw: str | None) -> StoreUrl:
 def ownership_table(mapping: Mapping) -> tuple[str, Own]:
     if not mapping.timelines:
         raise ConfigError(
-            "the mapping has no ownership timeline (a table with `retail: {own: …}` and `period:`)",
-            hint="canaries are customers of another retailer: they need the table that records who supplies whom",
+            _("the mapping has no ownership timeline (a table with `retail: {own: …}` and `period:`)"),
+            hint=_("canaries are customers of another retailer: they need the table that records who supplies whom"),
         )
     rule = mapping.timelines[0]
     assert isinstance(rule.retail, Own)  # a timeline is an `own:` table
@@ -205,8 +209,8 @@ class _Filler:
             if code is not None and str(code) not in codes:
                 return code
         raise ConfigError(
-            f"{table}.{column} holds no retailer other than the affiliate",
-            hint="canaries are customers of a new entrant: the source must know at least one",
+            _("%(table)s.%(column)s holds no retailer other than the affiliate") % {"table": table, "column": column},
+            hint=_("canaries are customers of a new entrant: the source must know at least one"),
         )
 
     def _fresh_int(self, table: str, column: str, small: bool = False) -> int:
@@ -298,8 +302,8 @@ def plant(engine: sa.Engine, mapping: Mapping, schema: SourceSchema, count: int)
     with engine.begin() as conn:
         md.create_all(conn, checkfirst=True)
         filler = _Filler(conn, mapping, schema, owner, own)
-        for _ in range(count):
-            token = "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(6))
+        for _i in range(count):
+            token = "".join(secrets.choice(string.ascii_uppercase + string.digits) for _i in range(6))
             canary = Canary(token, canary_values(token, rng))
             planted: dict[str, dict[str, Any]] = {}
             for name in tables:
@@ -379,7 +383,10 @@ def plant_canaries(
 ) -> CanaryResult:
     """`canary plant`: into the source only when told so, else into the NW store."""
     if not 1 <= count <= 1000:
-        raise ConfigError(f"--count {count}: plant between 1 and 1000 canaries", hint="a few per wave are enough")
+        raise ConfigError(
+            _("--count %(count)s: plant between 1 and 1000 canaries") % {"count": count},
+            hint=_("a few per wave are enough"),
+        )
     mapping = load_mapping(mapping_path(mapping_file))
     target = canary_target(into, source, nw)
     engine = engine_for(target.url, writer=True)

@@ -114,9 +114,9 @@ def _everywhere(
     ] = None,
 ) -> None:
     """Options for every command, given before it: `bunkatsu --lang ja verify …`."""
-    from split import i18n
+    from split.settings import language_option
 
-    i18n.choose(lang)
+    language_option(lang)
 
 
 def _emit_json(data: dict) -> None:

@@ -30,6 +30,7 @@ from split.capture.slot import SlotStatus
 from split.db import engine_for, sqlite_path
 from split.engine.copy import copy_tables
 from split.errors import BunkatsuError, ConfigError
+from split.i18n import _
 from split.introspect import SourceSchema
 from split.journal import Entry
 from split.mapping.model import Mapping
@@ -210,23 +211,31 @@ def run(
     """
     states = _states(prep)
     if wave not in states:
-        raise ConfigError(f"unknown wave {wave!r}", hint=f"waves: {', '.join(states)}")
+        raise ConfigError(
+            _("unknown wave %(wave)s") % {"wave": repr(wave)},
+            hint=_("waves: %(states)s") % {"states": ", ".join(states)},
+        )
     if until is not None and until not in STEPS:
-        raise ConfigError(f"unknown step {until!r}", hint=f"steps: {', '.join(STEPS)}")
+        raise ConfigError(
+            _("unknown step %(until)s") % {"until": repr(until)},
+            hint=_("steps: %(steps)s") % {"steps": ", ".join(STEPS)},
+        )
     st, who = states[wave], operator_name(operator)
     blockers = blocked_by(states, wave)
     if blockers and "copy" not in st.passed:
         raise ConfigError(
-            f"wave {wave} needs the tables of wave(s) {', '.join(blockers)}, which are not switched yet",
-            hint=f"run `bunkatsu cutover run --wave {blockers[0]}` first; `bunkatsu cutover status` shows every wave",
+            _("wave %(wave)s needs the tables of wave(s) %(blockers)s, which are not switched yet")
+            % {"wave": wave, "blockers": ", ".join(blockers)},
+            hint=_("run `bunkatsu cutover run --wave %(blockers)s` first; `bunkatsu cutover status` shows every wave")
+            % {"blockers": blockers[0]},
         )
     todo = list(STEPS[STEPS.index(st.next_step) :]) if st.next_step else []
     if until is not None:
         todo = [s for s in todo if STEPS.index(s) <= STEPS.index(until)]
     if "freeze" in todo and confirm is None:
         raise ConfigError(
-            f"wave {wave} reaches the freeze, and no one can confirm it here (no terminal)",
-            hint="pass --yes once writes to the wave's tables have stopped, or --until verify to stop before",
+            _("wave %(wave)s reaches the freeze, and no one can confirm it here (no terminal)") % {"wave": wave},
+            hint=_("pass --yes once writes to the wave's tables have stopped, or --until verify to stop before"),
         )
     ctx = _WaveRun(prep, wave, st, states, workers, Path(reports), progress or Progress(), on_step, confirm)
     done: list[StepResult] = []
@@ -367,14 +376,19 @@ def rollback(prep: Prepared, *, wave: str, reason: str, operator: str | None = N
     """
     states = _states(prep)
     if wave not in states:
-        raise ConfigError(f"unknown wave {wave!r}", hint=f"waves: {', '.join(states)}")
+        raise ConfigError(
+            _("unknown wave %(wave)s") % {"wave": repr(wave)},
+            hint=_("waves: %(states)s") % {"states": ", ".join(states)},
+        )
     if not reason.strip():
-        raise ConfigError("a rollback needs a reason", hint='pass --reason "…" (it goes into the journal)')
+        raise ConfigError(_("a rollback needs a reason"), hint=_('pass --reason "…" (it goes into the journal)'))
     started = [w for w, st in states.items() if wave in st.depends_on and st.passed]
     if started:
         raise ConfigError(
-            f"wave(s) {', '.join(started)} need wave {wave} and have started",
-            hint=f"roll back {started[-1]} first: bunkatsu cutover rollback --wave {started[-1]} --reason …",
+            _("wave(s) %(started)s need wave %(wave)s and have started")
+            % {"started": ", ".join(started), "wave": wave},
+            hint=_("roll back %(started)s first: bunkatsu cutover rollback --wave %(started)s --reason …")
+            % {"started": started[-1]},
         )
     _journal(prep, Entry(wave, "rollback", "passed", operator_name(operator), prep.mapping.sha256, message=reason))
     return _states(prep)[wave]

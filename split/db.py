@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
 from split.errors import ConfigError
+from split.i18n import _
 from split.settings import mask_url, parse_url
 
 _engines: dict[str, sa.Engine] = {}
@@ -141,11 +142,14 @@ def check_reachable(url: str, role: str, *, must_exist: bool = True) -> None:
     if path is not None:
         if must_exist and not path.is_file():
             raise ConfigError(
-                f"the {role} database file does not exist: {path}",
-                hint="check the path; create the reference database with `bunkatsu sample-db`",
+                _("the %(role)s database file does not exist: %(path)s") % {"role": role, "path": path},
+                hint=_("check the path; create the reference database with `bunkatsu sample-db`"),
             )
         if not path.parent.is_dir():
-            raise ConfigError(f"the folder of the {role} database does not exist: {path.parent}")
+            raise ConfigError(
+                _("the folder of the %(role)s database does not exist: %(parent)s")
+                % {"role": role, "parent": path.parent}
+            )
         if not path.is_file():
             return  # SQLite creates the file on first write: connecting now would write it already
     try:
@@ -153,8 +157,9 @@ def check_reachable(url: str, role: str, *, must_exist: bool = True) -> None:
             conn.execute(sa.text("SELECT 1"))
     except sa.exc.DBAPIError as exc:
         raise ConfigError(
-            f"cannot connect to the {role} database {mask_url(url)}: {describe_db_error(exc, hide_values=False)}",
-            hint="check host, port, database name, user and that the server runs; nothing was written",
+            _("cannot connect to the %(role)s database %(url)s: %(exc)s")
+            % {"role": role, "url": mask_url(url), "exc": describe_db_error(exc, hide_values=False)},
+            hint=_("check host, port, database name, user and that the server runs; nothing was written"),
         ) from None
 
 
@@ -215,8 +220,8 @@ def _server_url(url: URL) -> URL:
 def _database_name(url: URL) -> str:
     if not url.database:
         raise ConfigError(
-            f"the URL {url.render_as_string(hide_password=True)} names no database",
-            hint="add the database name: …/dbname",
+            _("the URL %(url)s names no database") % {"url": url.render_as_string(hide_password=True)},
+            hint=_("add the database name: …/dbname"),
         )
     return url.database
 

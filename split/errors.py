@@ -6,6 +6,8 @@ exception is a bug and keeps its traceback. Messages must never carry a protecte
 
 from __future__ import annotations
 
+from split.i18n import _
+
 
 class BunkatsuError(Exception):
     """Base of every error the toolkit reports to a user."""
@@ -46,11 +48,11 @@ class ConfigError(UsageError):
 class MappingError(UsageError):
     """The mapping is malformed or does not fit the source. Carries every problem found, not the first."""
 
-    def __init__(self, problems: list[MappingProblem], *, source: str = "mapping") -> None:
+    def __init__(self, problems: list[MappingProblem], *, source: str | None = None) -> None:
         self.problems = sorted(problems, key=lambda p: (p.file, p.line, p.column, p.text))
-        lines = [f"{len(self.problems)} problem(s) in the {source}:"]
+        lines = [_("%(n)s problem(s) in the %(source)s:") % {"n": len(self.problems), "source": source or _("mapping")}]
         lines += [f"  - {p}" for p in self.problems]
-        super().__init__("\n".join(lines), hint="fix the mapping and run `bunkatsu plan` again; nothing was written")
+        super().__init__("\n".join(lines), hint=_("fix the mapping and run `bunkatsu plan` again; nothing was written"))
 
 
 class MappingProblem:
@@ -68,7 +70,7 @@ class MappingProblem:
 
     def __str__(self) -> str:
         where = self.where()
-        text = f"{self.text} at {where}" if where else self.text
+        text = _("%(problem)s at %(where)s") % {"problem": self.text, "where": where} if where else self.text
         return f"{text} — {self.fix}" if self.fix else text
 
     def __repr__(self) -> str:

@@ -36,6 +36,7 @@ import split
 from split import chain, journal
 from split.db import engine_for
 from split.errors import ConfigError
+from split.i18n import _
 from split.plan import plan_sql
 from split.prepare import Prepared
 
@@ -62,13 +63,22 @@ class PackResult:
 def pack(prep: Prepared, out: Path, *, wave: str | None = None, sign_key: Path | None = None) -> PackResult:
     """Write the archive (refusing to overwrite one), then its signature when a key is given."""
     if out.exists():
-        raise ConfigError(f"{out} exists: an evidence pack is never overwritten", hint="give a new --out path")
+        raise ConfigError(
+            _("%(out)s exists: an evidence pack is never overwritten") % {"out": out}, hint=_("give a new --out path")
+        )
     if not out.parent.is_dir():
-        raise ConfigError(f"the folder of --out {out} does not exist", hint="create it or give another path")
+        raise ConfigError(
+            _("the folder of --out %(out)s does not exist") % {"out": out}, hint=_("create it or give another path")
+        )
     if wave is not None and wave not in {w.name for w in prep.mapping.waves}:
-        raise ConfigError(f"--wave {wave} is not a wave of the mapping", hint="see `bunkatsu cutover status`")
+        raise ConfigError(
+            _("--wave %(wave)s is not a wave of the mapping") % {"wave": wave}, hint=_("see `bunkatsu cutover status`")
+        )
     if sign_key is not None and not sign_key.is_file():
-        raise ConfigError(f"--sign-key {sign_key} is not a file", hint="give the private key ssh-keygen signs with")
+        raise ConfigError(
+            _("--sign-key %(sign_key)s is not a file") % {"sign_key": sign_key},
+            hint=_("give the private key ssh-keygen signs with"),
+        )
     files = _plan_files(prep)
     chains, defects = {}, []
     for store, target in prep.stores.items():
@@ -121,8 +131,9 @@ def _store_files(store: str, url: str) -> tuple[dict, str | None, dict[str, byte
     with engine_for(url).connect() as conn:
         if not chain.has_chain(conn):
             raise ConfigError(
-                f"the {store} store has no evidence chain (written by an older bunkatsu)",
-                hint=f"run `bunkatsu schema revision --store {store}` and `schema upgrade`, then pack",
+                _("the %(store)s store has no evidence chain (written by an older bunkatsu)") % {"store": store},
+                hint=_("run `bunkatsu schema revision --store %(store)s` and `schema upgrade`, then pack")
+                % {"store": store},
             )
         records, rows = chain.records_and_rows(conn)
     found = chain.walk(records, rows)
@@ -190,8 +201,9 @@ def _gate_reports(prep: Prepared, wave: str | None) -> list[Path]:
         folder = named.parent if named.suffix == ".html" else named
         if not named.exists() or not folder.is_dir():
             raise ConfigError(
-                f"the report {named} of wave {entry.wave} step {entry.step} (journal) is missing",
-                hint="run from the folder `cutover run` ran in, or put the reports back where the journal says",
+                _("the report %(named)s of wave %(wave)s step %(step)s (journal) is missing")
+                % {"named": named, "wave": entry.wave, "step": entry.step},
+                hint=_("run from the folder `cutover run` ran in, or put the reports back where the journal says"),
             )
         if folder not in folders:
             folders.append(folder)
@@ -219,24 +231,31 @@ def _write_zip(out: Path, files: dict[str, bytes]) -> None:
 
 def _read_zip(path: Path) -> dict[str, bytes]:
     if not path.is_file():
-        raise ConfigError(f"{path} is not a file", hint="give the path of an evidence pack (`evidence pack --out`)")
+        raise ConfigError(
+            _("%(path)s is not a file") % {"path": path},
+            hint=_("give the path of an evidence pack (`evidence pack --out`)"),
+        )
     try:
         with zipfile.ZipFile(path) as archive:
             return {info.filename: archive.read(info) for info in archive.infolist()}
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError) as exc:
-        raise ConfigError(f"{path} is not a readable zip archive ({exc})", hint="give an evidence pack") from None
+        raise ConfigError(
+            _("%(path)s is not a readable zip archive (%(exc)s)") % {"path": path, "exc": exc},
+            hint=_("give an evidence pack"),
+        ) from None
 
 
 def _manifest(path: Path, contents: dict[str, bytes]) -> dict:
     try:
         manifest = json.loads(contents[MANIFEST].decode("utf-8"))
         if manifest.get("format") != FORMAT:
-            raise ValueError(f"format {manifest.get('format')!r}")
+            raise ValueError(_("format %(format)s") % {"format": repr(manifest.get("format"))})
         return manifest
     except (KeyError, ValueError, AttributeError) as exc:
         raise ConfigError(
-            f"{path} is not a bunkatsu evidence pack ({MANIFEST}: {exc})",
-            hint=f"give an archive with a {FORMAT} manifest",
+            _("%(path)s is not a bunkatsu evidence pack (%(manifest)s: %(exc)s)")
+            % {"path": path, "manifest": MANIFEST, "exc": exc},
+            hint=_("give an archive with a %(format)s manifest") % {"format": FORMAT},
         ) from None
 
 
@@ -314,7 +333,7 @@ def _store_difference(store: str, url: str, manifest: dict) -> str | None:
 def _ssh_keygen() -> str:
     found = shutil.which("ssh-keygen")
     if found is None:
-        raise ConfigError("signing needs ssh-keygen (OpenSSH 8 or later)", hint="install openssh-client")
+        raise ConfigError(_("signing needs ssh-keygen (OpenSSH 8 or later)"), hint=_("install openssh-client"))
     return found
 
 
@@ -323,7 +342,10 @@ def _sign(out: Path, key: Path) -> str:
         [_ssh_keygen(), "-Y", "sign", "-f", str(key), "-n", NAMESPACE, str(out)], capture_output=True, text=True
     )
     if done.returncode != 0:
-        raise ConfigError(f"ssh-keygen could not sign {out}: {done.stderr.strip()}", hint="check --sign-key")
+        raise ConfigError(
+            _("ssh-keygen could not sign %(out)s: %(detail)s") % {"out": out, "detail": done.stderr.strip()},
+            hint=_("check --sign-key"),
+        )
     return str(out) + ".sig"
 
 
@@ -332,7 +354,10 @@ def _signature_difference(path: Path, public_key: Path) -> str | None:
     if not signature.is_file():
         return f"{signature} is missing: the pack was not signed, or the signature was not kept beside it"
     if not public_key.is_file():
-        raise ConfigError(f"--public-key {public_key} is not a file", hint="give the signer's .pub key")
+        raise ConfigError(
+            _("--public-key %(public_key)s is not a file") % {"public_key": public_key},
+            hint=_("give the signer's .pub key"),
+        )
     with tempfile.TemporaryDirectory() as tmp:
         signers = Path(tmp) / "allowed_signers"
         signers.write_text(f"signer {public_key.read_text(encoding='utf-8').strip()}\n", encoding="utf-8")

@@ -14,8 +14,6 @@ import os
 from functools import cache
 from pathlib import Path
 
-from split.errors import ConfigError
-
 LANGUAGES = ("ja", "en")
 ENV_LANG = "BUNKATSU_LANG"
 DOMAIN = "bunkatsu"
@@ -25,12 +23,8 @@ _chosen: str | None = None  # set once by the CLI's --lang
 
 
 def choose(value: str | None) -> None:
-    """The language for this process: `--lang`, checked (exit 2 for anything but ja or en)."""
+    """The language for this process (`--lang`, checked by `split.settings.language_option`)."""
     global _chosen
-    if value is not None and value not in LANGUAGES:
-        raise ConfigError(
-            f"--lang {value} (or {ENV_LANG}) is not a language bunkatsu speaks", hint="use --lang ja or --lang en"
-        )
     _chosen = value
     if value is not None:
         os.environ[ENV_LANG] = value  # worker processes (Dask) speak the same language

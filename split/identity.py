@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from split.db import engine_for, normalise_url, sqlite_path
 from split.errors import ConfigError
+from split.i18n import _
 from split.settings import StoreUrl
 
 ROLE_NAMES = {"source": "the source", "nw": "the NW store", "retail": "the retail store", "log": "the access log"}
@@ -98,8 +99,16 @@ def require_separate(stores: Iterable[StoreUrl]) -> dict[str, Identity]:
         first = seen.get(identity)
         if first is not None:
             raise ConfigError(
-                f"the {store.role} and {first.role} URLs point to the same database: {store.masked} and "
-                f"{first.masked} both reach {ROLE_NAMES.get(first.role, first.role)}",
+                _(
+                    "the %(role)s and %(role2)s URLs point to the same database: %(masked)s and %(masked2)s both reach %(first)s"
+                )
+                % {
+                    "role": store.role,
+                    "role2": first.role,
+                    "masked": store.masked,
+                    "masked2": first.masked,
+                    "first": ROLE_NAMES.get(first.role, first.role),
+                },
                 hint=_hint(first.role, store.role),
             )
         seen[identity] = store

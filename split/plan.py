@@ -19,6 +19,7 @@ from sqlalchemy.sql.expression import FromClause, Select
 from sqlalchemy.types import TypeEngine
 
 from split.errors import MappingError, MappingProblem
+from split.i18n import _
 from split.introspect import SourceSchema, TableInfo
 from split.mapping.model import STORES, Destination, Mapping, NoRows, TableRule
 from split.ranges import WHOLE, Bound, Filtered, Partition, in_range, ordered, sample_bounds
@@ -262,9 +263,11 @@ def _require_unique(
     if conn.execute(duplicate).first() is not None:
         raise _partition_problem(
             rule,
-            f"partition key ({', '.join(key)}) of {rule.name} is not unique in the source, and the table has "
-            "no primary key to tell its rows apart",
-            "partition by columns that identify a row, or leave `by` out to copy the table as one partition",
+            _(
+                "partition key (%(key)s) of %(name)s is not unique in the source, and the table has no primary key to tell its rows apart"
+            )
+            % {"key": ", ".join(key), "name": rule.name},
+            _("partition by columns that identify a row, or leave `by` out to copy the table as one partition"),
         )
 
 
@@ -287,9 +290,11 @@ def _require_code_point_order(conn: sa.Connection, table: Any, rule: TableRule, 
         if conn.execute(non_ascii.limit(1)).first() is not None:
             raise _partition_problem(
                 rule,
-                f"partition key column {rule.name}.{name} holds non-ASCII text in a {encoding} database, "
-                "whose binary order is not the code point order the stores and the other engines use",
-                "partition by columns that are not text (or hold ASCII only), or leave `partition` out",
+                _(
+                    "partition key column %(name)s.%(table)s holds non-ASCII text in a %(encoding)s database, whose binary order is not the code point order the stores and the other engines use"
+                )
+                % {"name": rule.name, "table": name, "encoding": encoding},
+                _("partition by columns that are not text (or hold ASCII only), or leave `partition` out"),
             )
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from split.db import check_reachable, engine_for, read_only_url
 from split.errors import ConfigError
+from split.i18n import _
 from split.identity import Identity, require_separate
 from split.introspect import SourceSchema, reflect_source
 from split.mapping import Mapping, load_mapping, validate_against_source
@@ -160,8 +161,8 @@ def select_tables(plan: Plan, waves: Sequence[str] | None, tables: Sequence[str]
     bad = [w for w in waves or [] if w not in known_waves] + [t for t in tables or [] if t not in known_tables]
     if bad:
         raise ConfigError(
-            f"unknown wave or table: {', '.join(bad)}",
-            hint=f"waves: {', '.join(sorted(known_waves))}; see `bunkatsu plan` for tables",
+            _("unknown wave or table: %(bad)s") % {"bad": ", ".join(bad)},
+            hint=_("waves: %(waves)s; see `bunkatsu plan` for tables") % {"waves": ", ".join(sorted(known_waves))},
         )
     if not waves and not tables:
         return list(plan.tables)

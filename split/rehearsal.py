@@ -9,6 +9,7 @@ from pathlib import Path
 from checks.verify import VerifyResult, verify_split
 from split.engine.copy import CopyResult, copy_tables
 from split.errors import ConfigError, RuntimeFailure
+from split.i18n import _
 from split.plan import with_parents
 from split.prepare import Prepared, prepare
 from split.progress import Progress
@@ -56,7 +57,9 @@ def rehearse(
 ) -> DryRunResult:
     """Rehearse the chosen tables (and the parents they need) into scratch stores; see the module docstring."""
     if sample is not None and sample < 1:
-        raise ConfigError(f"--sample {sample}: rehearse on at least 1 value", hint="e.g. --sample 100")
+        raise ConfigError(
+            _("--sample %(sample)s: rehearse on at least 1 value") % {"sample": sample}, hint=_("e.g. --sample 100")
+        )
     progress = progress or Progress()
     needed = with_parents(prep.mapping, prep.schema, list(chosen))
     rehearsed = [t.name for t in prep.plan.tables if t.name in needed]
@@ -75,5 +78,5 @@ def rehearse(
             copied = copy_tables(target, tables, workers=workers, progress=progress)
             proof = verify_split(target, only=rehearsed, report_dir=report_dir, workers=workers, on_step=on_step)
     except KeyboardInterrupt:  # the block above removed the scratch on its way out
-        raise RuntimeFailure("interrupted: the rehearsal stopped and its scratch stores were removed") from None
+        raise RuntimeFailure(_("interrupted: the rehearsal stopped and its scratch stores were removed")) from None
     return DryRunResult(scratch.where, rehearsed, copied, proof, sample=drawn)

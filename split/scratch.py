@@ -22,6 +22,7 @@ from typing import Any
 
 from split.db import create_database, dispose_all, drop_database, normalise_url
 from split.errors import ConfigError
+from split.i18n import _
 from split.settings import mask_url, parse_url
 
 PREFIX = "bunkatsu-dry-run-"
@@ -46,8 +47,9 @@ def scratch_urls(folder: Path, server: str | None) -> tuple[dict[str, str], str]
     url = normalise_url(server)
     if url.get_backend_name() not in ("postgresql", "mysql", "mariadb"):
         raise ConfigError(
-            f"--scratch-url must name a PostgreSQL or MariaDB server, not {url.get_backend_name()}",
-            hint="leave it out to rehearse into temporary SQLite files",
+            _("--scratch-url must name a PostgreSQL or MariaDB server, not %(backend)s")
+            % {"backend": url.get_backend_name()},
+            hint=_("leave it out to rehearse into temporary SQLite files"),
         )
     run = uuid.uuid4().hex[:10]
     urls = {

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from split import i18n
 from split.errors import ConfigError
+from split.i18n import _
 from split.keys import MIN_BITS, estimated_bits
 
 ENV_SOURCE = "BUNKATSU_SOURCE_URL"
@@ -24,7 +26,7 @@ CAPTURE_PREFIX = "bunkatsu_"  # every capture slot's and publication's name star
 DEFAULT_CAPTURE_WARN = "4GB"  # `verify` warns when a capture slot keeps more WAL than this (capture.retained)
 
 SUPPORTED_BACKENDS = ("sqlite", "postgresql", "mysql", "mariadb")
-URL_EXAMPLES = "e.g. sqlite:///shared.db, postgresql://user@host/db or mysql+pymysql://user@host/db"
+URL_EXAMPLES = "sqlite:///shared.db, postgresql://user@host/db, mysql+pymysql://user@host/db"
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -61,18 +63,19 @@ def parse_url(url: str, role: str, *, database: bool = True) -> URL:
         parsed.port  # noqa: B018 - parsed lazily: `host:abc` fails here
     except (ArgumentError, ValueError):
         raise ConfigError(
-            f"the {role} URL is not a SQLAlchemy URL: {mask_url(url)}",
-            hint=f"use {URL_EXAMPLES} (a port is a number)",
+            _("the %(role)s URL is not a SQLAlchemy URL: %(url)s") % {"role": role, "url": mask_url(url)},
+            hint=_("write it like one of %(examples)s (a port is a number)") % {"examples": URL_EXAMPLES},
         ) from None
     if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
         raise ConfigError(
-            f"unsupported database `{parsed.get_backend_name()}` in the {role} URL {mask_url(url)}",
-            hint=f"bunkatsu supports {', '.join(SUPPORTED_BACKENDS)}",
+            _("unsupported database `%(backend)s` in the %(role)s URL %(url)s")
+            % {"backend": parsed.get_backend_name(), "role": role, "url": mask_url(url)},
+            hint=_("bunkatsu supports %(supported_backends)s") % {"supported_backends": ", ".join(SUPPORTED_BACKENDS)},
         )
     if database and parsed.get_backend_name() != "sqlite" and not parsed.database:
         raise ConfigError(
-            f"the {role} URL {mask_url(url)} names no database",
-            hint="add the database name at the end: …/dbname",
+            _("the %(role)s URL %(url)s names no database") % {"role": role, "url": mask_url(url)},
+            hint=_("add the database name at the end: …/dbname"),
         )
     return parsed
 
@@ -93,7 +96,10 @@ def mask_url(url: str) -> str:
 def store_url(role: str, value: str | None, env: str, option: str | None = None) -> StoreUrl:
     url = value or os.environ.get(env)
     if not url:
-        raise ConfigError(f"no {role} URL given", hint=f"pass {option or '--' + role} URL or set {env}")
+        raise ConfigError(
+            _("no %(role)s URL given") % {"role": role},
+            hint=_("pass %(option)s URL or set %(env)s") % {"option": option or "--" + role, "env": env},
+        )
     parse_url(url, role)
     return StoreUrl(role, url)
 
@@ -101,10 +107,15 @@ def store_url(role: str, value: str | None, env: str, option: str | None = None)
 def mapping_path(value: str | Path | None) -> Path:
     raw = value or os.environ.get(ENV_MAPPING)
     if not raw:
-        raise ConfigError("no mapping given", hint=f"pass --mapping FILE or set {ENV_MAPPING}")
+        raise ConfigError(
+            _("no mapping given"), hint=_("pass --mapping FILE or set %(env_mapping)s") % {"env_mapping": ENV_MAPPING}
+        )
     path = Path(raw)
     if not path.is_file():
-        raise ConfigError(f"mapping file not found: {path}", hint="check the path (relative to the current folder)")
+        raise ConfigError(
+            _("mapping file not found: %(path)s") % {"path": path},
+            hint=_("check the path (relative to the current folder)"),
+        )
     return path
 
 
@@ -116,14 +127,31 @@ def report_folder(value: str | Path | None) -> Path | None:
     folder = Path(value)
     existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
     if existing is not None and not existing.is_dir():
-        where = "is a file" if existing == folder else f"is inside {existing}, which is a file"
-        raise ConfigError(f"--report {folder} {where}, not a folder", hint="give a folder (created if missing)")
+        where = _("is a file") if existing == folder else _("is inside %(file)s, which is a file") % {"file": existing}
+        raise ConfigError(
+            _("--report %(folder)s %(where)s, not a folder") % {"folder": folder, "where": where},
+            hint=_("give a folder (created if missing)"),
+        )
     return folder
+
+
+def language_option(value: str | None) -> None:
+    """`--lang` (or BUNKATSU_LANG): ja or en, else exit 2; the choice holds for the whole process."""
+    if value is not None and value not in i18n.LANGUAGES:
+        raise ConfigError(
+            _("--lang %(value)s (or %(env)s) is not a language bunkatsu speaks")
+            % {"value": value, "env": i18n.ENV_LANG},
+            hint=_("use --lang ja or --lang en"),
+        )
+    i18n.choose(value)
 
 
 def workers_option(workers: int) -> int:
     if workers < 1:
-        raise ConfigError(f"--workers must be at least 1 (got {workers})", hint="1 runs serially, same code path")
+        raise ConfigError(
+            _("--workers must be at least 1 (got %(workers)s)") % {"workers": workers},
+            hint=_("1 runs serially, same code path"),
+        )
     return workers
 
 
@@ -147,16 +175,19 @@ def encode_key(required: bool) -> bytes | None:
     if not key:
         if required:
             raise ConfigError(
-                f"the mapping encodes columns but {ENV_ENCODE_KEY} is not set",
-                hint=f"export {ENV_ENCODE_KEY}=<the NW company's secret>; make one with `bunkatsu key generate`",
+                _("the mapping encodes columns but %(env_encode_key)s is not set") % {"env_encode_key": ENV_ENCODE_KEY},
+                hint=_("export %(env_encode_key)s=<the NW company's secret>; make one with `bunkatsu key generate`")
+                % {"env_encode_key": ENV_ENCODE_KEY},
             )
         return None
     bits = estimated_bits(key)
     if bits < MIN_BITS:
         raise ConfigError(
-            f"{ENV_ENCODE_KEY} is too weak: about {bits:.0f} bits of entropy estimated, {MIN_BITS} needed",
-            hint="anyone who guesses the key can undo the encoding on the retail side: make one with "
-            "`bunkatsu key generate` and keep it in the NW company's secret store",
+            _("%(env_encode_key)s is too weak: about %(bits)s bits of entropy estimated, %(min_bits)s needed")
+            % {"env_encode_key": ENV_ENCODE_KEY, "bits": format(bits, ".0f"), "min_bits": MIN_BITS},
+            hint=_(
+                "anyone who guesses the key can undo the encoding on the retail side: make one with `bunkatsu key generate` and keep it in the NW company's secret store"
+            ),
         )
     return key.encode()
 
@@ -187,6 +218,6 @@ def capture_warn_bytes() -> int:
     if found:
         return int(float(found[1]) * _UNITS[found[2].upper()])
     raise ConfigError(
-        f"{ENV_CAPTURE_WARN}={raw!r} is not a size",
-        hint="give bytes or a number with kB, MB, GB or TB, e.g. 4GB",
+        _("%(env_capture_warn)s=%(raw)s is not a size") % {"env_capture_warn": ENV_CAPTURE_WARN, "raw": repr(raw)},
+        hint=_("give bytes or a number with kB, MB, GB or TB, e.g. 4GB"),
     )

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from split.db import engine_for
 from split.errors import ConfigError
+from split.i18n import _
 from split.introspect import SourceSchema, TableInfo
 from split.mapping.model import Follow, Mapping
 from split.schema.derive import short_name
@@ -55,8 +56,8 @@ def anchor_column(mapping: Mapping, schema: SourceSchema) -> str:
     )
     if not counts:
         raise ConfigError(
-            "the mapping has no follow scope to draw a consistent sample by",
-            hint="pass --sample-by COLUMN (a key column most tables share), or rehearse without --sample",
+            _("the mapping has no follow scope to draw a consistent sample by"),
+            hint=_("pass --sample-by COLUMN (a key column most tables share), or rehearse without --sample"),
         )
     return counts.most_common(1)[0][0]
 
@@ -65,12 +66,13 @@ def draw_sample(
     source_url: str, mapping: Mapping, schema: SourceSchema, target_url: str, n: int, anchor: str | None = None
 ) -> Sample:
     if n < 1:
-        raise ConfigError(f"--sample must be at least 1 (got {n})")
+        raise ConfigError(_("--sample must be at least 1 (got %(n)s)") % {"n": n})
     anchor = anchor or anchor_column(mapping, schema)
     anchored = [t for t in schema.tables.values() if t.column(anchor) is not None]
     if not anchored:
         raise ConfigError(
-            f"no source table has the column {anchor!r}", hint="pass --sample-by with a column the tables share"
+            _("no source table has the column %(anchor)s") % {"anchor": repr(anchor)},
+            hint=_("pass --sample-by with a column the tables share"),
         )
     source = engine_for(source_url)
     values = _first_values(source, _anchor_home(anchored, anchor), anchor, n)

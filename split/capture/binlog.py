@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from split.errors import ConfigError
+from split.i18n import _
 
 SCHEME = "binlog"
 REQUIRED = {"log_bin": "1", "binlog_format": "ROW", "binlog_row_image": "FULL", "binlog_row_metadata": "FULL"}
@@ -100,10 +101,11 @@ def require_row_binlog(conn: Any, masked: str) -> None:
         value = str(_scalar(conn, f"SELECT @@{setting}")).upper()
         if value.replace("ON", "1") != wanted:  # log_bin reads 1 or ON
             raise ConfigError(
-                f"the source {masked} has {setting} = {value}: change capture needs {setting} = {wanted}",
-                hint="a DBA sets log_bin, binlog_format = ROW, binlog_row_image = FULL and binlog_row_metadata = FULL "
-                "and restarts the server (runbooks/wave.md, 'Server setup'); or run `copy` without --capture "
-                "and use checksum `sync`",
+                _("the source %(masked)s has %(setting)s = %(value)s: change capture needs %(setting)s = %(wanted)s")
+                % {"masked": masked, "setting": setting, "value": value, "wanted": wanted},
+                hint=_(
+                    "a DBA sets log_bin, binlog_format = ROW, binlog_row_image = FULL and binlog_row_metadata = FULL and restarts the server (runbooks/wave.md, 'Server setup'); or run `copy` without --capture and use checksum `sync`"
+                ),
             )
 
 

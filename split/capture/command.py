@@ -18,6 +18,7 @@ from split.db import engine_for
 from split.engine.copy import CopyResult, copy_tables
 from split.engine.snapshot import exported_snapshot, is_postgresql
 from split.errors import ConfigError
+from split.i18n import _
 from split.plan import TablePlan
 from split.prepare import Prepared
 from split.settings import StoreUrl
@@ -48,8 +49,9 @@ def is_binlog(source: StoreUrl) -> bool:
 def require_capturable(source: StoreUrl) -> None:
     if not (is_postgresql(source.url) or is_binlog(source)):
         raise ConfigError(
-            f"change capture needs a PostgreSQL, MariaDB or MySQL source; {source.masked} is neither",
-            hint="SQLite sources are brought up to date by checksum `bunkatsu sync` (exact, reads every range)",
+            _("change capture needs a PostgreSQL, MariaDB or MySQL source; %(masked)s is neither")
+            % {"masked": source.masked},
+            hint=_("SQLite sources are brought up to date by checksum `bunkatsu sync` (exact, reads every range)"),
         )
 
 

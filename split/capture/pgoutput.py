@@ -12,6 +12,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from split.i18n import _
+
 
 @dataclass(frozen=True)
 class Relation:
@@ -78,7 +80,7 @@ class Decoder:
         _identity_setting, ncols = struct.unpack_from("!bh", body, at)
         at += 3
         columns, identity = [], []
-        for _ in range(ncols):
+        for _i in range(ncols):
             flags = body[at]
             column, at = _string(body, at + 1)
             at += 8  # type oid, type modifier
@@ -101,7 +103,10 @@ class Decoder:
             # K: the old key (a delete, or an update that changed the key); O: the whole old row (REPLICA
             # IDENTITY FULL); N: the new row. Each names a key whose rows the stores must match again.
             if marker not in (b"K", b"O", b"N"):
-                raise ValueError(f"pgoutput: unexpected tuple marker {marker!r} in a {kind.decode()} message")
+                raise ValueError(
+                    _("pgoutput: unexpected tuple marker %(marker)s in a %(kind)s message")
+                    % {"marker": repr(marker), "kind": kind.decode()}
+                )
             keys.add(tuple(values[relation.columns.index(c)] for c in relation.identity))
 
 
@@ -115,7 +120,7 @@ def _tuple(body: memoryview, at: int, encoding: str) -> tuple[list[str | None], 
     (ncols,) = struct.unpack_from("!h", body, at)
     at += 2
     values: list[str | None] = []
-    for _ in range(ncols):
+    for _i in range(ncols):
         kind = bytes(body[at : at + 1])
         at += 1
         if kind in (b"n", b"u"):
@@ -125,5 +130,5 @@ def _tuple(body: memoryview, at: int, encoding: str) -> tuple[list[str | None], 
             values.append(bytes(body[at + 4 : at + 4 + length]).decode(encoding))
             at += 4 + length
         else:
-            raise ValueError(f"pgoutput: unexpected column kind {kind!r}")
+            raise ValueError(_("pgoutput: unexpected column kind %(kind)s") % {"kind": repr(kind)})
     return values, at

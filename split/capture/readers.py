@@ -19,6 +19,7 @@ from split.capture import binlog, slot
 from split.capture.command import binlog_position, capture_name, is_binlog, record_binlog_position
 from split.capture.pgoutput import Decoder
 from split.errors import ConfigError
+from split.i18n import _
 from split.prepare import Prepared
 
 BATCH_MESSAGES = 20_000  # about this many decoded messages per batch (whole transactions, so sometimes more)
@@ -67,8 +68,8 @@ def open_reader(prep: Prepared) -> Iterator[ChangeReader]:
 
 def _no_capture(name: str) -> ConfigError:
     return ConfigError(
-        f"no capture for this source and mapping ({name})",
-        hint="start one with `bunkatsu copy --capture` (it copies from the capture's own starting point)",
+        _("no capture for this source and mapping (%(name)s)") % {"name": name},
+        hint=_("start one with `bunkatsu copy --capture` (it copies from the capture's own starting point)"),
     )
 
 
@@ -169,8 +170,9 @@ def _python_codec(server_encoding: str) -> str:
         return codecs.lookup(name).name
     except LookupError:
         raise ConfigError(
-            f"the source's encoding {server_encoding} has no Python codec to read its captured keys",
-            hint="use checksum `bunkatsu sync` for this source",
+            _("the source's encoding %(server_encoding)s has no Python codec to read its captured keys")
+            % {"server_encoding": server_encoding},
+            hint=_("use checksum `bunkatsu sync` for this source"),
         ) from None
 
 

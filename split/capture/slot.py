@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 
 from split.db import READ_ONLY_POSTGRESQL
 from split.errors import ConfigError
+from split.i18n import _
 from split.settings import CAPTURE_PREFIX
 
 PREFIX = CAPTURE_PREFIX
@@ -81,14 +82,17 @@ def require_logical(conn: Any, masked: str) -> None:
     ).fetchone()
     if level != "logical":
         raise ConfigError(
-            f"the source {masked} has wal_level = {level}: change capture needs wal_level = logical",
-            hint="a DBA sets `wal_level = logical` in postgresql.conf and restarts the server "
-            "(runbooks/wave.md, 'Server setup'); or run `copy` without --capture and use checksum `sync`",
+            _("the source %(masked)s has wal_level = %(level)s: change capture needs wal_level = logical")
+            % {"masked": masked, "level": level},
+            hint=_(
+                "a DBA sets `wal_level = logical` in postgresql.conf and restarts the server (runbooks/wave.md, 'Server setup'); or run `copy` without --capture and use checksum `sync`"
+            ),
         )
     if used >= slots:
         raise ConfigError(
-            f"the source {masked} has no free replication slot (max_replication_slots = {slots}, {used} in use)",
-            hint="raise max_replication_slots (a restart), or drop an unused slot (`bunkatsu capture status`)",
+            _("the source %(masked)s has no free replication slot (max_replication_slots = %(slots)s, %(used)s in use)")
+            % {"masked": masked, "slots": slots, "used": used},
+            hint=_("raise max_replication_slots (a restart), or drop an unused slot (`bunkatsu capture status`)"),
         )
 
 
@@ -113,8 +117,8 @@ def publish(conn: Any, name: str, tables: list[str]) -> None:
     exists = conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (name,)).fetchone()
     if not tables:
         raise ConfigError(
-            "no mapped table can be captured: none has a primary key as its replica identity",
-            hint="run `copy` without --capture and use checksum `sync`",
+            _("no mapped table can be captured: none has a primary key as its replica identity"),
+            hint=_("run `copy` without --capture and use checksum `sync`"),
         )
     verb = f"ALTER PUBLICATION {quote(name)} SET TABLE" if exists else f"CREATE PUBLICATION {quote(name)} FOR TABLE"
     conn.execute(f"{verb} {listed}")
@@ -134,9 +138,11 @@ def replication_connection(url: str, masked: str) -> Iterator[Any]:
         conn = connect(url, replication=True)
     except psycopg.OperationalError as exc:
         raise ConfigError(
-            f"the source {masked} refused a replication connection: {str(exc).strip().splitlines()[-1]}",
-            hint="a DBA allows it: a pg_hba.conf line `host replication <user> <address> <method>` and "
-            "`ALTER ROLE <user> REPLICATION` (runbooks/wave.md, 'Server setup')",
+            _("the source %(masked)s refused a replication connection: %(detail)s")
+            % {"masked": masked, "detail": str(exc).strip().splitlines()[-1]},
+            hint=_(
+                "a DBA allows it: a pg_hba.conf line `host replication <user> <address> <method>` and `ALTER ROLE <user> REPLICATION` (runbooks/wave.md, 'Server setup')"
+            ),
         ) from None
     with conn:
         yield conn

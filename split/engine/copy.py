@@ -18,6 +18,7 @@ from split.engine.partition import PartitionResult, copy_partition, range_tasks
 from split.engine.run import Runner, by_level
 from split.engine.snapshot import exported_snapshot
 from split.errors import ConfigError
+from split.i18n import _
 from split.ledger import recorded_counts, recorded_tables
 from split.plan import TablePlan
 from split.prepare import Prepared
@@ -144,7 +145,8 @@ def require_parents(prep: Prepared, tables: Sequence[TablePlan]) -> None:
                 f"the {store} store does not hold {parent} yet, and {child} refers to it (foreign key): "
                 f"copying {child} without it would fail at its first row"
                 + (f" ({len(missing) - 1} more such parent(s))" if len(missing) > 1 else ""),
-                hint=f"copy the parent first (`--tables {parent}`, or its wave `--wave {wave}`), or both together",
+                hint=_("copy the parent first (`--tables %(parent)s`, or its wave `--wave %(wave)s`), or both together")
+                % {"parent": parent, "wave": wave},
             )
 
 

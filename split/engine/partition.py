@@ -23,6 +23,7 @@ from split.engine import pgcopy
 from split.engine.faults import arm_drop_fault, fault_point
 from split.engine.snapshot import is_postgresql, source_connection
 from split.errors import TerminalError, TransientError
+from split.i18n import _
 from split.plan import StorePlan, TablePlan, in_key_range, render, store_select
 from split.ranges import Bound, Partition, as_json
 from split.settings import Secret, encode_key
@@ -132,12 +133,13 @@ def with_retries(work: Callable[[PartitionTask], R], task: PartitionTask, what: 
                 continue
             if is_transient(exc):
                 raise TransientError(
-                    f"{what} failed after {RETRIES} attempts: {describe_db_error(exc)}",
-                    hint="run the same command again when the database is back: finished partitions are kept",
+                    _("%(what)s failed after %(retries)s attempts: %(exc)s")
+                    % {"what": what, "retries": RETRIES, "exc": describe_db_error(exc)},
+                    hint=_("run the same command again when the database is back: finished partitions are kept"),
                 ) from None
             raise TerminalError(
-                f"{what} failed: {describe_db_error(exc)}",
-                hint="fix the cause in the database, then run the same command again",
+                _("%(what)s failed: %(exc)s") % {"what": what, "exc": describe_db_error(exc)},
+                hint=_("fix the cause in the database, then run the same command again"),
             ) from None
     raise AssertionError("unreachable")
 

@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from split.errors import TerminalError
+from split.i18n import _
 
 FLUSH_BYTES = 1 << 20
 
@@ -80,8 +81,11 @@ def stream(
         sent, received = out_cur.rowcount, in_cur.rowcount
     if sent != received:  # never expected; a silent loss is the one thing a copy must not do
         raise TerminalError(
-            f"COPY of {table}: {sent} rows read from the source but {received} written; the partition was rolled back",
-            hint="report this as a bug with the plan hash; then run the same command again",
+            _(
+                "COPY of %(table)s: %(sent)s rows read from the source but %(received)s written; the partition was rolled back"
+            )
+            % {"table": table, "sent": sent, "received": received},
+            hint=_("report this as a bug with the plan hash; then run the same command again"),
         )
     return received, digest.hexdigest()
 

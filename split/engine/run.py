@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from split.errors import ConfigError, TransientError
+from split.i18n import _
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -29,7 +30,7 @@ class Runner:
 
     def __init__(self, workers: int = 2, scheduler: str | None = None) -> None:
         if workers < 1:
-            raise ConfigError(f"--workers must be at least 1 (got {workers})")
+            raise ConfigError(_("--workers must be at least 1 (got %(workers)s)") % {"workers": workers})
         self.workers = workers
         self.scheduler = scheduler
         self.client: Any = None
@@ -42,8 +43,9 @@ class Runner:
                 self.client = Client(self.scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
             except (OSError, TimeoutError) as exc:
                 raise ConfigError(
-                    f"cannot reach the Dask scheduler at {self.scheduler}: {type(exc).__name__}",
-                    hint="start the cluster (`dask scheduler` and `dask worker ADDR`) or check the address",
+                    _("cannot reach the Dask scheduler at %(scheduler)s: %(name)s")
+                    % {"scheduler": self.scheduler, "name": type(exc).__name__},
+                    hint=_("start the cluster (`dask scheduler` and `dask worker ADDR`) or check the address"),
                 ) from None
         return self
 
@@ -115,8 +117,9 @@ class Runner:
         except (KilledWorker, CommClosedError) as exc:
             self.client.cancel(futures)
             raise TransientError(
-                f"the Dask cluster at {self.scheduler} lost a worker or the scheduler ({type(exc).__name__})",
-                hint="check the workers' logs and memory, then run the same command again: finished work is kept",
+                _("the Dask cluster at %(scheduler)s lost a worker or the scheduler (%(name)s)")
+                % {"scheduler": self.scheduler, "name": type(exc).__name__},
+                hint=_("check the workers' logs and memory, then run the same command again: finished work is kept"),
             ) from None
         except BaseException:
             self.client.cancel(futures)

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 
 from split.db import engine_for, normalise_url
+from split.i18n import _
 
 _SNAPSHOT_ID = re.compile(r"^[0-9A-F]+-[0-9A-F]+(-[0-9A-F]+)?$")
 
@@ -45,7 +46,7 @@ def source_connection(url: str, snapshot: str | None) -> Iterator[sa.Connection]
             yield conn
             return
         if not _SNAPSHOT_ID.match(snapshot):  # it is interpolated into SQL below
-            raise ValueError(f"not a PostgreSQL snapshot id: {snapshot!r}")
+            raise ValueError(_("not a PostgreSQL snapshot id: %(snapshot)s") % {"snapshot": repr(snapshot)})
         conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
         with conn.begin():
             conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from split.errors import MappingProblem
+from split.i18n import _
 from split.mapping.model import STORES, Follow, Mapping, NoRows, Position
 
 
@@ -30,8 +31,9 @@ def _follows(mapping: Mapping) -> list[MappingProblem]:
                 problems.append(
                     _problem(
                         scope.pos,
-                        f"table {table.name} follows unknown table `{scope.table}`",
-                        "follow a table listed under tables:",
+                        _("table %(name)s follows unknown table `%(table)s`")
+                        % {"name": table.name, "table": scope.table},
+                        _("follow a table listed under tables:"),
                     )
                 )
                 continue
@@ -39,16 +41,19 @@ def _follows(mapping: Mapping) -> list[MappingProblem]:
                 problems.append(
                     _problem(
                         scope.pos,
-                        f"table {table.name} follows {parent.name}, which has no {store} scope ({store}: none)",
-                        f"no row could ever be in scope: give {parent.name} a {store} scope or set {store}: none here",
+                        _("table %(name)s follows %(parent)s, which has no %(store)s scope (%(store)s: none)")
+                        % {"name": table.name, "parent": parent.name, "store": store},
+                        _("no row could ever be in scope: give %(name)s a %(store)s scope or set %(store)s: none here")
+                        % {"name": parent.name, "store": store},
                     )
                 )
             if scope.at and parent.period is None:
                 problems.append(
                     _problem(
                         scope.pos,
-                        f"table {table.name} uses `at: {scope.at}` but {parent.name} has no `period`",
-                        f"add period: [start_col, end_col] to {parent.name}, or drop `at:`",
+                        _("table %(name)s uses `at: %(at)s` but %(parent)s has no `period`")
+                        % {"name": table.name, "at": scope.at, "parent": parent.name},
+                        _("add period: [start_col, end_col] to %(name)s, or drop `at:`") % {"name": parent.name},
                     )
                 )
     return problems
@@ -66,8 +71,9 @@ def _cycles(mapping: Mapping) -> list[MappingProblem]:
                         problems.append(
                             _problem(
                                 table.pos,
-                                f"{store} follow cycle: {' → '.join(chain + [scope.table])}",
-                                "a chain of follows must end at a table with own/all scope",
+                                _("%(store)s follow cycle: %(chain)s")
+                                % {"store": store, "chain": " → ".join(chain + [scope.table])},
+                                _("a chain of follows must end at a table with own/all scope"),
                             )
                         )
                     break
@@ -82,24 +88,41 @@ def _waves(mapping: Mapping) -> list[MappingProblem]:
     names: set[str] = set()
     for wave in mapping.waves:
         if wave.name in names:
-            problems.append(_problem(wave.pos, f"duplicate wave name `{wave.name}`", "give each wave its own name"))
+            problems.append(
+                _problem(
+                    wave.pos,
+                    _("duplicate wave name `%(name)s`") % {"name": wave.name},
+                    _("give each wave its own name"),
+                )
+            )
         names.add(wave.name)
         for name in wave.tables:
             if mapping.table(name) is None:
                 problems.append(
-                    _problem(wave.pos, f"wave {wave.name} names unknown table `{name}`", "list tables from tables:")
+                    _problem(
+                        wave.pos,
+                        _("wave %(name)s names unknown table `%(table)s`") % {"name": wave.name, "table": name},
+                        _("list tables from tables:"),
+                    )
                 )
             elif name in seen:
                 problems.append(
                     _problem(
                         wave.pos,
-                        f"table {name} is in wave {seen[name]} and again in wave {wave.name}",
-                        "put each table in exactly one wave",
+                        _("table %(name)s is in wave %(seen)s and again in wave %(wave)s")
+                        % {"name": name, "seen": seen[name], "wave": wave.name},
+                        _("put each table in exactly one wave"),
                     )
                 )
             seen.setdefault(name, wave.name)
     missing = [t.name for t in mapping.tables if t.name not in seen]
     if missing:
         pos = mapping.waves[0].pos if mapping.waves else Position(mapping.path)
-        problems.append(_problem(pos, f"tables in no wave: {', '.join(missing)}", "add each table to one wave"))
+        problems.append(
+            _problem(
+                pos,
+                _("tables in no wave: %(missing)s") % {"missing": ", ".join(missing)},
+                _("add each table to one wave"),
+            )
+        )
     return problems

@@ -7,6 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from split.errors import MappingError, MappingProblem
+from split.i18n import _
 from split.introspect import ColumnInfo, SourceSchema, TableInfo
 from split.mapping.load import suggest
 from split.mapping.model import STORES, Destination, Follow, Mapping, NoRows, Own, Position, TableRule
@@ -20,7 +21,7 @@ def validate_against_source(mapping: Mapping, source: SourceSchema) -> None:
             problems.append(
                 _p(
                     rule.pos,
-                    f"unknown table `{rule.name}`: the source has no such table",
+                    _("unknown table `%(name)s`: the source has no such table") % {"name": rule.name},
                     suggest(rule.name, source.tables) if source.tables else "check the source URL",
                 )
             )
@@ -30,14 +31,19 @@ def validate_against_source(mapping: Mapping, source: SourceSchema) -> None:
     for name in unmapped:
         problems.append(
             MappingProblem(
-                f"source table `{name}` is not in the mapping (fail closed: every table must be classified)",
+                _("source table `%(name)s` is not in the mapping (fail closed: every table must be classified)")
+                % {"name": name},
                 mapping.path,
-                fix=f"add `{name}:` under tables: (`retail: none` sends it to NW only); "
-                "`bunkatsu discover --draft FILE` drafts every missing part",
+                fix=_(
+                    "add `%(name)s:` under tables: (`retail: none` sends it to NW only); `bunkatsu discover --draft FILE` drafts every missing part"
+                )
+                % {"name": name},
             )
         )
     if problems:
-        raise MappingError(problems, source=f"mapping (checked against the {source.dialect} source)")
+        raise MappingError(
+            problems, source=_("mapping (checked against the %(dialect)s source)") % {"dialect": source.dialect}
+        )
 
 
 def _p(pos: Position, text: str, fix: str = "") -> MappingProblem:
@@ -49,23 +55,36 @@ def _table_problems(mapping: Mapping, rule: TableRule, info: TableInfo, source: 
     names = info.column_names
     for col in rule.columns:
         if col.name not in names:
-            problems.append(_p(col.pos, f"unknown column `{col.name}` in table {rule.name}", suggest(col.name, names)))
+            problems.append(
+                _p(
+                    col.pos,
+                    _("unknown column `%(name)s` in table %(table)s") % {"name": col.name, "table": rule.name},
+                    suggest(col.name, names),
+                )
+            )
     if rule.columns_listed:
         missing = [n for n in names if rule.column(n) is None]
         if missing:
             problems.append(
                 _p(
                     rule.pos,
-                    f"table {rule.name} does not map source column(s) {', '.join(missing)}",
-                    "give each a destination (shared, nw, retail, encode, drop); fail closed; "
-                    "`bunkatsu discover --draft FILE` drafts them with suggested kinds",
+                    _("table %(name)s does not map source column(s) %(missing)s")
+                    % {"name": rule.name, "missing": ", ".join(missing)},
+                    _(
+                        "give each a destination (shared, nw, retail, encode, drop); fail closed; `bunkatsu discover --draft FILE` drafts them with suggested kinds"
+                    ),
                 )
             )
 
     def need(column: str | None, pos: Position, what: str, table: TableInfo = info) -> None:
         if column is not None and table.column(column) is None:
             problems.append(
-                _p(pos, f"{what} `{column}` is not a column of {table.name}", suggest(column, table.column_names))
+                _p(
+                    pos,
+                    _("%(what)s `%(column)s` is not a column of %(name)s")
+                    % {"what": what, "column": column, "name": table.name},
+                    suggest(column, table.column_names),
+                )
             )
 
     if rule.period:
@@ -95,7 +114,11 @@ def _partition_problems(rule: TableRule, info: TableInfo) -> list[MappingProblem
         col = info.column(name)
         if col is None:
             problems.append(
-                _p(part.pos, f"partition key `{name}` is not a column of {rule.name}", suggest(name, info.column_names))
+                _p(
+                    part.pos,
+                    _("partition key `%(name)s` is not a column of %(table)s") % {"name": name, "table": rule.name},
+                    suggest(name, info.column_names),
+                )
             )
             continue
         problems += _partition_column_problems(rule, info, col, part.pos)
@@ -105,22 +128,23 @@ def _partition_problems(rule: TableRule, info: TableInfo) -> list[MappingProblem
 def _partition_column_problems(
     rule: TableRule, info: TableInfo, col: ColumnInfo, pos: Position
 ) -> list[MappingProblem]:
-    what = f"partition key {rule.name}.{col.name}"
+    what = _("partition key %(table)s.%(column)s") % {"table": rule.name, "column": col.name}
     problems = []
     if not is_orderable(col.type):
         problems.append(
             _p(
                 pos,
-                f"{what} is {col.type_text}: its order is not the same in every engine",
-                "partition by integer, decimal, text, date or timestamp columns",
+                _("%(what)s is %(type_text)s: its order is not the same in every engine")
+                % {"what": what, "type_text": col.type_text},
+                _("partition by integer, decimal, text, date or timestamp columns"),
             )
         )
     if col.nullable and col.name not in info.primary_key:
         problems.append(
             _p(
                 pos,
-                f"{what} may be NULL: such rows would be in no range",
-                "partition by NOT NULL or primary-key columns",
+                _("%(what)s may be NULL: such rows would be in no range") % {"what": what},
+                _("partition by NOT NULL or primary-key columns"),
             )
         )
     mapped = [c.name for c in info.columns if rule.column(c.name) is not None or not rule.columns_listed]
@@ -135,8 +159,9 @@ def _partition_column_problems(
             problems.append(
                 _p(
                     pos,
-                    f"{what} goes `{dest.value}`, but the {store} store receives the table",
-                    "a partition key must be stored as is in every store that gets the table (shared)",
+                    _("%(what)s goes `%(value)s`, but the %(store)s store receives the table")
+                    % {"what": what, "value": dest.value, "store": store},
+                    _("a partition key must be stored as is in every store that gets the table (shared)"),
                 )
             )
     return problems

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from split.db import create_database, describe_db_error, engine_for
 from split.engine.pgcopy import write_rows
 from split.errors import ConfigError
+from split.i18n import _
 from split.sample import names
 from split.sample import schema as s
 from split.settings import parse_url
@@ -338,7 +339,7 @@ class Generator:
     def free_text(self, b: Batch, spid: str, periods: list[Period]) -> None:
         """Memos name the customer of the day: the contract holder of the period the memo falls in."""
         rng = self.rng
-        for _ in range(rng.choice([0, 1, 1, 2, 3])):
+        for _i in range(rng.choice([0, 1, 1, 2, 3])):
             day = HORIZON_START + timedelta(days=rng.randint(0, (INTERVAL_END - HORIZON_START).days))
             period = next(p for p in periods if p.covers(day))
             retail_writes = period.retailer == AFFILIATE_CODE and rng.random() < 0.55
@@ -423,7 +424,7 @@ class Generator:
         """Views of the shared screens. Retail staff viewing a non-affiliate customer is the planted leak."""
         rng = self.rng
         window = (datetime(2024, 9, 1), 91 * 24 * 3600)
-        views = [("NW", f"N{rng.randint(1, 40):04d}") for _ in range(rng.choice([1, 2, 3]))]
+        views = [("NW", f"N{rng.randint(1, 40):04d}") for _i in range(rng.choice([1, 2, 3]))]
         improper = rng.random() < 0.04
         if improper or rng.random() < 0.3:
             views.append(("RETAIL", f"R{rng.randint(1, 30):04d}"))
@@ -468,13 +469,13 @@ def build(
     """`generate`, with the user's inputs checked first (usage errors, exit 2)."""
     parse_url(url, "sample")
     if supply_points < 1 or interval_days < 1:
-        raise ConfigError("--supply-points and --interval-days must be at least 1")
+        raise ConfigError(_("--supply-points and --interval-days must be at least 1"))
     try:
         create_database(url)
     except Exception as exc:  # a server that refuses: say why, without a traceback
         raise ConfigError(
-            f"cannot create or reach the database: {describe_db_error(exc, hide_values=False)}",
-            hint="check the URL and that the server runs",
+            _("cannot create or reach the database: %(exc)s") % {"exc": describe_db_error(exc, hide_values=False)},
+            hint=_("check the URL and that the server runs"),
         ) from None
     return generate(url, supply_points, seed, interval_days=interval_days, replace=replace, on_progress=on_progress)
 
@@ -496,8 +497,8 @@ def generate(
     clash = sorted(existing & {t.name for t in s.TABLES})
     if clash and not replace:
         raise ConfigError(
-            f"the database already holds reference tables ({', '.join(clash)})",
-            hint="pass --replace to drop and rebuild them, or use an empty database",
+            _("the database already holds reference tables (%(clash)s)") % {"clash": ", ".join(clash)},
+            hint=_("pass --replace to drop and rebuild them, or use an empty database"),
         )
     s.metadata.drop_all(engine)
     s.metadata.create_all(engine)

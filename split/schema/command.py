@@ -31,7 +31,9 @@ def stores_of(choice: str) -> tuple[str, ...]:
     if choice == "both":
         return STORES
     if choice not in STORES:
-        raise ConfigError(f"unknown store {choice!r}", hint="use --store nw, retail or both")
+        raise ConfigError(
+            _("unknown store %(choice)s") % {"choice": repr(choice)}, hint=_("use --store nw, retail or both")
+        )
     return (choice,)
 
 
@@ -110,8 +112,9 @@ def connection(env: StoreEnv) -> Iterator[sa.Connection]:
             yield conn
     except sa.exc.DBAPIError as exc:
         raise TerminalError(
-            f"the {env.store} store {env.masked} refused a schema change: {describe_db_error(exc)}",
-            hint="give the migrating account DDL rights on the store (CREATE/ALTER/DROP), then run again",
+            _("the %(store)s store %(masked)s refused a schema change: %(exc)s")
+            % {"store": env.store, "masked": env.masked, "exc": describe_db_error(exc)},
+            hint=_("give the migrating account DDL rights on the store (CREATE/ALTER/DROP), then run again"),
         ) from None
 
 
@@ -179,9 +182,11 @@ def revision(prep: Prepared, message: str | None = None) -> list[RevisionResult]
         st = read_status(env, derived[env.store])
         if st.head is not None and st.current != st.head:
             raise ConfigError(
-                f"the {env.store} store is at {st.current or 'base'}, head is {st.head}: a revision is generated "
-                "against a store at head",
-                hint=f"run `bunkatsu schema upgrade --store {env.store}` first",
+                _(
+                    "the %(store)s store is at %(current)s, head is %(head)s: a revision is generated against a store at head"
+                )
+                % {"store": env.store, "current": st.current or "base", "head": st.head},
+                hint=_("run `bunkatsu schema upgrade --store %(store)s` first") % {"store": env.store},
             )
     return [write_revision(env, derived[env.store], message) for env in envs]
 
@@ -236,8 +241,10 @@ def _require_managed(env: StoreEnv) -> None:
         tables, current = store_tables(conn), current_revision(conn)
     if tables and current is None:
         raise ConfigError(
-            f"the {env.store} store {env.masked} holds {len(tables)} table(s) but no bunkatsu schema version: "
-            "it is not a store bunkatsu manages (is it the source?)",
+            _(
+                "the %(store)s store %(masked)s holds %(tables)s table(s) but no bunkatsu schema version: it is not a store bunkatsu manages (is it the source?)"
+            )
+            % {"store": env.store, "masked": env.masked, "tables": len(tables)},
             hint="point --" + env.store + " at the store's own database; to adopt a store that holds exactly the "
             f"schema of head: alembic -c {env.ini} -n {env.store} stamp head",
         )
@@ -246,8 +253,10 @@ def _require_managed(env: StoreEnv) -> None:
 def _require_revisions(env: StoreEnv) -> None:
     if not env.has_revisions():
         raise ConfigError(
-            f"no revisions for the {env.store} store in {env.directory}",
-            hint=f"write the first with `bunkatsu schema revision --store {env.store}` (or pass --migrations DIR)",
+            _("no revisions for the %(store)s store in %(directory)s")
+            % {"store": env.store, "directory": env.directory},
+            hint=_("write the first with `bunkatsu schema revision --store %(store)s` (or pass --migrations DIR)")
+            % {"store": env.store},
         )
 
 
@@ -269,7 +278,10 @@ def _move(env: StoreEnv, direction: str, to: str, sql: bool) -> MoveResult:
             getattr(command, direction)(env.config(connection=conn), to)
             after = current_revision(conn)
     except CommandError as exc:
-        raise ConfigError(f"{env.store} store: {exc}", hint="see `alembic history` for the revision ids") from None
+        raise ConfigError(
+            _("%(store)s store: %(exc)s") % {"store": env.store, "exc": exc},
+            hint=_("see `alembic history` for the revision ids"),
+        ) from None
     return MoveResult(env.store, before, after)
 
 
@@ -319,8 +331,9 @@ def require_at_head(prep: Prepared) -> dict[str, sa.MetaData]:
         st = read_status(env, derived[env.store])
         if st.state == "empty":
             raise ConfigError(
-                f"the {env.store} store {env.masked} is empty: there is nothing to bring up to date",
-                hint="run `bunkatsu copy` first",
+                _("the %(store)s store %(masked)s is empty: there is nothing to bring up to date")
+                % {"store": env.store, "masked": env.masked},
+                hint=_("run `bunkatsu copy` first"),
             )
         _refuse_unless_copyable(st)
     return {store: d.metadata for store, d in derived.items()}
@@ -339,7 +352,13 @@ def _refuse_unless_copyable(st: StoreStatus) -> None:
                 if st.head_engine
                 else "was generated from another mapping"
             ),
-            hint=f"run `bunkatsu schema upgrade --store {st.store}`, then `bunkatsu schema revision --store "
-            f"{st.store}`, review it and `schema upgrade` again",
+            hint=_(
+                "run `bunkatsu schema upgrade --store %(store)s`, then `bunkatsu schema revision --store %(store)s`, review it and `schema upgrade` again"
+            )
+            % {"store": st.store},
         )
-    raise ConfigError(f"the {st.store} store {st.url} {st.summary()}{detail}", hint=f"run {st.fix()}")
+    raise ConfigError(
+        _("the %(store)s store %(url)s %(summary)s%(detail)s")
+        % {"store": st.store, "url": st.url, "summary": st.summary(), "detail": detail},
+        hint=_("run %(fix)s") % {"fix": st.fix()},
+    )

@@ -28,6 +28,7 @@ from sqlalchemy.types import TypeEngine
 
 from split.chain import chain
 from split.errors import ConfigError
+from split.i18n import _
 from split.introspect import ForeignKeyInfo, IndexInfo, SourceSchema
 from split.journal import journal
 from split.ledger import ledger
@@ -95,15 +96,17 @@ def _check_compiles(
     source_type = column_type if source_type is None else source_type
     if dialect.name in MYSQL and isinstance(source_type, sa.DateTime) and source_type.timezone:
         raise ConfigError(
-            f"{where}: a timestamp with time zone has no equivalent in MySQL/MariaDB: the zone would be lost",
-            hint="use PostgreSQL for this store, or convert the column to UTC in a source view first",
+            _("%(where)s: a timestamp with time zone has no equivalent in MySQL/MariaDB: the zone would be lost")
+            % {"where": where},
+            hint=_("use PostgreSQL for this store, or convert the column to UTC in a source view first"),
         )
     try:
         column_type.compile(dialect=dialect)
     except Exception as exc:  # the type has no form in the target engine
         raise ConfigError(
-            f"{where}: the source type {column_type!r} has no equivalent in {dialect.name} ({type(exc).__name__})",
-            hint="store it in an engine that has the type, or send the column to `drop` in the mapping",
+            _("%(where)s: the source type %(column_type)s has no equivalent in %(name)s (%(name2)s)")
+            % {"where": where, "column_type": repr(column_type), "name": dialect.name, "name2": type(exc).__name__},
+            hint=_("store it in an engine that has the type, or send the column to `drop` in the mapping"),
         ) from None
 
 

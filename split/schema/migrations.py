@@ -86,8 +86,10 @@ class StoreEnv:
         heads = self.script().get_heads()
         if len(heads) > 1:
             raise ConfigError(
-                f"the {self.store} migrations in {self.directory} have several heads: {', '.join(heads)}",
-                hint=f"merge them: alembic -c {self.ini} -n {self.store} merge heads -m merge",
+                _("the %(store)s migrations in %(directory)s have several heads: %(heads)s")
+                % {"store": self.store, "directory": self.directory, "heads": ", ".join(heads)},
+                hint=_("merge them: alembic -c %(ini)s -n %(store)s merge heads -m merge")
+                % {"ini": self.ini, "store": self.store},
             )
         return heads[0] if heads else None
 
@@ -151,7 +153,7 @@ def describe(diff: tuple) -> Difference:
         cols = ", ".join(c.name for c in getattr(obj, "columns", ()))
         return Difference(f"{what} {obj.name or ''} on {getattr(table, 'name', '?')}({cols}): {where}")
     if kind == "modify_nullable":
-        _, _, table, column, _, store_nullable, wanted_nullable = diff
+        _op, _at, table, column, _info, store_nullable, wanted_nullable = diff
         state = "nullable" if store_nullable else "NOT NULL"
         wanted = "nullable" if wanted_nullable else "NOT NULL"
         return Difference(
@@ -159,7 +161,7 @@ def describe(diff: tuple) -> Difference:
             loosened=bool(store_nullable) and not wanted_nullable,
         )
     if kind == "modify_type":
-        _, _, table, column, _, store_type, wanted_type = diff
+        _op, _at, table, column, _info, store_type, wanted_type = diff
         return Difference(f"column {table}.{column}: type {store_type} in the store, {wanted_type} in the schema")
     return Difference(f"{kind}: {' '.join(str(x) for x in diff[1:] if x is not None)}")
 
