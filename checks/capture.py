@@ -16,6 +16,7 @@ from checks.context import VerifyContext
 from checks.results import CheckResult, could_not_prove, passed, warned
 from split.db import describe_db_error, engine_for
 from split.engine.snapshot import is_postgresql
+from split.i18n import _
 from split.settings import CAPTURE_PREFIX
 
 CHECK = "capture.retained"
@@ -37,13 +38,16 @@ def retained_wal(ctx: VerifyContext) -> list[CheckResult]:
         return [could_not_prove(CHECK, "source", None, describe_db_error(exc))]
     results = []
     for name, kept, status in slots:
-        said = f"slot {name} keeps {_size(kept)} of WAL on the source"
+        said = _("slot %(name)s keeps %(size)s of WAL on the source") % {"name": name, "size": _size(kept)}
         if status == "lost":
-            message = f"slot {name} was invalidated by the server (wal_status lost): its follow cannot go on"
-            results.append(warned(CHECK, "source", message=message + "; drop it (`bunkatsu capture drop`)"))
+            message = _(
+                "slot %(name)s was invalidated by the server (wal_status lost): its follow cannot go on; "
+                "drop it (`bunkatsu capture drop`)"
+            )
+            results.append(warned(CHECK, "source", message=message % {"name": name}))
         elif kept > ctx.capture_warn_bytes:
-            hint = "follow it (`sync --follow`) or drop it (`capture drop`) before the source's disk fills"
-            limit = f"more than {_size(ctx.capture_warn_bytes)}, BUNKATSU_CAPTURE_WARN_WAL"
+            hint = _("follow it (`sync --follow`) or drop it (`capture drop`) before the source's disk fills")
+            limit = _("more than %(size)s, BUNKATSU_CAPTURE_WARN_WAL") % {"size": _size(ctx.capture_warn_bytes)}
             results.append(warned(CHECK, "source", message=f"{said} ({limit}): {hint}"))
         else:
             results.append(passed(CHECK, "source", observed=int(kept), message=said))

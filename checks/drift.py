@@ -34,7 +34,8 @@ def _store_drift(ctx: VerifyContext, store: str, target: StoreUrl) -> CheckResul
             "schema.drift",
             store,
             None,
-            f"no revisions for the {store} store in {env.directory} (pass --migrations DIR)",
+            _("no revisions for the %(store)s store in %(directory)s (pass --migrations DIR)")
+            % {"store": store, "directory": env.directory},
         )
     if ctx.post_split:  # no source to derive from: the store against its head only
         with connection(env) as conn:
@@ -48,7 +49,7 @@ def _store_drift(ctx: VerifyContext, store: str, target: StoreUrl) -> CheckResul
     if st.state in ("ok", "loosened"):
         return passed("schema.drift", store, message=st.summary())
     shown = "; ".join(d.text for d in st.differences[:SHOWN])
-    more = f" (and {len(st.differences) - SHOWN} more)" if len(st.differences) > SHOWN else ""
+    more = " " + _("(and %(n)s more)") % {"n": len(st.differences) - SHOWN} if len(st.differences) > SHOWN else ""
     detail = f": {shown}{more}" if shown else ""
     return failed(
         "schema.drift",

@@ -514,7 +514,11 @@ def _merged(hits: list[ScanHits]) -> dict[str, ScanHits]:
 
 def scan_failure(exc: Exception) -> str:
     """Why a value scan could not run, for a "could not prove" result."""
-    return describe_db_error(exc) if isinstance(exc, sa.exc.SQLAlchemyError) else f"column {exc} is missing"
+    return (
+        describe_db_error(exc)
+        if isinstance(exc, sa.exc.SQLAlchemyError)
+        else _("column %(column)s is missing") % {"column": exc}
+    )
 
 
 def fingerprint_and_patterns(ctx: VerifyContext) -> list[CheckResult]:

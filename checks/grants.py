@@ -22,7 +22,7 @@ import yaml
 from checks.results import CheckOutcome, CheckResult, could_not_prove, failed, passed, verdict
 from split.db import check_reachable, engine_for
 from split.errors import ConfigError
-from split.i18n import _
+from split.i18n import N_, _
 from split.identity import require_separate
 from split.settings import ENV_NW, ENV_RETAIL, store_url
 
@@ -64,7 +64,7 @@ def load_roles(path: str | Path) -> Roles:
             _("roles file %(file)s is not valid YAML: %(detail)s") % {"file": file, "detail": str(exc).splitlines()[0]},
             hint=_("fix the YAML"),
         ) from None
-    example = "write `nw: [nw_owner, nw_loader]` and `retail: [retail_app, retail_staff]`"
+    example = _("write `nw: [nw_owner, nw_loader]` and `retail: [retail_app, retail_staff]`")
     if not isinstance(data, dict) or set(data) != {"nw", "retail"}:
         raise ConfigError(
             _("roles file %(file)s must have exactly the keys nw and retail") % {"file": file}, hint=example
@@ -105,12 +105,12 @@ class Catalogue:
 
     def paths(self, role: str) -> dict[str, str]:
         """Every grantee whose privileges `role` can use, with how: the role itself, its roles, PUBLIC."""
-        found = {role: "directly", PUBLIC: "through PUBLIC"}
+        found = {role: _("directly"), PUBLIC: _("through PUBLIC")}
         queue = deque([role])
         while queue:
             for group in sorted(self.member_of.get(queue.popleft(), ())):
                 if group not in found:
-                    found[group] = f"through role {group}"
+                    found[group] = _("through role %(role)s") % {"role": group}
                     queue.append(group)
         return found
 
@@ -119,7 +119,8 @@ class Catalogue:
         paths = self.paths(role)
         supers = [g for g in paths if g in self.superusers]
         if supers:
-            return [("every object", "ALL", "as superuser" if supers[0] == role else f"through superuser {supers[0]}")]
+            how = _("as superuser") if supers[0] == role else _("through superuser %(role)s") % {"role": supers[0]}
+            return [("every object", "ALL", how)]
         found: dict[tuple[str, str], str] = {}
         for grantee, obj, privilege in self.grants:
             if grantee in paths and privilege in privileges:
@@ -185,9 +186,11 @@ def _pg_catalogue(conn: sa.Connection, nw_database: str | None) -> Catalogue:
         ):
             target = dict(o.split("=", 1) for o in options.split() if "=" in o).get("dbname")
             if target in (None, nw_database):
-                cat.bridges.append(f"foreign server {server} ({fdw}) reaches database {target or '(login name)'}")
+                said = _("foreign server %(server)s (%(fdw)s) reaches database %(target)s")
+                cat.bridges.append(said % {"server": server, "fdw": fdw, "target": target or _("(login name)")})
         for (ext,) in q("SELECT extname FROM pg_extension WHERE extname IN ('dblink')"):
-            cat.bridges.append(f"extension {ext} is installed: any role allowed to call it can open the NW store")
+            said = _("extension %(ext)s is installed: any role allowed to call it can open the NW store")
+            cat.bridges.append(said % {"ext": ext})
     return cat
 
 
@@ -254,10 +257,12 @@ def _mysql_catalogue(conn: sa.Connection, database: str, nw_database: str | None
             "AND ENGINE IN ('FEDERATED', 'CONNECT')",
             db=database,
         ):
-            cat.bridges.append(f"table {table} uses the {engine} engine: it reads another database")
+            said = _("table %(table)s uses the %(engine)s engine: it reads another database")
+            cat.bridges.append(said % {"table": table, "engine": engine})
         for server, db in q("SELECT Server_name, Db FROM mysql.servers"):
             if db in ("", nw_database):
-                cat.bridges.append(f"server {server} (CREATE SERVER) reaches database {db or '(any)'}")
+                said = _("server %(server)s (CREATE SERVER) reaches database %(target)s")
+                cat.bridges.append(said % {"server": server, "target": db or _("(any)")})
     return cat
 
 
@@ -281,20 +286,42 @@ def _table_of(obj: str) -> str | None:
     return obj.removeprefix("table ").split(".")[0] if obj.startswith("table ") else None
 
 
+def _object_said(obj: str) -> str:
+    """A catalogue object (named in English inside the model: `_table_of` reads it) in the reader's language."""
+    if obj.startswith("table "):
+        return _("table %(name)s") % {"name": obj.removeprefix("table ")}
+    if obj.startswith("all tables ("):
+        return _("all tables (%(schema)s.*)") % {"schema": obj.removeprefix("all tables (").removesuffix(".*)")}
+    fixed = {
+        "the database": N_("the database"),
+        "every database (*.*)": N_("every database (*.*)"),
+        "tables created later (default privileges)": N_("tables created later (default privileges)"),
+        "every object": N_("every object"),
+    }
+    return _(fixed[obj]) if obj in fixed else obj
+
+
 def grants(stores: dict[str, str], roles: Roles, post_split: bool) -> list[CheckResult]:
     """Findings as failed results, one per role and object; a single pass when there are none."""
     if any(engine_for(url).dialect.name == "sqlite" for url in stores.values()):
-        reason = "SQLite has no database roles (file permissions decide); grants are proven on PostgreSQL and MariaDB"
+        reason = _(
+            "SQLite has no database roles (file permissions decide); grants are proven on PostgreSQL and MariaDB"
+        )
         return [could_not_prove("grants", "nw", None, reason)]
     nw_db = str(engine_for(stores["nw"]).url.database)
     try:
         nw, retail = catalogue(stores["nw"]), catalogue(stores["retail"], nw_database=nw_db)
     except sa.exc.SQLAlchemyError as exc:  # e.g. no right to read mysql.user: seeing only our own grants proves nothing
-        reason = f"the catalogue could not be read ({type(getattr(exc, 'orig', None) or exc).__name__}); the account needs to read all grants"
+        said = _("the catalogue could not be read (%(error)s); the account needs to read all grants")
+        reason = said % {"error": type(getattr(exc, "orig", None) or exc).__name__}
         return [could_not_prove("grants", "nw", None, reason)]
     known = nw.roles | retail.roles
     results = [  # a misspelt name would leave the real role unchecked: never a silent pass
-        _fail("nw", f"listed {side} role {role} exists on neither server; correct the roles file")
+        _fail(
+            "nw",
+            _("listed %(side)s role %(role)s exists on neither server; correct the roles file")
+            % {"side": side, "role": role},
+        )
         for side, names in (("retail", roles.retail), ("nw", roles.nw))
         for role in names
         if role not in known
@@ -303,31 +330,43 @@ def grants(stores: dict[str, str], roles: Roles, post_split: bool) -> list[Check
         for obj, privilege, via in nw.access(role, READ | {"CONNECT", "ALL"}):
             if privilege == "CONNECT" and role not in nw.can_login:
                 continue  # a role that cannot log in cannot use CONNECT itself (its members are listed too)
-            verb = "connect to" if privilege == "CONNECT" else "read" if privilege != "ALL" else "do anything in"
-            results.append(_fail("nw", f"retail role {role} can {verb} {obj} of the NW store {via}", _table_of(obj)))
-    results += [_fail("retail", f"the retail store reaches out: {b}") for b in retail.bridges]
+            said = (
+                _("retail role %(role)s can connect to %(object)s of the NW store %(via)s")
+                if privilege == "CONNECT"
+                else _("retail role %(role)s can read %(object)s of the NW store %(via)s")
+                if privilege != "ALL"
+                else _("retail role %(role)s can do anything in %(object)s of the NW store %(via)s")
+            )
+            said %= {"role": role, "object": _object_said(obj), "via": via}
+            results.append(_fail("nw", said, _table_of(obj)))
+    results += [_fail("retail", _("the retail store reaches out: %(bridge)s") % {"bridge": b}) for b in retail.bridges]
     writers = [
         (role, obj, privilege, via) for role in roles.nw for obj, privilege, via in retail.access(role, WRITE | {"ALL"})
     ]
     if writers and post_split:  # during the waves the NW loader writes retail legitimately; after, nobody from NW may
+        said = _("NW role %(role)s can %(privilege)s %(object)s of the retail store %(via)s")
         results += [
-            _fail("retail", f"NW role {r} can {p} {o} of the retail store {v}", _table_of(o)) for r, o, p, v in writers
+            _fail("retail", said % {"role": r, "privilege": p, "object": _object_said(o), "via": v}, _table_of(o))
+            for r, o, p, v in writers
         ]
     if not results:
         note = ""
         if writers:
             names = sorted({w[0] for w in writers})
-            note = (
-                f"; NW role(s) {', '.join(names)} can write the retail store (the loader: revoke after the last wave)"
-            )
+            said = _("NW role(s) %(roles)s can write the retail store (the loader: revoke after the last wave)")
+            note = "; " + said % {"roles": ", ".join(names)}
         results.append(
             passed(
                 "grants",
                 "nw",
                 observed=0,
                 expected=0,
-                message=f"no retail role ({len(roles.retail)} listed) can log in to or read the NW store; "
-                f"nothing on the retail side reaches it{note}",
+                message=_(
+                    "no retail role (%(n)s listed) can log in to or read the NW store; "
+                    "nothing on the retail side reaches it"
+                )
+                % {"n": len(roles.retail)}
+                + note,
             )
         )
     return results

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from split.i18n import _
+
 
 class Status(StrEnum):
     PASS = "pass"
@@ -97,7 +99,7 @@ def warned(
 
 
 def could_not_prove(id: str, store: str, table: str | None, reason: str) -> CheckResult:
-    return CheckResult(id, store, Status.ERROR, table, message=f"could not prove: {reason}")
+    return CheckResult(id, store, Status.ERROR, table, message=_("could not prove: %(reason)s") % {"reason": reason})
 
 
 def verdict(results: list[CheckResult]) -> Status:

@@ -18,6 +18,7 @@ from checks.reconcile import completeness
 from checks.results import CheckResult, could_not_prove
 from checks.structure import integrity_fk, retail_columns, retail_encoded, retail_row_scope, retail_tables
 from checks.suites import gx_suites
+from split.i18n import _
 
 CHECKS: list[tuple[str, Callable[[VerifyContext], list[CheckResult]]]] = [
     ("retail.tables", retail_tables),
@@ -65,7 +66,8 @@ def run_checks(
             # The message would quote the value (a name and phone in a DATE column): never shown.
             check_id = name.split(" + ")[0]
             store = "nw" if check_id.startswith("nw.") else "retail"
-            reason = f"a stored value does not convert to its column's type ({type(exc).__name__}; value not shown)"
+            said = _("a stored value does not convert to its column's type (%(error)s; value not shown)")
+            reason = said % {"error": type(exc).__name__}
             results.append(could_not_prove(check_id, store, None, reason))
         if seconds is not None:
             seconds[name] = round(time.monotonic() - started, 3)

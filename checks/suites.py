@@ -16,6 +16,7 @@ from checks.context import VerifyContext
 from checks.results import CheckResult, could_not_prove, failed, passed
 from split.db import engine_for, redact
 from split.encode import TOKEN_RE
+from split.i18n import _
 from split.mapping.model import Own
 
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
@@ -76,7 +77,7 @@ def gx_suites(ctx: VerifyContext) -> list[CheckResult]:
         )
         run = context.checkpoints.add(checkpoint).run()
     except Exception as exc:  # GX failing to start or run proves nothing: say so, never pass
-        reason = f"Great Expectations could not run: {redact(str(exc))[:200]}"
+        reason = _("Great Expectations could not run: %(error)s") % {"error": redact(str(exc))[:200]}
         return [could_not_prove("retail.columns", "retail", None, reason)]
     results = []
     for validation in run.run_results.values():
@@ -150,7 +151,8 @@ def _result(check_id: str, table: str, column: str | None, r: Any) -> CheckResul
     if name == "expect_table_columns_to_match_set":
         details = summary.get("details", {}).get("mismatched", {})
         extra, missing = details.get("unexpected", []), details.get("missing", [])
-        message += f": not allowed {', '.join(extra) or '–'}; missing {', '.join(missing) or '–'}"
+        said = _("not allowed %(extra)s; missing %(missing)s")
+        message += ": " + said % {"extra": ", ".join(extra) or "–", "missing": ", ".join(missing) or "–"}
     elif name == "expect_table_column_count_to_equal":
         observed = summary.get("observed_value")
     return failed(

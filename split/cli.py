@@ -796,12 +796,10 @@ def capture_status(source: SourceOpt = None, as_json: JsonOpt = False) -> None:
     statuses = api.capture_status(source)
     if as_json:
         _emit_json({"slots": [s.to_dict() for s in statuses]})
-    elif _is_binlog_url(source):  # the option reads BUNKATSU_SOURCE_URL too
-        print("a MariaDB/MySQL capture keeps nothing on the server: `bunkatsu cutover status` shows its position")
     else:
         from split.render import capture_table
 
-        capture_table(statuses)
+        capture_table(statuses, binlog=_is_binlog_url(source))  # the option reads BUNKATSU_SOURCE_URL too
 
 
 @capture_app.command(
@@ -815,10 +813,10 @@ def capture_drop(mapping: MappingOpt = None, source: SourceOpt = None, as_json: 
     name, existed = api.capture_drop(mapping, source)
     if as_json:
         _emit_json({"slot": name, "dropped": existed})
-    elif _is_binlog_url(source):
-        print(f"capture {name}: a MariaDB/MySQL source holds nothing of it; the binlog expires on its own")
     else:
-        print(f"slot {name}: {'dropped, with its publication' if existed else 'not found; publication removed if any'}")
+        from split.render import capture_dropped
+
+        capture_dropped(name, existed, binlog=_is_binlog_url(source))
 
 
 # ── cutover ────────────────────────────────────────────────────────────────────────────────
@@ -986,13 +984,9 @@ def evidence_pack(
     if as_json:
         _emit_json(result.to_dict())
     else:
-        print(f"pack: {result.path} ({result.files} files, {len(result.reports)} gate reports)")
-        for store, head in result.chains.items():
-            print(f"  {store} chain: {head['records']} records, head {head['head'][:16]}")
-        if result.signature:
-            print(f"  signature: {result.signature}")
-        for defect in result.defects:
-            print(f"  broken: {defect}")
+        from split.render import evidence_packed
+
+        evidence_packed(result)
     if result.defects:
         raise typer.Exit(1)
 
@@ -1021,14 +1015,10 @@ def evidence_check(
     result = api.evidence_check(path, public_key=public_key, nw=nw, retail=retail)
     if as_json:
         _emit_json(result.to_dict())
-    elif result.difference:
-        print(f"evidence pack {result.path}: DIFFERS — {result.difference}")
     else:
-        chains = ", ".join(f"{s} {c['records']} records" for s, c in result.chains.items())
-        extra = [f"signature {result.signature}"] if result.signature else []
-        extra += [f"{store} store {said}" for store, said in result.stores.items()]
-        print(f"evidence pack {result.path}: intact ({result.files} files; chains {chains}{'; ' if extra else ''}"
-              f"{'; '.join(extra)})")  # fmt: skip
+        from split.render import evidence_checked
+
+        evidence_checked(result)
     raise typer.Exit(result.exit_code)
 
 

@@ -30,7 +30,7 @@ from split.capture.slot import SlotStatus
 from split.db import engine_for, sqlite_path
 from split.engine.copy import copy_tables
 from split.errors import BunkatsuError, ConfigError
-from split.i18n import _
+from split.i18n import N_, _
 from split.introspect import SourceSchema
 from split.journal import Entry
 from split.mapping.model import Mapping
@@ -65,6 +65,16 @@ class WaveState:
         if not self.passed:
             return "not started"
         return f"{self.passed[-1]} passed"
+
+    def said(self) -> str:
+        """`state` in the operator's language (`state` itself stays as it is in --json)."""
+        if "switched" in self.passed:
+            return _("switched")
+        if self.failed is not None:
+            return _("stopped at %(step)s") % {"step": self.failed.step}
+        if not self.passed:
+            return _("not started")
+        return _("%(step)s passed") % {"step": self.passed[-1]}
 
     def to_dict(self) -> dict:
         return {
@@ -248,7 +258,7 @@ def run(
         except BunkatsuError as exc:
             _journal(prep, Entry(**entry, outcome="failed", message=exc.message))
             raise
-        done.append(StepResult(step, outcome.outcome, time.monotonic() - started, outcome.message, outcome.report))
+        done.append(StepResult(step, outcome.outcome, time.monotonic() - started, outcome.said, outcome.report))
         if outcome.outcome == "declined":  # nothing happened: nothing to journal
             code = 2
             break
@@ -262,17 +272,34 @@ def run(
 @dataclass
 class _Outcome:
     outcome: str  # passed | failed | declined
-    message: str = ""
+    message: str = ""  # in English, as the journal keeps it: one language for every operator's entries
+    said: str = ""  # the same in the operator's language, for the screen
     report: str | None = None
     exit_code: int = 0
     journal: dict = field(default_factory=dict)  # the journal entry's fields
 
     @classmethod
     def passed(
-        cls, message: str, plan_hash: str | None = None, run_id: str | None = None, counts: dict | None = None
+        cls,
+        said: tuple[str, str],
+        plan_hash: str | None = None,
+        run_id: str | None = None,
+        counts: dict | None = None,
     ) -> _Outcome:
+        message = said[0]
         journal = dict(outcome="passed", plan_hash=plan_hash, run_id=run_id, counts=counts or {}, message=message)
-        return cls("passed", message, journal=journal)
+        return cls("passed", message, said[1], journal=journal)
+
+
+def _both(template: str, values: dict | None = None) -> tuple[str, str]:
+    """A step's message in English (for the journal) and in the operator's language (for the screen)."""
+    return template % (values or {}), _(template) % (values or {})
+
+
+def _counted(counts: dict[str, int]) -> tuple[str, str]:
+    return _both(
+        N_("%(inserted)s inserted, %(updated)s updated, %(deleted)s deleted"), {k: f"{v:,}" for k, v in counts.items()}
+    )
 
 
 @dataclass
@@ -306,12 +333,12 @@ class _WaveRun:
         r = copy_tables(self.prep, self.prep.select([self.wave]), workers=self.workers, progress=self.progress)
         rows = {t.name: t.rows for t in r.tables}
         total = sum(sum(v.values()) for v in rows.values())
-        return _Outcome.passed(f"{total:,} rows copied", r.plan_hash, r.run_id, rows)
+        return _Outcome.passed(_both(N_("%(n)s rows copied"), {"n": f"{total:,}"}), r.plan_hash, r.run_id, rows)
 
     def sync(self) -> _Outcome:
         r = sync_tables(self.prep, self.prep.select([self.wave]), workers=self.workers, progress=self.progress)
         counts = {k: r.total(k) for k in ("inserted", "updated", "deleted")}
-        return _Outcome.passed(", ".join(f"{v:,} {k}" for k, v in counts.items()), r.plan_hash, r.run_id, counts)
+        return _Outcome.passed(_counted(counts), r.plan_hash, r.run_id, counts)
 
     def follow(self) -> _Outcome:
         """The final sync from the capture: the changes since the last batch, in seconds; the gate after it
@@ -321,20 +348,23 @@ class _WaveRun:
         tables = self.prep.select(sorted({self.wave, *moving}))
         r = follow_changes(self.prep, tables, until_idle=True, workers=self.workers, progress=self.progress)
         counts = {k: sum(c[k] for c in r.rows.values()) for k in ("inserted", "updated", "deleted")}
-        message = f"{r.changes:,} captured change(s) applied up to {r.position}: " + ", ".join(
-            f"{v:,} {k}" for k, v in counts.items()
+        head = _both(
+            N_("%(n)s captured change(s) applied up to %(position)s"), {"n": f"{r.changes:,}", "position": r.position}
         )
-        return _Outcome.passed(message, self.prep.plan.hash, None, counts)
+        tail = _counted(counts)
+        said = (f"{head[0]}: {tail[0]}", f"{head[1]}: {tail[1]}")
+        return _Outcome.passed(said, self.prep.plan.hash, None, counts)
 
     def switch(self) -> _Outcome:
         """The last wave's switch drops the capture: nothing reads its slot any more, and it would keep WAL."""
-        message = "the wave's tables are now served from the NW and retail stores"
+        said = _both(N_("the wave's tables are now served from the NW and retail stores"))
         others = [st for w, st in self.states.items() if w != self.wave and "switched" not in st.passed]
         if not others and capture_running(self.prep):
             name, dropped = capture_drop(self.prep)  # a binlog capture has nothing on the source to drop
             if dropped:
-                message += f"; capture slot {name} dropped (the last wave is switched)"
-        return _Outcome.passed(message)
+                more = _both(N_("capture slot %(name)s dropped (the last wave is switched)"), {"name": name})
+                said = (f"{said[0]}; {more[0]}", f"{said[1]}; {more[1]}")
+        return _Outcome.passed(said)
 
     def gate(self, step: str) -> _Outcome:
         folder = self.reports / self.wave / f"{step}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -348,24 +378,25 @@ class _WaveRun:
             on_step=self.on_step,
         )
         summary = v.summary()
-        message = f"{summary['pass']} passed, {summary['fail']} failed, {summary['error']} could not prove"
+        said = _both(N_("%(pass)s passed, %(fail)s failed, %(error)s could not prove"), summary)
         failing = sorted({c.id for c in v.checks if c.status.value in ("fail", "error")})
         if failing:  # check ids only: a message never carries a value
-            message += ": " + ", ".join(failing)
+            said = tuple(f"{s}: {', '.join(failing)}" for s in said)  # type: ignore[assignment]
         if summary["warn"]:  # the gate passes; the warnings are in the report
-            message += f"; {summary['warn']} warning(s)"
+            more = _both(N_("%(warn)s warning(s)"), summary)
+            said = (f"{said[0]}; {more[0]}", f"{said[1]}; {more[1]}")
         outcome = "passed" if v.verdict == "pass" else "failed"
-        record = dict(outcome=outcome, plan_hash=v.plan_hash, counts=summary, report=v.report, message=message)
-        return _Outcome(outcome, message, v.report, v.exit_code, record)
+        record = dict(outcome=outcome, plan_hash=v.plan_hash, counts=summary, report=v.report, message=said[0])
+        return _Outcome(outcome, said[0], said[1], v.report, v.exit_code, record)
 
     def freeze(self) -> _Outcome:
-        question = (
-            f"Have writes to the tables of wave {self.wave} ({', '.join(self.state.tables)}) stopped in the shared "
-            "system? The final sync and gate run next."
-        )
+        question = _(
+            "Have writes to the tables of wave %(wave)s (%(tables)s) stopped in the shared system? "
+            "The final sync and gate run next."
+        ) % {"wave": self.wave, "tables": ", ".join(self.state.tables)}
         if self.confirm is None or not self.confirm(question):
-            return _Outcome("declined", "the freeze was not confirmed: nothing after it ran")
-        return _Outcome.passed("writes stopped, confirmed by the operator")
+            return _Outcome("declined", *_both(N_("the freeze was not confirmed: nothing after it ran")))
+        return _Outcome.passed(_both(N_("writes stopped, confirmed by the operator")))
 
 
 def rollback(prep: Prepared, *, wave: str, reason: str, operator: str | None = None) -> WaveState:

@@ -36,7 +36,7 @@ import split
 from split import chain, journal
 from split.db import engine_for
 from split.errors import ConfigError
-from split.i18n import _
+from split.i18n import N_, _
 from split.plan import plan_sql
 from split.prepare import Prepared
 
@@ -176,17 +176,18 @@ def check(path: Path, *, public_key: Path | None = None, stores: dict[str, str] 
             try:
                 outcome.difference = _chain_difference(store, packed["chain"], contents)
             except (TypeError, ValueError, KeyError) as exc:  # a store's files are not as a pack writes them
-                outcome.difference = f"stores/{store}/: not readable as a pack writes it ({type(exc).__name__})"
+                said = _("%(folder)s: not readable as a pack writes it (%(error)s)")
+                outcome.difference = said % {"folder": f"stores/{store}/", "error": type(exc).__name__}
             outcome.chains[store] = packed["chain"]
             if outcome.difference:
                 break
     if outcome.difference is None and public_key is not None:
         outcome.difference = _signature_difference(path, public_key)
-        outcome.signature = None if outcome.difference else "verified"
+        outcome.signature = None if outcome.difference else N_("verified")
     for store, url in (stores or {}).items():
         if outcome.difference is None:
             outcome.difference = _store_difference(store, url, manifest)
-            outcome.stores[store] = "holds the packed head"
+            outcome.stores[store] = _("holds the packed head")
     return outcome
 
 
@@ -275,25 +276,26 @@ def _manifest_difference(manifest: dict) -> str | None:
         )
         and isinstance(manifest.get("mapping_sha256"), str)
     )
-    return None if shaped else f"{MANIFEST} is not shaped as a pack writes it (files, stores, mapping_sha256)"
+    said = _("%(manifest)s is not shaped as a pack writes it (files, stores, mapping_sha256)")
+    return None if shaped else said % {"manifest": MANIFEST}
 
 
 def _file_difference(manifest: dict, contents: dict[str, bytes]) -> str | None:
     listed: dict[str, str] = manifest.get("files", {})
     for name in sorted(listed.keys() | contents.keys() - {MANIFEST}):
         if name not in contents:
-            return f"{name} is missing from the archive"
+            return _("%(name)s is missing from the archive") % {"name": name}
         if name not in listed:
-            return f"{name} is not in the manifest (added after packing)"
+            return _("%(name)s is not in the manifest (added after packing)") % {"name": name}
         if hashlib.sha256(contents[name]).hexdigest() != listed[name]:
-            return f"{name} differs from the manifest (SHA-256)"
+            return _("%(name)s differs from the manifest (SHA-256)") % {"name": name}
     return None
 
 
 def _mapping_difference(manifest: dict, contents: dict[str, bytes]) -> str | None:
     mappings = [name for name in contents if name.startswith("mapping/")]
     if len(mappings) != 1 or hashlib.sha256(contents[mappings[0]]).hexdigest() != manifest.get("mapping_sha256"):
-        return f"{MANIFEST}: mapping_sha256 is not the SHA-256 of the packed mapping"
+        return _("%(manifest)s: mapping_sha256 is not the SHA-256 of the packed mapping") % {"manifest": MANIFEST}
     return None
 
 
@@ -309,7 +311,8 @@ def _chain_difference(store: str, packed: dict, contents: dict[str, bytes]) -> s
     if found.defect:
         return f"{prefix}: {found.defect}"
     if (found.records, found.head) != (packed["records"], packed["head"]):
-        return f"{prefix}chain.json ends at record {found.records - 1}, not at the manifest's head"
+        said = _("%(file)s ends at record %(n)s, not at the manifest's head")
+        return said % {"file": f"{prefix}chain.json", "n": found.records - 1}
     return None
 
 
@@ -318,15 +321,16 @@ def _store_difference(store: str, url: str, manifest: dict) -> str | None:
     packed = manifest["stores"][store]["chain"]
     with engine_for(url).connect() as conn:
         if not chain.has_chain(conn):
-            return f"the {store} store has no evidence chain"
+            return _("the %(store)s store has no evidence chain") % {"store": store}
         held = conn.execute(
             sa.select(chain.chain.c.hash).where(chain.chain.c.seq == packed["records"] - 1)
         ).scalar_one_or_none()
         now = chain.examine(conn)
     if held != packed["head"]:
-        return f"the {store} store's chain no longer holds record {packed['records'] - 1} as packed (rewritten since)"
+        said = _("the %(store)s store's chain no longer holds record %(n)s as packed (rewritten since)")
+        return said % {"store": store, "n": packed["records"] - 1}
     if now.defect:
-        return f"the {store} store: {now.defect}"
+        return _("the %(store)s store: %(defect)s") % {"store": store, "defect": now.defect}
     return None
 
 
@@ -352,7 +356,8 @@ def _sign(out: Path, key: Path) -> str:
 def _signature_difference(path: Path, public_key: Path) -> str | None:
     signature = Path(str(path) + ".sig")
     if not signature.is_file():
-        return f"{signature} is missing: the pack was not signed, or the signature was not kept beside it"
+        said = _("%(signature)s is missing: the pack was not signed, or the signature was not kept beside it")
+        return said % {"signature": signature}
     if not public_key.is_file():
         raise ConfigError(
             _("--public-key %(public_key)s is not a file") % {"public_key": public_key},
@@ -367,5 +372,6 @@ def _signature_difference(path: Path, public_key: Path) -> str | None:
             capture_output=True,
         )
     if done.returncode != 0:
-        return f"{signature} does not verify with {public_key}: the archive or the signature changed, or another key"
+        said = _("%(signature)s does not verify with %(key)s: the archive or the signature changed, or another key")
+        return said % {"signature": signature, "key": public_key}
     return None

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -25,6 +26,7 @@ if TYPE_CHECKING:  # render is imported by the CLI only after a command ran: typ
     from split.demo import DemoResult, StagedDemoResult
     from split.discover import Discovery
     from split.engine.copy import CopyResult
+    from split.evidence import CheckOutcome, PackResult
     from split.plan import Plan, StorePlan
     from split.rehearsal import DryRunResult
     from split.sample.generate import SampleSummary
@@ -39,13 +41,22 @@ err = Console(stderr=True, highlight=False)
 
 
 def plan_table(plan: Plan) -> None:
-    out.print(
-        f"[bold]plan[/] {plan.hash[:16]}…  system {plan.system}  source {plan.source_dialect}  "
-        f"mapping {plan.mapping_path} (sha256 {plan.mapping_sha256[:12]}…)"
-    )
+    said = _("system %(system)s  source %(dialect)s  mapping %(path)s (sha256 %(sha)s…)")
+    facts = {"system": plan.system, "dialect": plan.source_dialect, "path": plan.mapping_path}
+    out.print(f"[bold]plan[/] {plan.hash[:16]}…  " + said % {**facts, "sha": plan.mapping_sha256[:12]})
     table = Table(show_lines=False)
-    for col in ("#", "wave", "table", "source rows", "partitions", "NW", "retail", "encoded", "dropped"):
-        table.add_column(col, justify="right" if col in ("#", "source rows", "partitions") else "left")
+    for col in (
+        "#",
+        N_("wave"),
+        N_("table"),
+        N_("source rows"),
+        N_("partitions"),
+        "NW",
+        N_("retail"),
+        N_("encoded"),
+        N_("dropped"),
+    ):
+        table.add_column(_(col), justify="right" if col in ("#", "source rows", "partitions") else "left")
     for t in plan.tables:
         nw, retail = t.store("nw"), t.store("retail")
         encoded = [c.name for c in retail.columns if c.transform == "encode"] if retail else []
@@ -54,7 +65,7 @@ def plan_table(plan: Plan) -> None:
             t.wave,
             t.name,
             f"{t.source_rows:,}",
-            f"{len(t.partitions)}" + (f" by {', '.join(t.key)}" if t.key else ""),
+            f"{len(t.partitions)}" + (" " + _("by %(key)s") % {"key": ", ".join(t.key)} if t.key else ""),
             _store_cell(nw),
             _store_cell(retail),
             ", ".join(encoded) or "–",
@@ -63,11 +74,11 @@ def plan_table(plan: Plan) -> None:
     out.print(table)
     for t in plan.tables:
         for warning in t.warnings:
-            err.print(f"[yellow]warning:[/] {warning}")
+            err.print(f"[yellow]{_('warning:')}[/] {warning}")
 
 
 def _store_cell(sp: StorePlan | None) -> str:
-    return "–" if sp is None else f"{len(sp.columns)} cols · {sp.scope}"
+    return "–" if sp is None else _("%(n)s cols") % {"n": len(sp.columns)} + f" · {sp.scope}"
 
 
 def copy_summary(result: CopyResult) -> None:
@@ -95,29 +106,30 @@ def copy_summary(result: CopyResult) -> None:
             ", ".join(t.methods) or "–",
         )
     out.print(table)
-    for role, url in result.stores.items():
-        out.print(f"  {_(role):<7} {url}")
+    _store_lines(result.stores)
     if result.snapshot:
         out.print("  " + _("every partition read PostgreSQL snapshot %(id)s") % {"id": result.snapshot})
     if result.capture:
         c = result.capture
-        started = (
-            f"started at {c['position']}"
+        said = (
+            _("capture slot %(slot)s started at %(position)s; `sync --follow` applies what changes from here")
             if c["created"]
-            else "already running: the copy's changes are applied again, harmlessly"
-        )
-        out.print(f"  capture slot {c['slot']} {started}; `sync --follow` applies what changes from here")
-        if c["uncaptured"]:
-            out.print(
-                f"  not captured (no primary key as replica identity; checksum sync covers them): {', '.join(c['uncaptured'])}"
+            else _(
+                "capture slot %(slot)s already running: the copy's changes are applied again, harmlessly; "
+                "`sync --follow` applies what changes from here"
             )
+        )
+        out.print("  " + said % {"slot": c["slot"], "position": c["position"]})
+        if c["uncaptured"]:
+            said = _("not captured (no primary key as replica identity; checksum sync covers them): %(tables)s")
+            out.print("  " + said % {"tables": ", ".join(c["uncaptured"])})
     out.print("  " + _("finished in %(s)s s") % {"s": f"{result.seconds:.1f}"})
 
 
 def sync_summary(result: SyncResult) -> None:
-    table = Table(title=f"sync {result.run_id[:12]} · plan {result.plan_hash[:12]}…")
-    for column in ("table", "ranges", "differing", "NW +/~/−", "retail +/~/−"):
-        table.add_column(column, justify="left" if column == "table" else "right")
+    table = Table(title=f"sync {result.run_id[:12]} · {_('plan')} {result.plan_hash[:12]}…")
+    for column in (N_("table"), N_("ranges"), N_("differing"), N_("NW +/~/−"), N_("retail +/~/−")):
+        table.add_column(_(column), justify="left" if column == "table" else "right")
     for t in result.tables:
         cells = [
             "/".join(str(c[k]) for k in ("inserted", "updated", "deleted")) if (c := t.changes.get(store)) else "—"
@@ -125,43 +137,67 @@ def sync_summary(result: SyncResult) -> None:
         ]
         table.add_row(t.name, str(t.ranges), str(t.differing), *cells)
     out.print(table)
-    for role, url in result.stores.items():
-        out.print(f"  {role:<7} {url}")
+    _store_lines(result.stores)
     if result.snapshot:
-        out.print(f"  every key range read PostgreSQL snapshot {result.snapshot}")
-    totals = ", ".join(f"{result.total(k):,} {k}" for k in ("inserted", "updated", "deleted"))
-    out.print(f"  {totals}; finished in {result.seconds:.1f} s")
+        out.print("  " + _("every key range read PostgreSQL snapshot %(id)s") % {"id": result.snapshot})
+    counts = {k: f"{result.total(k):,}" for k in ("inserted", "updated", "deleted")}
+    totals = _("%(inserted)s inserted, %(updated)s updated, %(deleted)s deleted") % counts
+    out.print(f"  {totals}; " + _("finished in %(s)s s") % {"s": f"{result.seconds:.1f}"})
 
 
 def follow_summary(result: FollowResult) -> None:
-    table = Table(title=f"sync --follow · slot {result.slot}")
-    for column in ("store", "inserted", "updated", "deleted"):
-        table.add_column(column, justify="left" if column == "store" else "right")
+    table = Table(title=f"sync --follow · {_('slot')} {result.slot}")
+    for column in (N_("store"), N_("inserted"), N_("updated"), N_("deleted")):
+        table.add_column(_(column), justify="left" if column == "store" else "right")
     for store, counts in result.rows.items():
-        table.add_row(store, *(f"{counts[k]:,}" for k in ("inserted", "updated", "deleted")))
+        table.add_row(_(store), *(f"{counts[k]:,}" for k in ("inserted", "updated", "deleted")))
     out.print(table)
-    out.print(
-        f"  {result.changes:,} change(s) in {result.transactions:,} transaction(s), {result.batches} batch(es); "
-        f"both stores hold the source up to {result.position} ({result.behind_bytes:,} byte(s) of WAL behind)"
+    said = _(
+        "%(changes)s change(s) in %(transactions)s transaction(s), %(batches)s batch(es); both stores hold the "
+        "source up to %(position)s (%(behind)s byte(s) of WAL behind)"
     )
+    tally = {
+        "changes": f"{result.changes:,}",
+        "transactions": f"{result.transactions:,}",
+        "batches": str(result.batches),
+    }
+    out.print("  " + said % {**tally, "position": result.position, "behind": f"{result.behind_bytes:,}"})
     if result.resynced:
-        out.print(f"  compared by checksum sync (the slot names no keys for them): {', '.join(result.resynced)}")
-    out.print(f"  finished in {result.seconds:.1f} s")
+        said = _("compared by checksum sync (the slot names no keys for them): %(tables)s")
+        out.print("  " + said % {"tables": ", ".join(result.resynced)})
+    out.print("  " + _("finished in %(s)s s") % {"s": f"{result.seconds:.1f}"})
 
 
-def capture_table(statuses: list[SlotStatus]) -> None:
-    if not statuses:
-        out.print("no bunkatsu capture slot on this server")
+def capture_table(statuses: list[SlotStatus], *, binlog: bool = False) -> None:
+    if binlog:
+        out.print(
+            _("a MariaDB/MySQL capture keeps nothing on the server: `bunkatsu cutover status` shows its position")
+        )
         return
-    table = Table(title="capture slots")
-    for column in ("slot", "database", "active", "applied up to", "behind", "WAL kept", "WAL status"):
-        table.add_column(column, justify="right" if column in ("behind", "WAL kept") else "left")
+    if not statuses:
+        out.print(_("no bunkatsu capture slot on this server"))
+        return
+    table = Table(title=_("capture slots"))
+    for column in (
+        N_("slot"), N_("database"), N_("active"), N_("applied up to"), N_("behind"), N_("WAL kept"), N_("WAL status")
+    ):  # fmt: skip
+        table.add_column(_(column), justify="right" if column in ("behind", "WAL kept") else "left")
     for s in statuses:
         table.add_row(
-            s.name, s.database, "yes" if s.active else "no", s.confirmed_lsn or "—",
+            s.name, s.database, _("yes") if s.active else _("no"), s.confirmed_lsn or "—",
             _bytes(s.behind_bytes), _bytes(s.retained_bytes), s.wal_status or "—",
         )  # fmt: skip
     out.print(table)
+
+
+def capture_dropped(name: str, existed: bool, *, binlog: bool) -> None:
+    if binlog:
+        said = _("capture %(name)s: a MariaDB/MySQL source holds nothing of it; the binlog expires on its own")
+    elif existed:
+        said = _("slot %(name)s: dropped, with its publication")
+    else:
+        said = _("slot %(name)s: not found; publication removed if any")
+    _say(said % {"name": name})
 
 
 def _bytes(n: int) -> str:
@@ -173,35 +209,46 @@ def _bytes(n: int) -> str:
 
 
 def cutover_table(status: CutoverStatus) -> None:
-    table = Table(title=f"cutover of {status.system} · mapping {status.mapping_sha256[:12]}…")
-    for column in ("wave", "state", "next step", "waits for", "last entry"):
-        table.add_column(column)
+    said = _("cutover of %(system)s · mapping %(sha)s…")
+    table = Table(title=said % {"system": status.system, "sha": status.mapping_sha256[:12]})
+    for column in (N_("wave"), N_("state"), N_("next step"), N_("waits for"), N_("last entry")):
+        table.add_column(_(column))
     switched = {w.wave for w in status.waves if w.state == "switched"}
     for w in status.waves:
         waiting = [d for d in w.depends_on if d not in switched]
         last = f"{w.last.at:%Y-%m-%d %H:%M} {w.last.operator}" if w.last and w.last.at else ""
         colour = "green" if w.state == "switched" else "red" if w.failed else ""
-        state = f"[{colour}]{w.state}[/]" if colour else w.state
+        state = f"[{colour}]{w.said()}[/]" if colour else w.said()
         table.add_row(w.wave, state, w.next_step or "—", ", ".join(waiting) or "—", last)
     out.print(table)
     if status.capture:
         c = status.capture
-        out.print(
-            f"  capture {c.name}: applied up to {c.confirmed_lsn}, {_bytes(c.behind_bytes)} behind, "
-            f"{_bytes(c.retained_bytes)} of WAL kept on the source"
-        )
+        said = _("capture %(name)s: applied up to %(lsn)s, %(behind)s behind, %(kept)s of WAL kept on the source")
+        lag = {"behind": _bytes(c.behind_bytes), "kept": _bytes(c.retained_bytes)}
+        out.print("  " + said % {"name": c.name, "lsn": c.confirmed_lsn, **lag})
     for w in status.waves:
         if w.failed:
-            out.print(f"  {w.wave}: {w.failed.step} failed: {w.failed.message}")
+            said = _("%(step)s failed: %(message)s") % {"step": w.failed.step, "message": w.failed.message}
+            out.print(f"  {w.wave}: {said}")
 
 
 def cutover_run_summary(result: CutoverRun) -> None:
     for s in result.steps:
         colour = {"passed": "green", "failed": "red"}.get(s.outcome, "yellow")
-        out.print(f"  {s.step:<13} [{colour}]{s.outcome}[/] ({s.seconds:.1f} s) {s.message}")
+        outcome = {"passed": N_("passed"), "failed": N_("failed"), "declined": N_("declined")}.get(s.outcome, s.outcome)
+        out.print(f"  {s.step:<13} [{colour}]{_(outcome)}[/] ({s.seconds:.1f} s) {s.message}")
         if s.report:
-            out.print(f"                report: {s.report}")
-    out.print(f"wave {result.wave}: {result.state.state}; next step: {result.state.next_step or '—'}")
+            out.print("                " + _("report:") + f" {s.report}")
+    said = _("wave %(wave)s: %(state)s; next step: %(step)s")
+    out.print(said % {"wave": result.wave, "state": result.state.said(), "step": result.state.next_step or "—"})
+
+
+def _store_lines(stores: dict[str, str]) -> None:
+    """`  NW      postgresql://…` per store, aligned by display width (a Japanese role is two cells a character)."""
+    names = {role: _(role) for role in stores}
+    width = max((cell_len(n) for n in names.values()), default=0)
+    for role, url in stores.items():
+        out.print(f"  {names[role]}{' ' * (width - cell_len(names[role]))} {url}")
 
 
 def _rows(value: int | None) -> str:
@@ -321,82 +368,91 @@ def discover_report(found: Discovery) -> None:
     """What the inventory found, findings first; the full column list is in `--json`."""
     schema, cov = found.schema, found.coverage
     views = [r for r in found.readers if "view" in r.type]
-    out.print(
-        f"[bold]discover[/] {found.source} ({found.dialect}): {len(schema.tables)} tables, "
-        f"{sum(len(t.columns) for t in schema.tables.values())} columns, {len(views)} views, "
-        f"{len(found.readers) - len(views)} routines/triggers; sampled up to "
-        f"{found.sample_rows or 'all'} rows per table"
+    said = _(
+        "%(tables)s tables, %(columns)s columns, %(views)s views, %(routines)s routines/triggers; "
+        "sampled up to %(rows)s rows per table"
     )
+    counts = {"tables": len(schema.tables), "columns": sum(len(t.columns) for t in schema.tables.values())}
+    counts |= {"views": len(views), "routines": len(found.readers) - len(views)}
+    said %= {**counts, "rows": found.sample_rows or _("all")}
+    out.print(f"[bold]discover[/] {found.source} ({found.dialect}): {said}")
     if found.mapping and found.mapping_sha256:
-        out.print(f"mapping {found.mapping} (sha256 {found.mapping_sha256[:12]}…)")
+        out.print(_("mapping %(path)s (sha256 %(sha)s…)") % {"path": found.mapping, "sha": found.mapping_sha256[:12]})
     table = Table(show_lines=False)
-    for col in ("finding", "object", "detail"):
-        table.add_column(col)
+    for col in (N_("finding"), N_("object"), N_("detail")):
+        table.add_column(_(col))
     suggestions = {(c.table, c.column): c for c in found.columns}
 
     def detail(t: str, c: str) -> str:
         s = suggestions[(t, c)].suggestion
-        return f"{s.kind}: {s.evidence}" if s else "no identifier recognised"
+        return f"{s.kind}: {s.evidence}" if s else _("no identifier recognised")
 
     for t in cov.unmapped_tables:
         cols = found.columns_of(t)
         kinds = sorted({c.suggestion.kind for c in cols if c.suggestion})
+        said = _("%(n)s columns") % {"n": len(cols)}
         table.add_row(
-            "[red]unmapped table[/]", t, f"{len(cols)} columns" + (f"; kinds: {', '.join(kinds)}" if kinds else "")
+            f"[red]{_('unmapped table')}[/]",
+            t,
+            said + ("; " + _("kinds: %(kinds)s") % {"kinds": ", ".join(kinds)} if kinds else ""),
         )
     for t, c in cov.unmapped_columns:
-        table.add_row("[red]unmapped column[/]", f"{t}.{c}", detail(t, c))
+        table.add_row(f"[red]{_('unmapped column')}[/]", f"{t}.{c}", detail(t, c))
+    vanished = _("in the mapping, not in the source")
     for t in cov.stale_tables:
-        table.add_row("[red]vanished table[/]", t, "in the mapping, not in the source")
+        table.add_row(f"[red]{_('vanished table')}[/]", t, vanished)
     for t, c in cov.stale_columns:
-        table.add_row("[red]vanished column[/]", f"{t}.{c}", "in the mapping, not in the source")
+        table.add_row(f"[red]{_('vanished column')}[/]", f"{t}.{c}", vanished)
     for reader in found.readers:
         kept = reader.kept_from_retail(found.mapping_model)
-        where = f" on {reader.on_table}" if reader.on_table else ""
+        where = " " + _("on %(table)s") % {"table": reader.on_table} if reader.on_table else ""
         if kept:
-            table.add_row(
-                f"[yellow]{reader.type}[/]", reader.name + where, f"touches columns kept from retail: {', '.join(kept)}"
-            )
+            said = _("touches columns kept from retail: %(columns)s") % {"columns": ", ".join(kept)}
+            table.add_row(f"[yellow]{reader.type}[/]", reader.name + where, said)
         else:
-            reads = ", ".join(reader.reads) or "no source table"
-            table.add_row(reader.type, reader.name + where, f"reads {reads}; touches no column kept from retail")
+            reads = ", ".join(reader.reads) or _("no source table")
+            said = _("reads %(tables)s; touches no column kept from retail") % {"tables": reads}
+            table.add_row(reader.type, reader.name + where, said)
     for review in found.kinds_to_review:
+        said = _("mapped %(mapped)s") % {"mapped": f"{review.mapped_to}/{review.mapped_kind or '–'}"}
         table.add_row(
-            "[yellow]kind to review[/]",
+            f"[yellow]{_('kind to review')}[/]",
             f"{review.table}.{review.column}",
-            f"mapped {review.mapped_to}/{review.mapped_kind or '–'}; {detail(review.table, review.column)}",
+            f"{said}; {detail(review.table, review.column)}",
         )
     if table.row_count:
         out.print(table)
     if cov.covered:
-        out.print(
-            "[green]covered[/]: every source table and column is in the mapping, and nothing it names has vanished"
-        )
+        said = _("every source table and column is in the mapping, and nothing it names has vanished")
+        out.print(f"[green]{_('covered')}[/]: {said}")
     else:
         n = len(cov.unmapped_tables) + len(cov.unmapped_columns) + len(cov.stale_tables) + len(cov.stale_columns)
-        out.print(
-            f"[red]NOT COVERED[/]: {n} finding(s); `plan`, `copy` and `dry-run` refuse this source until the mapping covers it"
-        )
+        said = _("%(n)s finding(s); `plan`, `copy` and `dry-run` refuse this source until the mapping covers it")
+        out.print(f"[red]{_('NOT COVERED')}[/]: " + said % {"n": n})
     if found.draft:
-        out.print(f"draft: {found.draft} (additions marked REVIEW, NW only until reviewed)")
+        out.print(_("draft: %(path)s (additions marked REVIEW, NW only until reviewed)") % {"path": found.draft})
 
 
 def audit_summary(result: AuditResult) -> None:
     d = result.to_dict()
     colour = "red" if d["views"] else "green"
-    out.print(
-        f"[bold]audit-log[/] {d['log']} · ownership from {d['timeline']} · {d['retail_views_scanned']:,} {d['retail_org']} views"
+    said = _("ownership from %(timeline)s · %(n)s %(org)s views")
+    said %= {"timeline": d["timeline"], "n": f"{d['retail_views_scanned']:,}", "org": d["retail_org"]}
+    out.print(f"[bold]audit-log[/] {d['log']} · {said}")
+    views = _("%(n)s improper view(s)") % {"n": f"{d['views']:,}"}
+    said = _(
+        "by %(viewers)s people of %(customers)s customers of %(retailers)s other retailer(s); first %(first)s, last %(last)s"
     )
-    out.print(
-        f"[bold {colour}]{d['views']:,} improper view(s)[/] by {d['viewers']:,} people of {d['customers']:,} customers "
-        f"of {d['retailers']:,} other retailer(s); first {d['first_view'] or '–'}, last {d['last_view'] or '–'}"
-    )
+    counts = {k: f"{d[k]:,}" for k in ("viewers", "customers", "retailers")}
+    said %= {**counts, "first": d["first_view"] or "–", "last": d["last_view"] or "–"}
+    out.print(f"[bold {colour}]{views}[/] {said}")
     if d["unjudged"]:
-        out.print(f"[yellow]{d['unjudged']:,} view(s) without a key or a readable time could not be judged[/]")
+        said = _("%(n)s view(s) without a key or a readable time could not be judged") % {"n": f"{d['unjudged']:,}"}
+        out.print(f"[yellow]{said}[/]")
     if d["per_day"]:
-        table = Table(title="per day")
-        for col in ("day", "views", "people", "customers", "retailers"):
-            table.add_column(col, justify="left" if col == "day" else "right")
+        table = Table(title=_("per day"))
+        for col in (N_("day"), N_("views"), N_("people"), N_("customers"), N_("retailers")):
+            table.add_column(_(col), justify="left" if col == "day" else "right")
         for day in d["per_day"]:
             table.add_row(day["day"], *(f"{day[k]:,}" for k in ("views", "viewers", "customers", "retailers")))
         out.print(table)
@@ -407,24 +463,27 @@ def step_printer(as_json: bool) -> Callable[[str], None]:
 
     def step(name: str) -> None:
         if not as_json and err.is_terminal:
-            err.print(f"[dim]checking {name}…[/]")
+            err.print("[dim]" + _("checking %(check)s…") % {"check": name} + "[/]")
 
     return step
 
 
 def sample_summary(summary: SampleSummary, url: str) -> None:
-    out.print(f"reference database at {url}: {summary.supply_points:,} supply points, seed {summary.seed}")
+    said = _("reference database at %(url)s: %(n)s supply points, seed %(seed)s")
+    out.print(said % {"url": url, "n": f"{summary.supply_points:,}", "seed": summary.seed})
     for table, rows in summary.rows.items():
         out.print(f"  {table:<24} {rows:>10,}")
 
 
 def dry_run_summary(result: DryRunResult) -> None:
-    out.print(f"[bold]dry-run[/] into scratch stores at {result.scratch} ({len(result.tables)} table(s))")
+    said = _("into scratch stores at %(where)s (%(n)s table(s))")
+    out.print("[bold]dry-run[/] " + said % {"where": result.scratch, "n": len(result.tables)})
     if result.sample:
-        out.print(f"  on a sample: {result.sample.values:,} values of {result.sample.anchor}")
+        said = _("on a sample: %(n)s values of %(anchor)s")
+        out.print("  " + said % {"n": f"{result.sample.values:,}", "anchor": result.sample.anchor})
     copy_summary(result.copy)
     verify_summary(result.verify)
-    out.print("scratch stores removed")
+    out.print(_("scratch stores removed"))
 
 
 def demo_summary(result: DemoResult, supply_points: int, seed: int) -> None:
@@ -446,14 +505,15 @@ def demo_summary(result: DemoResult, supply_points: int, seed: int) -> None:
     out.print(said % {**counts, "people": f"{a['viewers']:,}", "period": period})
     verify_summary(result.verify)
     out.print("[bold]" + _("files") + "[/]")
-    for role, path in result.files.items():
+    for role, path in result.files.items():  # the files' names (shared, nw, retail, mapping, report)
         out.print(f"  {role:<8} {path}")
     out.print(_("next: open %(report)s in a browser, or run") % {"report": result.verify.report})
     out.print(f"      bunkatsu plan --sql -m {result.files['mapping']} --source sqlite:///{result.files['shared']}")
 
 
 def staged_demo_heading(supply_points: int, seed: int) -> None:
-    out.print(f"[bold]bunkatsu demo --staged[/]: {supply_points:,} supply points (seed {seed}), wave by wave")
+    said = _("%(n)s supply points (seed %(seed)s), wave by wave") % {"n": f"{supply_points:,}", "seed": seed}
+    out.print(f"[bold]bunkatsu demo --staged[/]: {said}")
 
 
 def staged_demo_wave(run: CutoverRun) -> None:
@@ -464,27 +524,31 @@ def staged_demo_wave(run: CutoverRun) -> None:
 
 def staged_demo_summary(result: StagedDemoResult) -> None:
     if result.changes:
+        said = _(
+            "while the contracts wave was open the shared system changed (%(switched)s customers switched retailer, "
+            "%(corrected)s phone corrected): the final sync brought it over"
+        )
         out.print(
-            f"while the contracts wave was open the shared system changed ({result.changes['customers_switched']} "
-            f"customers switched retailer, {result.changes['phones_corrected']} phone corrected): the final sync "
-            "brought it over"
+            said % {"switched": result.changes["customers_switched"], "corrected": result.changes["phones_corrected"]}
         )
     verify_summary(result.verify)
-    out.print(f"journal: SELECT * FROM bunkatsu_journal in {result.files['nw']} (and {result.files['retail']})")
+    said = _("journal: SELECT * FROM bunkatsu_journal in %(nw)s (and %(retail)s)")
+    out.print(said % {"nw": result.files["nw"], "retail": result.files["retail"]})
 
 
 def revision_summary(results: list[RevisionResult]) -> None:
     for r in results:
         for path in r.initialised:
-            out.print(f"{r.store}: created {path}")
+            out.print(f"{r.store}: " + _("created %(path)s") % {"path": path})
         if r.revision is None:
-            out.print(f"{r.store}: the store already matches the mapping; no revision written")
+            out.print(f"{r.store}: " + _("the store already matches the mapping; no revision written"))
             continue
-        out.print(f"{r.store}: wrote revision {r.revision} (revises {r.down_revision or 'base'}): {r.path}")
+        said = _("wrote revision %(revision)s (revises %(down)s): %(path)s")
+        out.print(f"{r.store}: " + said % {"revision": r.revision, "down": r.down_revision or "base", "path": r.path})
         for change in r.changes:
             out.print(f"    {change}")
     if any(r.revision for r in results):
-        out.print("review the revision(s), commit them, then run `bunkatsu schema upgrade`")
+        out.print(_("review the revision(s), commit them, then run `bunkatsu schema upgrade`"))
 
 
 def moved_summary(results: list[MoveResult]) -> None:
@@ -492,14 +556,14 @@ def moved_summary(results: list[MoveResult]) -> None:
         if r.sql is not None:
             sys.stdout.write(f"-- {r.store} store\n{r.sql}")
         elif r.before == r.after:
-            out.print(f"{r.store}: already at {r.after or 'base'}")
+            out.print(f"{r.store}: " + _("already at %(revision)s") % {"revision": r.after or "base"})
         else:
             out.print(f"{r.store}: {r.before or 'base'} → {r.after or 'base'}")
 
 
 def schema_status(statuses: list[StoreStatus]) -> None:
     for s in statuses:
-        mark = "[green]ok[/]" if s.state == "ok" else f"[red]{s.state}[/]"
+        mark = f"[green]{_('ok')}[/]" if s.state == "ok" else f"[red]{_(s.state)}[/]"
         out.print(f"{s.store} ({s.url}): {mark}: {s.summary()}")
         for d in s.differences:
             out.print(f"    {d.text}")
@@ -508,17 +572,51 @@ def schema_status(statuses: list[StoreStatus]) -> None:
 
 
 def canary_planted(result: CanaryResult) -> None:
-    where = "the source (the only write bunkatsu makes there)" if result.into == "source" else result.store
-    out.print(f"planted {len(result.canaries)} canary customer(s), {result.rows} row(s), into {where}")
+    where = _("the source (the only write bunkatsu makes there)") if result.into == "source" else result.store
+    said = _("planted %(n)s canary customer(s), %(rows)s row(s), into %(where)s")
+    out.print(said % {"n": len(result.canaries), "rows": result.rows, "where": where})
     if result.into == "source":
-        out.print(f"  source: {result.store}")
+        out.print(f"  {_('source')}: {result.store}")
     for c in result.canaries:
-        out.print(f"  canary {c['id']}: " + ", ".join(f"{k} {v}" for k, v in c["values"].items()))
+        out.print(f"  {_('canary')} {c['id']}: " + ", ".join(f"{k} {v}" for k, v in c["values"].items()))
 
 
 def canary_removed(result: CanaryResult) -> None:
-    out.print(f"removed {result.canaries[0]['removed']} canary customer(s), {result.rows} row(s), from {result.store}")
+    said = _("removed %(n)s canary customer(s), %(rows)s row(s), from %(store)s")
+    out.print(said % {"n": result.canaries[0]["removed"], "rows": result.rows, "store": result.store})
 
 
 def rolled_back(state: WaveState, reason: str) -> None:
-    out.print(f"wave {state.wave}: rolled back ({reason}); next step: {state.next_step}")
+    said = _("wave %(wave)s: rolled back (%(reason)s); next step: %(step)s")
+    out.print(said % {"wave": state.wave, "reason": reason, "step": state.next_step})
+
+
+def evidence_packed(result: PackResult) -> None:
+    said = _("%(files)s files, %(reports)s gate reports") % {"files": result.files, "reports": len(result.reports)}
+    _say(f"pack: {result.path} ({said})")
+    for store, head in result.chains.items():
+        said = _("%(store)s chain: %(n)s records, head %(head)s")
+        _say("  " + said % {"store": _(store), "n": head["records"], "head": head["head"][:16]})
+    if result.signature:
+        _say("  " + _("signature: %(file)s") % {"file": result.signature})
+    for defect in result.defects:
+        _say("  " + _("broken: %(defect)s") % {"defect": defect})
+
+
+def evidence_checked(result: CheckOutcome) -> None:
+    if result.difference:
+        said = _("evidence pack %(path)s: DIFFERS — %(difference)s")
+        _say(said % {"path": result.path, "difference": result.difference})
+        return
+    parts = [_("%(n)s files") % {"n": result.files}]
+    chains = [_("%(store)s %(n)s records") % {"store": _(s), "n": c["records"]} for s, c in result.chains.items()]
+    parts.append(_("chains %(chains)s") % {"chains": ", ".join(chains)})
+    if result.signature:
+        parts.append(_("signature %(state)s") % {"state": _(result.signature)})
+    parts += [f"{_(store)}: {said}" for store, said in result.stores.items()]
+    _say(_("evidence pack %(path)s: intact (%(details)s)") % {"path": result.path, "details": "; ".join(parts)})
+
+
+def _say(line: str) -> None:
+    """A plain line: paths and findings printed as they are (no markup, never wrapped)."""
+    out.print(line, markup=False, soft_wrap=True)

@@ -313,13 +313,15 @@ def prepare_for_copy(prep: Prepared) -> tuple[list[str], dict[str, sa.MetaData]]
             )
             after = read_status(env, derived[env.store])
             if after.state not in ("ok", "loosened"):
+                said = _("the %(store)s store at head %(head)s does not match the mapping: %(differences)s")
+                shown = "; ".join(d.text for d in after.differences[:5])
                 raise ConfigError(
-                    f"the {env.store} store at head {after.head} does not match the mapping: "
-                    + "; ".join(d.text for d in after.differences[:5]),
-                    hint="the revisions do not build the mapping's schema: " + after.fix(),
+                    said % {"store": env.store, "head": after.head, "differences": shown},
+                    hint=_("the revisions do not build the mapping's schema: %(fix)s") % {"fix": after.fix()},
                 )
         elif st.state == "loosened":
-            notes.append(f"{env.store} store: {st.summary()}; {st.fix()}")
+            said = _("%(store)s store: %(summary)s; %(fix)s")
+            notes.append(said % {"store": env.store, "summary": st.summary(), "fix": st.fix()})
     return notes, {store: d.metadata for store, d in derived.items()}
 
 
@@ -343,15 +345,16 @@ def _refuse_unless_copyable(st: StoreStatus) -> None:
     if st.state in ("ok", "loosened") or (st.state == "empty" and st.head_matches_mapping is not False):
         return
     shown = [d.text for d in st.differences if not d.loosened]
-    detail = f": {'; '.join(shown[:5])}" + (f" (and {len(shown) - 5} more)" if len(shown) > 5 else "") if shown else ""
+    more = " " + _("(and %(n)s more)") % {"n": len(shown) - 5} if len(shown) > 5 else ""
+    detail = f": {'; '.join(shown[:5])}{more}" if shown else ""
     if st.state == "empty":  # empty, but head was written for another mapping (or rendered for another engine)
+        said = (
+            _("the %(store)s store is empty, but head %(head)s was rendered for %(engine)s by an earlier bunkatsu")
+            if st.head_engine
+            else _("the %(store)s store is empty, but head %(head)s was generated from another mapping")
+        )
         raise ConfigError(
-            f"the {st.store} store is empty, but head {st.head} "
-            + (
-                f"was rendered for {st.head_engine} by an earlier bunkatsu"
-                if st.head_engine
-                else "was generated from another mapping"
-            ),
+            said % {"store": st.store, "head": st.head, "engine": st.head_engine},
             hint=_(
                 "run `bunkatsu schema upgrade --store %(store)s`, then `bunkatsu schema revision --store %(store)s`, review it and `schema upgrade` again"
             )

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from split.errors import ConfigError
-from split.i18n import _
+from split.i18n import N_, _
 from split.schema.environment import VERSION_TABLE, include_name
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -139,30 +139,35 @@ def compare(conn: sa.Connection, metadata: sa.MetaData) -> list[Difference]:
 def describe(diff: tuple) -> Difference:
     """Alembic's diff tuple in words, from the store's point of view ("missing" = head/mapping has it)."""
     kind = diff[0]
+    missing = _("missing from the store")
+    extra = _("in the store but not in the schema")
     if kind in ("add_table", "remove_table"):
-        where = "missing from the store" if kind == "add_table" else "in the store but not in the schema"
-        return Difference(f"table {diff[1].name}: {where}")
+        where = missing if kind == "add_table" else extra
+        return Difference(_("table %(table)s: %(where)s") % {"table": diff[1].name, "where": where})
     if kind in ("add_column", "remove_column"):
-        where = "missing from the store" if kind == "add_column" else "in the store but not in the schema"
-        return Difference(f"column {diff[2]}.{diff[3].name}: {where}")
+        where = missing if kind == "add_column" else extra
+        return Difference(_("column %(column)s: %(where)s") % {"column": f"{diff[2]}.{diff[3].name}", "where": where})
     if kind in ("add_index", "remove_index", "add_fk", "remove_fk", "add_constraint", "remove_constraint"):
         obj = diff[1]
-        what = {"index": "index", "fk": "foreign key", "constraint": "constraint"}[kind.split("_", 1)[1]]
-        where = "missing from the store" if kind.startswith("add") else "in the store but not in the schema"
+        what = {"index": N_("index"), "fk": N_("foreign key"), "constraint": N_("constraint")}[kind.split("_", 1)[1]]
+        where = missing if kind.startswith("add") else extra
         table = getattr(obj, "table", None) if what != "foreign key" else obj.parent
         cols = ", ".join(c.name for c in getattr(obj, "columns", ()))
-        return Difference(f"{what} {obj.name or ''} on {getattr(table, 'name', '?')}({cols}): {where}")
+        named = f"{obj.name or ''} on {getattr(table, 'name', '?')}({cols})"
+        return Difference(f"{_(what)} {named}: {where}")
     if kind == "modify_nullable":
         _op, _at, table, column, _info, store_nullable, wanted_nullable = diff
-        state = "nullable" if store_nullable else "NOT NULL"
-        wanted = "nullable" if wanted_nullable else "NOT NULL"
+        said = _("column %(column)s: %(state)s in the store, %(wanted)s in the schema")
+        state = _("nullable") if store_nullable else "NOT NULL"
+        wanted = _("nullable") if wanted_nullable else "NOT NULL"
         return Difference(
-            f"column {table}.{column}: {state} in the store, {wanted} in the schema",
+            said % {"column": f"{table}.{column}", "state": state, "wanted": wanted},
             loosened=bool(store_nullable) and not wanted_nullable,
         )
     if kind == "modify_type":
         _op, _at, table, column, _info, store_type, wanted_type = diff
-        return Difference(f"column {table}.{column}: type {store_type} in the store, {wanted_type} in the schema")
+        said = _("column %(column)s: type %(store_type)s in the store, %(wanted_type)s in the schema")
+        return Difference(said % {"column": f"{table}.{column}", "store_type": store_type, "wanted_type": wanted_type})
     return Difference(f"{kind}: {' '.join(str(x) for x in diff[1:] if x is not None)}")
 
 
@@ -195,39 +200,70 @@ class StoreStatus:
         return "loosened" if self.differences else "ok"
 
     def fix(self, mapping_hint: str = "") -> str:
-        s = self.store
-        return {
-            "empty": f"`bunkatsu schema upgrade --store {s}` (or let `copy` do it)"
-            if self.head
-            else f"`bunkatsu schema revision --store {s}` then `schema upgrade`",
-            "no-revisions": f"`bunkatsu schema revision --store {s}` then `schema upgrade`",
-            "unversioned": f"empty the store and run `bunkatsu schema upgrade --store {s}`, or, if it holds exactly "
-            f"the schema of head, adopt it: alembic -c {self.migrations}/alembic.ini -n {s} stamp head",
-            "behind": f"`bunkatsu schema upgrade --store {s}`",
-            "mapping-changed": f'`bunkatsu schema revision --store {s} -m "…"`, review it, then '
-            f"`bunkatsu schema upgrade --store {s}`",
-            "other-engine": f'`bunkatsu schema revision --store {s} -m "engine-neutral"` once (it records a head that '
-            f"serves every engine), review it, then `bunkatsu schema upgrade --store {s}`",
-            "drifted": f"undo the change in the store, or write it into a revision: `bunkatsu schema revision --store "
-            f'{s} -m "…"`, review, `schema upgrade`',
-            "loosened": f"after the next `copy`, `bunkatsu schema revision --store {s}` and `schema upgrade` "
-            "make the new columns NOT NULL",
-            "ok": "",
-        }[self.state]
+        values = {"store": self.store, "migrations": self.migrations}
+        upgrade = "`bunkatsu schema upgrade --store %(store)s`"  # the same in every language
+        return (
+            _(
+                {
+                    "empty": N_("`bunkatsu schema upgrade --store %(store)s` (or let `copy` do it)")
+                    if self.head
+                    else N_("`bunkatsu schema revision --store %(store)s` then `schema upgrade`"),
+                    "no-revisions": N_("`bunkatsu schema revision --store %(store)s` then `schema upgrade`"),
+                    "unversioned": N_(
+                        "empty the store and run `bunkatsu schema upgrade --store %(store)s`, or, if it holds exactly the "
+                        "schema of head, adopt it: alembic -c %(migrations)s/alembic.ini -n %(store)s stamp head"
+                    ),
+                    "behind": upgrade,
+                    "mapping-changed": N_(
+                        '`bunkatsu schema revision --store %(store)s -m "…"`, review it, then '
+                        "`bunkatsu schema upgrade --store %(store)s`"
+                    ),
+                    "other-engine": N_(
+                        '`bunkatsu schema revision --store %(store)s -m "engine-neutral"` once (it records a head that '
+                        "serves every engine), review it, then `bunkatsu schema upgrade --store %(store)s`"
+                    ),
+                    "drifted": N_(
+                        "undo the change in the store, or write it into a revision: "
+                        '`bunkatsu schema revision --store %(store)s -m "…"`, review, `schema upgrade`'
+                    ),
+                    "loosened": N_(
+                        "after the next `copy`, `bunkatsu schema revision --store %(store)s` and `schema upgrade` "
+                        "make the new columns NOT NULL"
+                    ),
+                }[self.state]
+            )
+            % values
+            if self.state != "ok"
+            else ""
+        )
 
     def summary(self) -> str:
-        return {
-            "empty": "empty",
-            "no-revisions": f"holds {self.tables} table(s) but {self.migrations}/{self.store} has no revisions",
-            "unversioned": f"holds {self.tables} table(s) but no schema version",
-            "behind": f"at {self.current or 'base'}, head is {self.head}",
-            "mapping-changed": f"head {self.head} was generated from another mapping than today's",
-            "other-engine": f"head {self.head} is today's mapping, rendered for {self.head_engine} by an earlier "
-            "bunkatsu (engine-specific); this store is another engine",
-            "drifted": "differs from head",
-            "loosened": "at head; new columns still nullable until the next copy",
-            "ok": _("at head %(head)s, matches the mapping") % {"head": self.head},
-        }[self.state]
+        values = {
+            "tables": self.tables,
+            "folder": f"{self.migrations}/{self.store}",
+            "current": self.current or "base",
+            "head": self.head,
+            "engine": self.head_engine,
+        }
+        return (
+            _(
+                {
+                    "empty": N_("empty"),
+                    "no-revisions": N_("holds %(tables)s table(s) but %(folder)s has no revisions"),
+                    "unversioned": N_("holds %(tables)s table(s) but no schema version"),
+                    "behind": N_("at %(current)s, head is %(head)s"),
+                    "mapping-changed": N_("head %(head)s was generated from another mapping than today's"),
+                    "other-engine": N_(
+                        "head %(head)s is today's mapping, rendered for %(engine)s by an earlier bunkatsu "
+                        "(engine-specific); this store is another engine"
+                    ),
+                    "drifted": N_("differs from head"),
+                    "loosened": N_("at head; new columns still nullable until the next copy"),
+                    "ok": N_("at head %(head)s, matches the mapping"),
+                }[self.state]
+            )
+            % values
+        )
 
     def to_dict(self) -> dict:
         return {
