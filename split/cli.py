@@ -8,6 +8,7 @@ exit codes: 0 good, 1 violation found, 2 usage/mapping/configuration (nothing wr
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from split.errors import BunkatsuError
+from split.i18n import N_
 
 if TYPE_CHECKING:
     from split.audit import LogSpec
@@ -1054,11 +1056,15 @@ def main() -> None:
     """Entry point: the one place that maps errors to messages and exit codes."""
     _utf8_streams()
     try:
-        rc = app(args=_lang_first(sys.argv[1:]), standalone_mode=False, prog_name="bunkatsu")  # also `python -m split`
+        args = _lang_first(sys.argv[1:])
+        _choose_language(args)
+        rc = app(args=args, standalone_mode=False, prog_name="bunkatsu")  # also `python -m split`
     except BunkatsuError as exc:
         _fail(exc.render(), exc.exit_code)
     except KeyboardInterrupt:
-        _fail("interrupted: finished partitions are kept; run the same command again to continue", 3)
+        from split.i18n import _
+
+        _fail(_("interrupted: finished partitions are kept; run the same command again to continue"), 3)
     except Exception as exc:
         _other_error(exc)
     sys.exit(rc if isinstance(rc, int) else 0)
@@ -1080,6 +1086,18 @@ def _lang_first(args: list[str]) -> list[str]:
     return lang + rest
 
 
+def _choose_language(args: list[str]) -> None:
+    """The language before Click reads the line: its own errors (an unknown command) come before any callback.
+    The root callback chooses again from the same option (the same check, in `settings.language_option`)."""
+    from split.settings import language_option
+
+    first = args[0] if args else ""
+    given = first.removeprefix("--lang=") if first.startswith("--lang=") else None
+    if first == "--lang":
+        given = args[1] if len(args) > 1 else ""
+    language_option((os.environ.get("BUNKATSU_LANG") or None) if given is None else given)
+
+
 def _utf8_streams() -> None:
     """stdout and stderr in UTF-8 whatever the locale: under `LC_ALL=C` or a locale that was never generated
     Python may fall back to ASCII, and a Japanese table name or a Japanese message would then crash the
@@ -1095,23 +1113,24 @@ def _utf8_streams() -> None:
 def _other_error(exc: Exception) -> None:
     """Click's usage errors (from `click` or the copy Typer vendors, whatever the version), database errors,
     and bugs: a bug ends with one redacted line and a crash file, never a value on stderr."""
+    from split.i18n import _
+
     names = {(c.__module__.split(".")[0], c.__name__) for c in type(exc).__mro__}
     if names & {("click", "Abort"), ("typer", "Abort")}:
-        _fail("aborted", 3)
+        _fail(_("aborted"), 3)
     if names & {("click", "ClickException"), ("typer", "ClickException")}:
         _usage_error(exc)
     if _is_database_error(exc):
         from split.db import describe_db_error
 
-        _fail(
-            f"database error: {describe_db_error(exc)}\n  → check the database named above, then run the same "
-            "command again (finished partitions are kept)",
-            3,
-        )
+        said = _("database error: %(error)s")
+        hint = _("check the database named above, then run the same command again (finished partitions are kept)")
+        _fail(said % {"error": describe_db_error(exc)} + f"\n  → {hint}", 3)
     from split.crash import write_crash_file
 
     where = write_crash_file(exc)
-    _fail(f"internal error ({type(exc).__name__}); this is a bug in bunkatsu. Redacted details: {where}", 3)
+    said = _("internal error (%(error)s); this is a bug in bunkatsu. Redacted details: %(file)s")
+    _fail(said % {"error": type(exc).__name__, "file": where}, 3)
 
 
 def _usage_error(exc: Exception) -> None:
@@ -1121,7 +1140,41 @@ def _usage_error(exc: Exception) -> None:
     ctx = getattr(exc, "ctx", None)
     command = ctx.command_path if ctx is not None else "bunkatsu"
     message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-    _fail(f"{message} (see `{command} --help`)", getattr(exc, "exit_code", 2) or 2)
+    from split.i18n import _
+
+    see = _("(see `%(command)s --help`)") % {"command": command}
+    _fail(f"{_click_said(message)} {see}", getattr(exc, "exit_code", 2) or 2)
+
+
+# Click's usage errors, as the Click Typer vendors words them (in English only: it has no catalogue), each
+# matched whole and said again from bunkatsu's catalogue; a message of another shape is left as Click said it.
+_CLICK_MESSAGES = (
+    (r"No such option: (?P<name>\S+)", N_("No such option: %(name)s")),
+    (r"No such command '(?P<name>[^']*)'\.", N_("No such command '%(name)s'.")),
+    (r"Missing option (?P<name>.+)\.", N_("Missing option %(name)s.")),
+    (r"Missing argument (?P<name>.+)\.", N_("Missing argument %(name)s.")),
+    (r"Option (?P<name>'[^']*') requires an argument\.", N_("Option %(name)s requires an argument.")),
+    (r"Option (?P<name>'[^']*') does not take a value\.", N_("Option %(name)s does not take a value.")),
+    (r"Got unexpected extra argument\(s\) \((?P<args>.*)\)", N_("Got unexpected extra argument(s) (%(args)s)")),
+    (r"Invalid value for (?P<name>'[^']*'): (?P<detail>.*)", N_("Invalid value for %(name)s: %(detail)s")),
+)
+
+
+def _click_said(message: str) -> str:
+    import re
+
+    from split.i18n import _
+
+    head, _sep, suggestion = message.partition(" Did you mean ")
+    for pattern, template in _CLICK_MESSAGES:
+        if found := re.fullmatch(pattern, head):
+            said = _(template) % found.groupdict()
+            break
+    else:
+        return message
+    if suggestion:  # "'plan'?" or "one of …?"
+        said += " " + _("Did you mean %(names)s?") % {"names": suggestion.removesuffix("?")}
+    return said
 
 
 def _is_binlog_url(url: str | None) -> bool:

@@ -77,3 +77,68 @@ def test_a_language_bunkatsu_does_not_speak_is_a_usage_error():
             done.stderr.startswith("error: --lang de (or BUNKATSU_LANG) is not a language")
             and "Traceback" not in done.stderr
         )
+
+
+ENGLISH_RUN = re.compile(r"\b[a-z]+(?: [a-z]+){2,}\b")  # three English words in a row
+
+
+def catalogue_english(text: str) -> set[str]:
+    """Runs of three or more English words in `text` that are also in a catalogue message: its words left in
+    English. Quoted code (`…`), placeholders and URLs are not the catalogue's words."""
+    with (LOCALES / "bunkatsu.pot").open("rb") as pot:
+        ids = [m.id for m in read_po(pot) if m.id]
+    known = {run for m in ids for run in ENGLISH_RUN.findall(re.sub(r"`[^`]*`|%\([a-z_]+\)s", "|", m))}
+    said = re.sub(r"`[^`]*`|\S+://\S+", "|", text)
+    return {run for run in ENGLISH_RUN.findall(said) if any(run in k for k in known)}
+
+
+def test_user_errors_and_hints_speak_japanese(tmp_path):
+    """Each usage error of a different layer (settings, mapping loader, mapping rules, evidence) with its hint:
+    Japanese from the label to the hint, exit 2, one message."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 2\naffiliate: {name: x}\ntables: {a: {retail: own}}\nwaves: 3\n", encoding="utf-8")
+    not_zip = tmp_path / "pack.zip"
+    not_zip.write_bytes(b"not a zip")
+    cases = [
+        ("plan", "--mapping", str(tmp_path / "missing.yaml"), "--source", "sqlite://"),
+        ("plan", "--mapping", str(bad), "--source", "sqlite://"),
+        ("verify", "--mapping", str(ROOT / "mappings" / "takuso.yaml"), "--source", "postgresql://u:pw@h:abc/db"),
+        ("evidence", "check", str(not_zip)),
+        ("copy", "--mapping", str(ROOT / "mappings" / "takuso.yaml"), "--workers", "0", "--source", "sqlite://"),
+    ]
+    for args in cases:
+        done = run_cli("--lang", "ja", *args, cwd=tmp_path)
+        assert done.returncode == 2 and done.stderr.startswith("エラー:") and "→" in done.stderr, done.stderr
+        assert catalogue_english(done.stderr) == set(), done.stderr
+        assert "pw" not in done.stderr  # masked in every language
+
+
+def test_a_command_s_tables_and_notes_speak_japanese(tmp_path):
+    db = f"sqlite:///{tmp_path / 'shared.db'}"
+    made = run_cli("--lang", "ja", "sample-db", db, "--supply-points", "5")
+    planned = run_cli("--lang", "ja", "plan", "-m", str(ROOT / "mappings" / "takuso.yaml"), "--source", db)
+    for done in (made, planned):
+        assert done.returncode == 0, done.stderr
+        assert catalogue_english(done.stdout + done.stderr) == set(), done.stdout
+    assert "供給地点" in made.stdout and "パーティション" in planned.stdout
+
+
+def test_the_english_word_finder_finds_english():
+    """The finder above must be able to fail: an English message from the catalogue is found."""
+    assert catalogue_english("error: the mapping is not UTF-8 text") == {"the mapping is not"}
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("plna",), "そのコマンドはない: 'plna' 'plan' のことか?"),  # before any callback: the language is chosen first
+        (("plan", "--bogus"), "そのオプションはない: --bogus"),
+        (("cutover", "run"), "オプション '--wave' が指定されていない"),
+        (("plan", "a", "b"), "余分な引数がある（a b）"),
+    ],
+)
+def test_click_s_usage_errors_speak_japanese(args, said):
+    """Click (as Typer vendors it) words its errors in English only: bunkatsu says them again from its catalogue."""
+    done = run_cli(*args, env={"LANG": "ja_JP.UTF-8"})
+    assert done.returncode == 2 and done.stderr.startswith(f"エラー: {said}"), done.stderr
+    assert done.stderr.rstrip().endswith("--help` を参照）"), done.stderr
