@@ -9,7 +9,7 @@ human form is `split.render`'s.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -147,10 +147,12 @@ def evidence_pack(
     wave: str | None = None,
     migrations: str | Path | None = None,
     sign_key: str | Path | None = None,
+    include: Sequence[str | Path] = (),
 ) -> evidence.PackResult:
     """One archive of what a wave's sign-off needs (or everything so far), with a manifest of SHA-256s."""
     prep = prepare(mapping_file, source, nw, retail, migrations=migrations, stores_exist=True, need_key=False)
-    return evidence.pack(prep, Path(out), wave=wave, sign_key=Path(sign_key) if sign_key else None)
+    key = Path(sign_key) if sign_key else None
+    return evidence.pack(prep, Path(out), wave=wave, sign_key=key, include=[Path(p) for p in include])
 
 
 def evidence_check(

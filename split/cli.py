@@ -959,7 +959,8 @@ app.add_typer(evidence_app, name="evidence")
 @evidence_app.command(
     "pack",
     epilog="Examples: bunkatsu evidence pack -m mappings/takuso.yaml --wave masters --out masters.zip\n\n"
-    "          bunkatsu evidence pack --out all.zip --sign-key ~/.ssh/id_ed25519   (writes all.zip.sig)",
+    "          bunkatsu evidence pack --out all.zip --sign-key ~/.ssh/id_ed25519   (writes all.zip.sig)\n\n"
+    "          bunkatsu evidence pack --wave masters --out m.zip --include audit/ --include grants.json",
 )
 def evidence_pack(
     out: Annotated[Path, typer.Option("--out", help="The archive to write (never overwritten).")],
@@ -972,16 +973,23 @@ def evidence_pack(
     sign_key: Annotated[
         Path | None, typer.Option("--sign-key", help="Sign with this key: `ssh-keygen -Y sign`, FILE.sig beside it.")
     ] = None,
+    include: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--include",
+            help="Also pack this file or folder (an audit-log report, `grants --json` output), under included/.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write one archive of what a wave's sign-off needs: the mapping and its hash, the plan (JSON and SQL), the
     Alembic revisions, every gate's report folder, each store's journal, ledger and evidence chain (range
-    bounds as keyed hashes), and a manifest with the SHA-256 of every file and the chains' heads. Exit 1 when a
-    store's chain is already broken (the pack is written, and says so)."""
+    bounds as keyed hashes), what `--include` names, and a manifest with the SHA-256 of every file and the
+    chains' heads. Exit 1 when a store's chain is already broken (the pack is written, and says so)."""
     from split import api
 
     result = api.evidence_pack(
-        mapping, source, nw, retail, out=out, wave=wave, migrations=migrations, sign_key=sign_key
+        mapping, source, nw, retail, out=out, wave=wave, migrations=migrations, sign_key=sign_key, include=include or []
     )
     if as_json:
         _emit_json(result.to_dict())

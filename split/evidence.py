@@ -8,6 +8,7 @@ A pack is a zip file (it opens on every reviewer's machine):
     plan/plan.json, plan.sql the plan it compiled to
     migrations/<store>/…     the Alembic revisions of each store
     reports/<wave>/<gate>/…  every gate's report folder the journal names (of the wave, or of all waves)
+    included/<name>…         what `--include` adds: the access-log report, `grants --json`, a dry-run report
     stores/<store>/…         the chain's records, the journal and the ledger of each store, whole (a chain
                              is checked from its genesis), as JSON; range bounds as keyed hashes
 
@@ -26,6 +27,7 @@ import shutil
 import subprocess
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,8 +62,16 @@ class PackResult:
         return dict(self.__dict__)
 
 
-def pack(prep: Prepared, out: Path, *, wave: str | None = None, sign_key: Path | None = None) -> PackResult:
-    """Write the archive (refusing to overwrite one), then its signature when a key is given."""
+def pack(
+    prep: Prepared,
+    out: Path,
+    *,
+    wave: str | None = None,
+    sign_key: Path | None = None,
+    include: Sequence[Path] = (),
+) -> PackResult:
+    """Write the archive (refusing to overwrite one), then its signature when a key is given. `include` adds
+    results no gate journals (the access-log report, `grants --json`): files or folders, under `included/`."""
     if out.exists():
         raise ConfigError(
             _("%(out)s exists: an evidence pack is never overwritten") % {"out": out}, hint=_("give a new --out path")
@@ -79,7 +89,7 @@ def pack(prep: Prepared, out: Path, *, wave: str | None = None, sign_key: Path |
             _("--sign-key %(sign_key)s is not a file") % {"sign_key": sign_key},
             hint=_("give the private key ssh-keygen signs with"),
         )
-    files = _plan_files(prep)
+    files = _plan_files(prep) | _included_files(include)
     chains, defects = {}, []
     for store, target in prep.stores.items():
         chains[store], defect, held = _store_files(store, target.url)
@@ -104,6 +114,30 @@ def pack(prep: Prepared, out: Path, *, wave: str | None = None, sign_key: Path |
     _write_zip(out, {MANIFEST: _json(manifest), **files})
     signature = _sign(out, sign_key) if sign_key else None
     return PackResult(str(out), wave, len(files) + 1, [str(r) for r in reports], chains, signature, defects)
+
+
+def _included_files(paths: Sequence[Path]) -> dict[str, bytes]:
+    """Each file or folder by its own name under `included/`; two of the same name, or one missing, exit 2."""
+    files: dict[str, bytes] = {}
+    names: set[str] = set()
+    for path in paths:
+        if not path.exists():
+            raise ConfigError(
+                _("--include %(path)s does not exist") % {"path": path},
+                hint=_("give a report folder or a file, e.g. audit-log/ or grants.json"),
+            )
+        if path.name in names:
+            raise ConfigError(
+                _("--include names %(name)s twice") % {"name": path.name},
+                hint=_("each included file or folder goes into the pack under its own name: rename one"),
+            )
+        names.add(path.name)
+        if path.is_file():
+            files[f"included/{path.name}"] = path.read_bytes()
+            continue
+        for found in sorted(p for p in path.rglob("*") if p.is_file()):
+            files[f"included/{path.name}/{found.relative_to(path).as_posix()}"] = found.read_bytes()
+    return files
 
 
 def _plan_files(prep: Prepared) -> dict[str, bytes]:
@@ -284,7 +318,10 @@ def _file_difference(manifest: dict, contents: dict[str, bytes]) -> str | None:
     listed: dict[str, str] = manifest.get("files", {})
     for name in sorted(listed.keys() | contents.keys() - {MANIFEST}):
         if name not in contents:
-            return _("%(name)s is missing from the archive") % {"name": name}
+            return _("%(name)s is listed in %(manifest)s but missing from the archive") % {
+                "name": name,
+                "manifest": MANIFEST,
+            }
         if name not in listed:
             return _("%(name)s is not in the manifest (added after packing)") % {"name": name}
         if hashlib.sha256(contents[name]).hexdigest() != listed[name]:

@@ -220,8 +220,15 @@ def test_a_pack_round_trips_and_a_changed_byte_or_row_is_named(dbs, session_dbs,
     for who in ("nw-signer", "someone"):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keys / who)], check=True)
     out = tmp_path / "masters.zip"
+    audit = tmp_path / "audit-log"  # results no gate journals, added by --include: a report folder and a file
+    audit.mkdir()
+    (audit / "audit-log.json").write_text('{"views": 10}', encoding="utf-8")
+    (tmp_path / "grants.json").write_text('{"verdict": "pass"}', encoding="utf-8")
+    includes = ["--include", str(audit), "--include", str(tmp_path / "grants.json")]
+    missing = run_cli("evidence", "pack", *args, "--out", str(out), "--include", str(tmp_path / "no-such"), env=ENV)
+    assert missing.returncode == 2 and "no-such" in missing.stderr and not out.exists(), missing.stderr
     packed = run_cli("evidence", "pack", *args, "--wave", "masters", "--out", str(out), "--sign-key",
-                     str(keys / "nw-signer"), "--json", env=ENV)  # fmt: skip
+                     str(keys / "nw-signer"), *includes, "--json", env=ENV)  # fmt: skip
     assert packed.returncode == 0, packed.stderr
     assert json.loads(packed.stdout)["reports"], "the gate's report folder is in the pack"
     again = run_cli("evidence", "pack", *args, "--out", str(out), env=ENV)
@@ -244,9 +251,10 @@ def test_a_pack_round_trips_and_a_changed_byte_or_row_is_named(dbs, session_dbs,
         }
     assert len(ids) > 5
     assert not [(n, i) for n in names for i in ids if i.encode() in contents[n]], "a range bound in the pack"
+    assert {"included/audit-log/audit-log.json", "included/grants.json"} <= set(names)
     kinds = ["manifest.json", "mapping/", "plan/plan.json", "plan/plan.sql", "migrations/nw/versions/",
              "reports/masters/", "stores/nw/chain.json", "stores/retail/bunkatsu_journal.json",
-             "stores/nw/bunkatsu_ledger.json"]  # fmt: skip
+             "stores/nw/bunkatsu_ledger.json", "included/grants.json"]  # fmt: skip
     for kind in kinds:
         victim = next(n for n in names if n.startswith(kind) and contents[n])
         tampered = tmp_path / "tampered.zip"
