@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -1066,7 +1066,7 @@ def main() -> None:
     try:
         args = _lang_first(sys.argv[1:])
         _choose_language(args)
-        rc = app(args=args, standalone_mode=False, prog_name="bunkatsu")  # also `python -m split`
+        rc = _command().main(args=args, standalone_mode=False, prog_name="bunkatsu")  # also `python -m split`
     except BunkatsuError as exc:
         _fail(exc.render(), exc.exit_code)
     except KeyboardInterrupt:
@@ -1092,6 +1092,18 @@ def _lang_first(args: list[str]) -> list[str]:
         else:
             rest.append(arg)
     return lang + rest
+
+
+def _command() -> Any:
+    """The Click command tree Typer builds from `app`, its help texts in the chosen language."""
+    import typer.main
+
+    from split import help_text, i18n
+
+    command = typer.main.get_command(app)
+    if i18n.language() != "en":
+        help_text.translate(command)
+    return command
 
 
 def _choose_language(args: list[str]) -> None:
