@@ -142,13 +142,13 @@ def check_reachable(url: str, role: str, *, must_exist: bool = True) -> None:
     if path is not None:
         if must_exist and not path.is_file():
             raise ConfigError(
-                _("the %(role)s database file does not exist: %(path)s") % {"role": role, "path": path},
+                _("the %(role)s database file does not exist: %(path)s") % {"role": _(role), "path": path},
                 hint=_("check the path; create the reference database with `bunkatsu sample-db`"),
             )
         if not path.parent.is_dir():
             raise ConfigError(
                 _("the folder of the %(role)s database does not exist: %(parent)s")
-                % {"role": role, "parent": path.parent}
+                % {"role": _(role), "parent": path.parent}
             )
         if not path.is_file():
             return  # SQLite creates the file on first write: connecting now would write it already
@@ -158,7 +158,7 @@ def check_reachable(url: str, role: str, *, must_exist: bool = True) -> None:
     except sa.exc.DBAPIError as exc:
         raise ConfigError(
             _("cannot connect to the %(role)s database %(url)s: %(exc)s")
-            % {"role": role, "url": mask_url(url), "exc": describe_db_error(exc, hide_values=False)},
+            % {"role": _(role), "url": mask_url(url), "exc": describe_db_error(exc, hide_values=False)},
             hint=_("check host, port, database name, user and that the server runs; nothing was written"),
         ) from None
 

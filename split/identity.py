@@ -103,8 +103,8 @@ def require_separate(stores: Iterable[StoreUrl]) -> dict[str, Identity]:
                     "the %(role)s and %(role2)s URLs point to the same database: %(masked)s and %(masked2)s both reach %(first)s"
                 )
                 % {
-                    "role": store.role,
-                    "role2": first.role,
+                    "role": _(store.role),
+                    "role2": _(first.role),
                     "masked": store.masked,
                     "masked2": first.masked,
                     "first": ROLE_NAMES.get(first.role, first.role),

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from split import i18n
 from split.errors import ConfigError
-from split.i18n import _
+from split.i18n import N_, _
 from split.keys import MIN_BITS, estimated_bits
 
 ENV_SOURCE = "BUNKATSU_SOURCE_URL"
@@ -24,6 +24,9 @@ ENV_CAPTURE_WARN = "BUNKATSU_CAPTURE_WARN_WAL"
 DEFAULT_MIGRATIONS = "migrations"
 CAPTURE_PREFIX = "bunkatsu_"  # every capture slot's and publication's name starts so (split.capture.slot)
 DEFAULT_CAPTURE_WARN = "4GB"  # `verify` warns when a capture slot keeps more WAL than this (capture.retained)
+
+# the databases' roles as messages name them, `_(role)`: "the 移行元 URL …"
+ROLE_WORDS = (N_("source"), N_("nw"), N_("retail"), N_("log"), N_("sample"), N_("scratch"))
 
 SUPPORTED_BACKENDS = ("sqlite", "postgresql", "mysql", "mariadb")
 URL_EXAMPLES = "sqlite:///shared.db, postgresql://user@host/db, mysql+pymysql://user@host/db"
@@ -63,7 +66,7 @@ def parse_url(url: str, role: str, *, database: bool = True) -> URL:
         parsed.port  # noqa: B018 - parsed lazily: `host:abc` fails here
     except (ArgumentError, ValueError):
         raise ConfigError(
-            _("the %(role)s URL is not a SQLAlchemy URL: %(url)s") % {"role": role, "url": mask_url(url)},
+            _("the %(role)s URL is not a SQLAlchemy URL: %(url)s") % {"role": _(role), "url": mask_url(url)},
             hint=_("write it like one of %(examples)s (a port is a number)") % {"examples": URL_EXAMPLES},
         ) from None
     if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
@@ -74,7 +77,7 @@ def parse_url(url: str, role: str, *, database: bool = True) -> URL:
         )
     if database and parsed.get_backend_name() != "sqlite" and not parsed.database:
         raise ConfigError(
-            _("the %(role)s URL %(url)s names no database") % {"role": role, "url": mask_url(url)},
+            _("the %(role)s URL %(url)s names no database") % {"role": _(role), "url": mask_url(url)},
             hint=_("add the database name at the end: …/dbname"),
         )
     return parsed
@@ -97,7 +100,7 @@ def store_url(role: str, value: str | None, env: str, option: str | None = None)
     url = value or os.environ.get(env)
     if not url:
         raise ConfigError(
-            _("no %(role)s URL given") % {"role": role},
+            _("no %(role)s URL given") % {"role": _(role)},
             hint=_("pass %(option)s URL or set %(env)s") % {"option": option or "--" + role, "env": env},
         )
     parse_url(url, role)
