@@ -30,8 +30,12 @@ def _store_chain(store: str, url: str) -> CheckResult:
             if not chain.has_chain(conn):
                 return could_not_prove(
                     CHECK, store, chain.CHAIN_TABLE,
-                    "the store has no evidence chain (a store bunkatsu wrote before it kept one): run `bunkatsu schema "
-                    f"revision --store {store}` and `schema upgrade`; rows written before are adopted by the chain",
+                    _(
+                        "the store has no evidence chain (a store bunkatsu wrote before it kept one): run `bunkatsu "
+                        "schema revision --store %(store)s` and `schema upgrade`; rows written before are adopted by "
+                        "the chain"
+                    )
+                    % {"store": store},
                 )  # fmt: skip
             found = chain.examine(conn)
     except sa.exc.SQLAlchemyError as exc:

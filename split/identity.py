@@ -24,10 +24,15 @@ import sqlalchemy as sa
 
 from split.db import engine_for, normalise_url, sqlite_path
 from split.errors import ConfigError
-from split.i18n import _
+from split.i18n import N_, _
 from split.settings import StoreUrl
 
-ROLE_NAMES = {"source": "the source", "nw": "the NW store", "retail": "the retail store", "log": "the access log"}
+ROLE_NAMES = {
+    "source": N_("the source"),
+    "nw": N_("the NW store"),
+    "retail": N_("the retail store"),
+    "log": N_("the access log"),
+}
 
 
 @dataclass(frozen=True)
@@ -107,7 +112,7 @@ def require_separate(stores: Iterable[StoreUrl]) -> dict[str, Identity]:
                     "role2": _(first.role),
                     "masked": store.masked,
                     "masked2": first.masked,
-                    "first": ROLE_NAMES.get(first.role, first.role),
+                    "first": _(ROLE_NAMES.get(first.role, first.role)),
                 },
                 hint=_hint(first.role, store.role),
             )
@@ -118,5 +123,5 @@ def require_separate(stores: Iterable[StoreUrl]) -> dict[str, Identity]:
 
 def _hint(first: str, second: str) -> str:
     if "source" in (first, second):
-        return "bunkatsu never writes the shared source: give NW and retail stores of their own; nothing was written"
-    return "the split needs separate databases for the NW and the retail store; nothing was written"
+        return _("bunkatsu never writes the shared source: give NW and retail stores of their own; nothing was written")
+    return _("the split needs separate databases for the NW and the retail store; nothing was written")

@@ -19,7 +19,7 @@ from sqlalchemy.sql.expression import FromClause, Select
 from sqlalchemy.types import TypeEngine
 
 from split.errors import MappingError, MappingProblem
-from split.i18n import _
+from split.i18n import N_, _
 from split.introspect import SourceSchema, TableInfo
 from split.mapping.model import STORES, Destination, Mapping, NoRows, TableRule
 from split.ranges import WHOLE, Bound, Filtered, Partition, in_range, ordered, sample_bounds
@@ -67,6 +67,21 @@ class StorePlan:
 
 
 @dataclass(frozen=True)
+class PlanWarning:
+    """What `plan` tells the operator about a table: English in the plan (and its hash), said in the reader's
+    language on screen."""
+
+    template: str
+    values: tuple[tuple[str, str], ...]
+
+    def __str__(self) -> str:
+        return self.template % dict(self.values)
+
+    def said(self) -> str:
+        return _(self.template) % dict(self.values)
+
+
+@dataclass(frozen=True)
 class TablePlan:
     name: str
     wave: str
@@ -77,7 +92,7 @@ class TablePlan:
     dropped: tuple[str, ...]  # columns going to neither store
     source_rows: int
     order_by: tuple[str, ...]  # deterministic row order: primary key, else every column
-    warnings: tuple[str, ...] = ()  # what `plan` should tell the operator about this table
+    warnings: tuple[PlanWarning, ...] = ()  # what `plan` should tell the operator about this table
 
     def store(self, name: str) -> StorePlan | None:
         return next((s for s in self.stores if s.store == name), None)
@@ -93,7 +108,7 @@ class TablePlan:
             "dropped": list(self.dropped),
             "partitions": [p.to_dict() for p in self.partitions],
             "stores": [s.to_dict() for s in self.stores],
-            "warnings": list(self.warnings),
+            "warnings": [str(w) for w in self.warnings],  # English: the plan hash is the same in every language
         }
 
 
@@ -207,7 +222,7 @@ def _partitions(
     rows: int,
     stores: tuple[StorePlan, ...],
     dialect: Dialect,
-) -> tuple[tuple[Partition, ...], tuple[str, ...]]:
+) -> tuple[tuple[Partition, ...], tuple[PlanWarning, ...]]:
     """The table's key ranges, and what `plan` should warn about them."""
     assert rule.partition is not None
     text = tuple(isinstance(info.column(k).type, sa.String) for k in key)  # type: ignore[union-attr]
@@ -222,12 +237,20 @@ def _partitions(
     edges = [None, *bounds, None]
     partitions = tuple(Partition(i, edges[i], edges[i + 1]) for i in range(len(edges) - 1))
     if len(partitions) > 1 and text[0] and not binary_index(conn, table, key[0]):
-        hint = f'; CREATE INDEX ON {rule.name} ({key[0]} COLLATE "C", …) reads them by index'
-        return partitions, (
-            f"{rule.name}: no index of the source reads `{key[0]}` in binary order, so each of the "
-            f"{len(partitions)} partitions scans the table (text key ranges compare in binary order in every "
-            "engine)" + (hint if dialect.name == "postgresql" else ""),
+        template = (
+            N_(
+                "%(table)s: no index of the source reads `%(column)s` in binary order, so each of the %(n)s "
+                "partitions scans the table (text key ranges compare in binary order in every engine); "
+                'CREATE INDEX ON %(table)s (%(column)s COLLATE "C", …) reads them by index'
+            )
+            if dialect.name == "postgresql"
+            else N_(
+                "%(table)s: no index of the source reads `%(column)s` in binary order, so each of the %(n)s "
+                "partitions scans the table (text key ranges compare in binary order in every engine)"
+            )
         )
+        values = (("table", rule.name), ("column", key[0]), ("n", str(len(partitions))))
+        return partitions, (PlanWarning(template, values),)
     return partitions, ()
 
 
@@ -317,17 +340,18 @@ def binary_index(conn: sa.Connection, table: Any, column: str) -> bool:
     return found.first() is not None
 
 
-def partition_key(rule: TableRule, info: TableInfo) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def partition_key(rule: TableRule, info: TableInfo) -> tuple[tuple[str, ...], tuple[PlanWarning, ...]]:
     """The columns a partitioned table is cut by: the mapping's `by`, else the primary key. A table with
     neither is copied as one partition, and `plan` says so."""
     if rule.partition is None:
         return (), ()
     key = rule.partition.by or info.primary_key
     if not key:
-        return (), (
-            f"{rule.name} has no primary key and its partition names no `by` column: copied as one partition "
-            "(name a unique NOT NULL column or columns in `partition: {by: …}` to cut it into ranges)",
+        template = N_(
+            "%(table)s has no primary key and its partition names no `by` column: copied as one partition "
+            "(name a unique NOT NULL column or columns in `partition: {by: …}` to cut it into ranges)"
         )
+        return (), (PlanWarning(template, (("table", rule.name),)),)
     return tuple(key), ()
 
 

@@ -65,13 +65,18 @@ def rehearse(
     rehearsed = [t.name for t in prep.plan.tables if t.name in needed]
     try:
         with scratch_stores(scratch_url) as scratch:
-            progress.note(f"scratch stores: {scratch.describe()}")  # first: what to drop after a `kill -9`
+            progress.note(
+                _("scratch stores: %(stores)s") % {"stores": scratch.describe()}
+            )  # first: what to drop after a `kill -9`
             source = prep
             drawn = None
             if sample is not None:  # the rehearsal's source is then a consistent sample, in the scratch folder
                 sampled = f"sqlite:///{scratch.folder / 'sample.db'}"
                 drawn = draw_sample(prep.source.url, prep.mapping, prep.schema, sampled, sample, sample_by)
-                progress.note(f"sample: {drawn.values:,} values of {drawn.anchor}, {sum(drawn.rows.values()):,} rows")
+                said = _("sample: %(n)s values of %(anchor)s, %(rows)s rows")
+                progress.note(
+                    said % {"n": f"{drawn.values:,}", "anchor": drawn.anchor, "rows": f"{sum(drawn.rows.values()):,}"}
+                )
                 source = prepare(prep.plan.mapping_path, sampled, stores=(), key=prep.key, need_key=False)
             target = source.with_stores(scratch.stores, scratch.folder / "migrations")
             tables = [t for t in target.plan.tables if t.name in rehearsed]

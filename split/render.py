@@ -74,7 +74,7 @@ def plan_table(plan: Plan) -> None:
     out.print(table)
     for t in plan.tables:
         for warning in t.warnings:
-            err.print(f"[yellow]{_('warning:')}[/] {warning}")
+            err.print(f"[yellow]{_('warning:')}[/] {warning.said()}")
 
 
 def _store_cell(sp: StorePlan | None) -> str:

@@ -77,7 +77,8 @@ def scratch_stores(server: str | None = None) -> Iterator[Scratch]:
                 try:
                     drop_database(url)
                 except Exception:  # noqa: BLE001 - keep removing the rest; say what is left
-                    print(f"could not drop the scratch database {mask_url(url)}: drop it by hand", file=sys.stderr)
+                    said = _("could not drop the scratch database %(url)s: drop it by hand")
+                    print(said % {"url": mask_url(url)}, file=sys.stderr)
             shutil.rmtree(folder, ignore_errors=True)
         if signalled:  # the interrupt was raised where Python ignores exceptions (a GC callback): honour it now
             raise KeyboardInterrupt

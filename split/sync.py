@@ -36,6 +36,7 @@ from split.engine.pairdiff import range_diff
 from split.engine.partition import PartitionTask, range_tasks, routed_batches, with_retries, write_rows
 from split.engine.run import Runner, by_level
 from split.engine.snapshot import exported_snapshot, source_connection
+from split.i18n import _
 from split.plan import TablePlan, in_key_range, store_select
 from split.prepare import Prepared
 from split.progress import Progress
@@ -130,7 +131,7 @@ def sync_tables(
         tasks = range_tasks(
             tables, prep.source.url, prep.urls, plan.hash, plan.mapping_sha256, run_id, snapshot, prep.key
         )
-        progress.note(f"comparing {len(tasks)} key range(s)")
+        progress.note(_("comparing %(n)s key range(s)") % {"n": len(tasks)})
         summaries = runner.map(summarise_range, tasks, name="sync-compare")
         differing = [s.task for s in summaries if s.differs]
         keyed = [t for t in differing if t.store_plan.primary_key]

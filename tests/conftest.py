@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from split.db import create_database, dispose_all, drop_database
 from tests.helpers import MAPPING, TEST_KEY
 
+os.environ["BUNKATSU_LANG"] = "en"  # tests read English; a test of Japanese chooses it (run_cli's env, --lang)
 PG_SERVER = os.environ.get("BUNKATSU_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 MARIADB_SERVER = os.environ.get("BUNKATSU_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306")
 REQUIRE_SERVERS = os.environ.get("BUNKATSU_REQUIRE_SERVERS") == "1"

@@ -47,7 +47,7 @@ class Position:
 
     @classmethod
     def parse(cls, text: str) -> Position:
-        file, _, pos = text.rpartition(":")
+        file, _colon, pos = text.rpartition(":")
         return cls(file, int(pos))
 
 

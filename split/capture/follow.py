@@ -41,6 +41,7 @@ from split.engine import pgcopy
 from split.engine.faults import fault_point
 from split.engine.partition import PartitionTask, route_rows, write_rows
 from split.engine.snapshot import exported_snapshot, source_connection
+from split.i18n import _
 from split.ledger import FOLLOW_ROW, recorded_tables
 from split.mapping.model import Follow
 from split.plan import TablePlan, store_select
@@ -135,10 +136,15 @@ def follow_changes(
 
 
 def _lag_line(result: FollowResult) -> str:
-    return (
-        f"follow: {result.changes} change(s) in {result.transactions} transaction(s) applied, "
-        f"at {result.position}, {result.behind_bytes} byte(s) behind"
+    said = _(
+        "follow: %(changes)s change(s) in %(transactions)s transaction(s) applied, at %(position)s, %(behind)s byte(s) behind"
     )
+    return said % {
+        "changes": result.changes,
+        "transactions": result.transactions,
+        "position": result.position,
+        "behind": result.behind_bytes,
+    }
 
 
 # ── one batch ────────────────────────────────────────────────────────────────────────────────

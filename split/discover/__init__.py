@@ -17,6 +17,7 @@ from split.discover.draft import NewColumn, extend_mapping, new_mapping
 from split.discover.inventory import Coverage, Reader, coverage, readers
 from split.discover.recognize import Suggestion
 from split.discover.sample import sample_table
+from split.i18n import _
 from split.introspect import SourceSchema, TableInfo
 from split.mapping.model import Destination, Mapping
 from split.settings import StoreUrl
@@ -156,11 +157,11 @@ def draft_text(found: Discovery, mapping_text: str | None, system: str, today: s
     for c in found.columns:
         if (c.table, c.column) in missing:
             new.setdefault(c.table, []).append(NewColumn(c.table, c.column, c.suggestion, c.sampled))
-    header = (
-        f"DRAFT written by `bunkatsu discover` on {today} from {found.source}.\n"
+    header = _(
+        "DRAFT written by `bunkatsu discover` on %(today)s from %(source)s.\n"
         "Everything it adds goes to NW only until reviewed (fail closed); lines marked REVIEW need a decision.\n"
-        f"Evidence: counts from up to {found.sample_rows or 'all'} sampled rows per table; no value is quoted."
-    )
+        "Evidence: counts from up to %(rows)s sampled rows per table; no value is quoted."
+    ) % {"today": today, "source": found.source, "rows": found.sample_rows or _("all")}
     if mapping_text is None:
         return new_mapping(system, found.schema, new, header)
     return extend_mapping(mapping_text, found.coverage, new, header)

@@ -18,6 +18,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from split.discover.inventory import Coverage
 from split.discover.recognize import Suggestion
+from split.i18n import _
 from split.introspect import SourceSchema
 
 REVIEW = "REVIEW"
@@ -41,11 +42,11 @@ def column_entry(col: NewColumn) -> tuple[str, str]:
     """`phone: {to: nw, kind: phone}` and its `REVIEW: …` comment: the destination NW until a reviewer decides."""
     if col.suggestion is None:
         why = (
-            f"no identifier recognised in {col.sampled} sampled values"
+            _("no identifier recognised in %(n)s sampled values") % {"n": col.sampled}
             if col.sampled
-            else "no value sampled (empty, all NULL, or a type that holds no identifier)"
+            else _("no value sampled (empty, all NULL, or a type that holds no identifier)")
         )
-        return f"{_name(col.column)}: nw", f"{REVIEW}: new column, {why}"
+        return f"{_name(col.column)}: nw", f"{REVIEW}: " + _("new column, %(why)s") % {"why": why}
     return f"{_name(col.column)}: {{to: nw, kind: {col.suggestion.kind}}}", f"{REVIEW}: {col.suggestion.evidence}"
 
 
@@ -56,7 +57,8 @@ def _line(indent: int, entry: tuple[str, str], separator: str = "") -> str:
 
 def table_block(table: str, columns: list[NewColumn], indent: int) -> list[str]:
     pad = " " * indent
-    lines = [f"{pad}{_name(table)}:  # {REVIEW}: new table, NW only until reviewed", f"{pad}  retail: none"]
+    said = _("new table, NW only until reviewed")
+    lines = [f"{pad}{_name(table)}:  # {REVIEW}: {said}", f"{pad}  retail: none"]
     lines.append(f"{pad}  columns:")
     lines += [_line(indent + 4, column_entry(c)) for c in columns]
     return lines
@@ -69,8 +71,8 @@ def new_mapping(system: str, schema: SourceSchema, columns: dict[str, list[NewCo
         "version: 1",
         f"system: {_name(system)}",
         "affiliate:",
-        f"  name: {REVIEW}  # {REVIEW}: the affiliated retailer (特定関係事業者)",
-        f'  retailer_codes: ["{REVIEW}"]  # {REVIEW}: its 小売電気事業者コード(s)',
+        f"  name: {REVIEW}  # {REVIEW}: " + _("the affiliated retailer (特定関係事業者)"),
+        f'  retailer_codes: ["{REVIEW}"]  # {REVIEW}: ' + _("its 小売電気事業者コード(s)"),
         "tables:",
     ]
     for table in schema.tables:
@@ -161,11 +163,13 @@ def extend_mapping(
             indent = cols.value[0][0].start_mark.column if cols.value and not cols.flow_style else table_indent + 4
             _add_to_collection(edits, cols, indent, [column_entry(c) for c in new])
         if key.value in coverage.stale_tables:
-            edits.comment(key.start_mark.line, f"{REVIEW}: the source has no table {key.value} any more")
+            said = _("the source has no table %(table)s any more") % {"table": key.value}
+            edits.comment(key.start_mark.line, f"{REVIEW}: {said}")
         if isinstance(cols, MappingNode):
-            for ck, _ in cols.value:
+            for ck, _value_node in cols.value:
                 if (key.value, ck.value) in coverage.stale_columns:
-                    edits.comment(ck.start_mark.line, f"{REVIEW}: the source has no column {key.value}.{ck.value}")
+                    said = _("the source has no column %(column)s") % {"column": f"{key.value}.{ck.value}"}
+                    edits.comment(ck.start_mark.line, f"{REVIEW}: {said}")
     added = []
     for table in coverage.unmapped_tables:
         added += table_block(table, columns.get(table, []), table_indent)
@@ -177,7 +181,7 @@ def extend_mapping(
         item = f"{{name: {DRAFT_WAVE}, tables: [{names}]}}"
         first = waves.value[0]
         dash = edits.lines[first.start_mark.line].rfind("-", 0, first.start_mark.column)
-        why = f"{REVIEW}: tables found by discover; place them in the cutover order"
+        why = f"{REVIEW}: " + _("tables found by discover; place them in the cutover order")
         if waves.flow_style:
             _add_to_collection(edits, waves, table_indent, [(item, why)])
         else:

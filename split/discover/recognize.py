@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from split.i18n import N_, _
 from split.normalize import normalize
 
 # ── one value ───────────────────────────────────────────────────────────────────────────────
@@ -213,32 +214,32 @@ _NAME_HINTS = ("name", "meigi", "shimei", "氏名", "名義")
 _KANA_HINTS = ("kana", "furigana", "カナ")
 # fmt: off
 RECOGNIZERS = (  # name, kind, label, test, column-name hints, weak
-    Recognizer("supply_point_id", "supply_point_id", "22-digit supply point ids", supply_point_area,
+    Recognizer("supply_point_id", "supply_point_id", N_("22-digit supply point ids"), supply_point_area,
                ("supply_point", "spid", "kyokyu", "供給地点")),
-    Recognizer("corporate_number", "corporate_number", "corporate numbers (法人番号)", corporate_number,
+    Recognizer("corporate_number", "corporate_number", N_("corporate numbers (法人番号)"), corporate_number,
                ("corporate", "houjin", "法人")),
-    Recognizer("my_number", "my_number", "My Numbers (個人番号)", my_number, ("my_number", "mynumber", "個人番号")),
-    Recognizer("phone", "phone", "phone numbers", phone_type, ("phone", "tel", "denwa", "mobile", "keitai", "電話")),
-    Recognizer("email", "email", "email addresses", email, ("mail",)),
-    Recognizer("postal_code", "postal_code", "postal codes", postal_code, ("postal", "zip", "yubin", "郵便")),
-    Recognizer("address", "address", "addresses", address, ("address", "addr", "jusho", "住所")),
-    Recognizer("name", "name", "personal names in kanji", name_kanji, _NAME_HINTS),
-    Recognizer("name_kana", "name_kana", "names in kana", name_kana, _KANA_HINTS),
-    Recognizer("name_unspaced", "name", "kanji names without a space", name_unspaced,
+    Recognizer("my_number", "my_number", N_("My Numbers (個人番号)"), my_number, ("my_number", "mynumber", "個人番号")),
+    Recognizer("phone", "phone", N_("phone numbers"), phone_type, ("phone", "tel", "denwa", "mobile", "keitai", "電話")),
+    Recognizer("email", "email", N_("email addresses"), email, ("mail",)),
+    Recognizer("postal_code", "postal_code", N_("postal codes"), postal_code, ("postal", "zip", "yubin", "郵便")),
+    Recognizer("address", "address", N_("addresses"), address, ("address", "addr", "jusho", "住所")),
+    Recognizer("name", "name", N_("personal names in kanji"), name_kanji, _NAME_HINTS),
+    Recognizer("name_kana", "name_kana", N_("names in kana"), name_kana, _KANA_HINTS),
+    Recognizer("name_unspaced", "name", N_("kanji names without a space"), name_unspaced,
                ("contract_name", "customer_name", "owner", "meigi", "shimei", "氏名", "名義"), weak=True),
-    Recognizer("kana_unspaced", "name_kana", "kana names without a space", kana_unspaced, _KANA_HINTS, weak=True),
-    Recognizer("retailer_code", "retailer_code", "5-digit retailer codes (小売電気事業者コード)", retailer_code,
+    Recognizer("kana_unspaced", "name_kana", N_("kana names without a space"), kana_unspaced, _KANA_HINTS, weak=True),
+    Recognizer("retailer_code", "retailer_code", N_("5-digit retailer codes (小売電気事業者コード)"), retailer_code,
                ("retailer", "kouri", "小売"), weak=True),
-    Recognizer("meter_no", "meter_no", "meter numbers", meter_no, ("meter", "keiki", "計器", "計量器"), weak=True),
-    Recognizer("contract_no", "contract_no", "20-character contract ids (契約識別番号)", contract_no,
+    Recognizer("meter_no", "meter_no", N_("meter numbers"), meter_no, ("meter", "keiki", "計器", "計量器"), weak=True),
+    Recognizer("contract_no", "contract_no", N_("20-character contract ids (契約識別番号)"), contract_no,
                ("contract", "keiyaku", "契約"), weak=True),
 )
 # fmt: on
 EMBEDDED_LABELS = {
-    "phone": "a phone number",
-    "email": "an email address",
-    "postal_code": "a postal code",
-    "supply_point_id": "a supply point id",
+    "phone": N_("a phone number"),
+    "email": N_("an email address"),
+    "postal_code": N_("a postal code"),
+    "supply_point_id": N_("a supply point id"),
 }  # fmt: skip
 SUGGEST_SHARE = 0.5  # a kind is suggested when at least this share of sampled values is recognised
 
@@ -291,13 +292,23 @@ class ColumnEvidence:
         if best is not None:
             r, share, hinted = best
             kinds = ", ".join(f"{k} {n}" for k, n in self.subtypes[r.name].most_common())
-            text = f"{self.matches[r.name]} of {self.sampled} sampled values ({share:.0%}) are {r.label} ({kinds})"
-            return Suggestion(r.kind, text + ("; the column name agrees" if hinted else ""), share)
+            said = _("%(n)s of %(sampled)s sampled values (%(share)s) are %(label)s (%(kinds)s)")
+            text = said % {
+                "n": self.matches[r.name],
+                "sampled": self.sampled,
+                "share": f"{share:.0%}",
+                "label": _(r.label),
+                "kinds": kinds,
+            }
+            return Suggestion(r.kind, text + ("; " + _("the column name agrees") if hinted else ""), share)
         if self.embedded:
-            found = "; ".join(f"{n} contain {EMBEDDED_LABELS[k]}" for k, n in self.embedded.most_common())
+            found = "; ".join(
+                _("%(n)s contain %(label)s") % {"n": n, "label": _(EMBEDDED_LABELS[k])}
+                for k, n in self.embedded.most_common()
+            )
             return Suggestion(
                 "free_text",
-                f"free text: of {self.sampled} sampled values, {found}",
+                _("free text: of %(sampled)s sampled values, %(found)s") % {"sampled": self.sampled, "found": found},
                 sum(self.embedded.values()) / self.sampled,
             )
         return None

@@ -96,7 +96,7 @@ def copy_tables(
     with Runner(workers, scheduler) as runner:
         dashboard = runner.dashboard_link
         if dashboard:
-            progress.note(f"Dask dashboard: {dashboard}")
+            progress.note(_("Dask dashboard: %(url)s") % {"url": dashboard})
         schema_notes, metadata = prepare_for_copy(prep)
         for note in schema_notes:
             progress.note(note)

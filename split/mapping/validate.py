@@ -22,7 +22,7 @@ def validate_against_source(mapping: Mapping, source: SourceSchema) -> None:
                 _p(
                     rule.pos,
                     _("unknown table `%(name)s`: the source has no such table") % {"name": rule.name},
-                    suggest(rule.name, source.tables) if source.tables else "check the source URL",
+                    suggest(rule.name, source.tables) if source.tables else _("check the source URL"),
                 )
             )
             continue
@@ -89,18 +89,18 @@ def _table_problems(mapping: Mapping, rule: TableRule, info: TableInfo, source: 
 
     if rule.period:
         for period_col in rule.period:
-            need(period_col, rule.pos, f"period column of {rule.name}")
+            need(period_col, rule.pos, _("period column of %(table)s") % {"table": rule.name})
     for store in STORES:
         scope = rule.scope(store)
         if isinstance(scope, Own):
-            need(scope.column, scope.pos, f"own column of {rule.name}")
+            need(scope.column, scope.pos, _("own column of %(table)s") % {"table": rule.name})
         if isinstance(scope, Follow):
             parent = source.table(scope.table)
             for child_col, parent_col in scope.on:
-                need(child_col, scope.pos, f"follow column of {rule.name}")
+                need(child_col, scope.pos, _("follow column of %(table)s") % {"table": rule.name})
                 if parent is not None:
-                    need(parent_col, scope.pos, f"follow column of parent {scope.table}", parent)
-            need(scope.at, scope.pos, f"`at` column of {rule.name}")
+                    need(parent_col, scope.pos, _("follow column of parent %(table)s") % {"table": scope.table}, parent)
+            need(scope.at, scope.pos, _("`at` column of %(table)s") % {"table": rule.name})
     if rule.partition:
         problems += _partition_problems(rule, info)
     return problems

@@ -245,8 +245,11 @@ def _require_managed(env: StoreEnv) -> None:
                 "the %(store)s store %(masked)s holds %(tables)s table(s) but no bunkatsu schema version: it is not a store bunkatsu manages (is it the source?)"
             )
             % {"store": env.store, "masked": env.masked, "tables": len(tables)},
-            hint="point --" + env.store + " at the store's own database; to adopt a store that holds exactly the "
-            f"schema of head: alembic -c {env.ini} -n {env.store} stamp head",
+            hint=_(
+                "point --%(store)s at the store's own database; to adopt a store that holds exactly the schema of "
+                "head: alembic -c %(ini)s -n %(store)s stamp head"
+            )
+            % {"store": env.store, "ini": env.ini},
         )
 
 
