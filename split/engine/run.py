@@ -86,7 +86,14 @@ class Runner:
                 if on_done is not None and key in keys:
                     on_done(result)
 
-        graph = [dask.delayed(fn, pure=False)(item, dask_key_name=f"{name}-{i}") for i, item in enumerate(items)]
+        # Each item is a leaf of the graph (traverse=False, named: not tokenized): left to itself, Dask walks every
+        # dataclass of a task's plan looking for collections, 2.8 s of a 20 s copy of 16 tables (BENCHMARKS.md).
+        graph = [
+            dask.delayed(fn, pure=False)(
+                dask.delayed(item, name=f"{name}-{i}-in", traverse=False), dask_key_name=f"{name}-{i}"
+            )
+            for i, item in enumerate(items)
+        ]
         scheduler = "synchronous" if self.workers <= 1 else "threads"
         with _Progress():
             return list(dask.compute(*graph, scheduler=scheduler, num_workers=self.workers))
