@@ -55,6 +55,7 @@ test-latest:
 BENCH_ARGS ?= --rows 1000000
 bench: $(STAMP)
 	$(BIN)/python bench/copy_pg.py $(BENCH_ARGS)
+	$(BIN)/python bench/many_tables.py --supply-points 3000
 
 clean:
 	rm -rf demo-out .pytest_cache
