@@ -10,7 +10,8 @@ tables, both stores, the mapping's scopes) on PostgreSQL → PostgreSQL:
   1. raw pipes: for each table and store, parents first, `psql COPY (the plan's SELECT) TO STDOUT
      (FORMAT binary) | psql COPY … FROM STDIN (FORMAT binary)` into stores at head (bunkatsu's own DDL,
      foreign keys included), one pipe after the other;
-  2. `bunkatsu copy --workers 2` into fresh stores at head, the whole mapping.
+  2. `bunkatsu copy --workers 2` into fresh stores at head, the whole mapping;
+  3. with --verify, `bunkatsu verify` of that split (each wave's gate runs it twice).
 
 Row counts per table are compared, so that a fast wrong copy cannot win. With --profile, the copy runs
 under cProfile (`python -m cProfile -o FILE`). Prints a Markdown table and writes JSON to --out.
@@ -68,6 +69,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--unindexed", action="store_true", help="drop every source index but the primary keys")
     parser.add_argument("--profile", help="run the copy under cProfile, writing this file")
+    parser.add_argument("--verify", action="store_true", help="then time `bunkatsu verify` of the split")
+    parser.add_argument("--verify-profile", help="run that verify under cProfile, writing this file")
     parser.add_argument(
         "--out", default=str(ROOT / "bench" / "results" / f"many-tables-{time.strftime('%Y%m%d-%H%M%S')}.json")
     )
@@ -136,6 +139,19 @@ def main() -> None:
     methods = sorted({m for t in json.loads(out)["tables"] for m in t["methods"]})
 
     moved = sum(sum(c.values()) for c in copy_counts.values())
+
+    # 3. bunkatsu verify of that split (the gate every wave runs twice)
+    verify: dict = {}
+    if args.verify:
+        cmd = [str(BIN / "bunkatsu"), "verify", "--nw", stores["nw"], "--retail", stores["retail"], "--json"]
+        cmd += ["--workers", str(args.workers)]
+        if args.verify_profile:
+            cmd = [sys.executable, "-m", "cProfile", "-o", args.verify_profile, "-m", "split", *cmd[1:]]
+        v_seconds, v_peak, v_out = peak_rss(cmd, env=env)
+        report = json.loads(v_out)
+        slowest = sorted(report["step_seconds"].items(), key=lambda kv: -kv[1])[:5]
+        verify = {"seconds": round(v_seconds, 2), "peak_rss_mb": round(v_peak, 1), "verdict": report["verdict"]}
+        verify |= {"vs_copy": round(v_seconds / seconds, 2), "slowest_steps": dict(slowest)}
     result = {
         "supply_points": args.supply_points,
         "unindexed": args.unindexed,
@@ -148,11 +164,16 @@ def main() -> None:
         "ratio": round(seconds / pipe_seconds, 2),
         "methods": methods,
         "profile": args.profile,
+        "verify": verify,
     }
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"| {args.supply_points:,} supply points{' (unindexed)' if args.unindexed else ''}, {len(tables)} tables, {source_rows:,} source rows, "
           f"{moved:,} rows written | raw pipes {pipe_seconds:.1f} s | `bunkatsu copy` {seconds:.1f} s "
           f"({seconds / pipe_seconds:.2f}×), {peak:.0f} MB |")  # fmt: skip
+    if verify:
+        steps = ", ".join(f"{k} {v:.1f} s" for k, v in verify["slowest_steps"].items())
+        print(f"| `bunkatsu verify` {verify['seconds']:.1f} s ({verify['vs_copy']:.2f}× the copy), "
+              f"{verify['peak_rss_mb']:.0f} MB, {verify['verdict']} | {steps} |")  # fmt: skip
 
 
 def write_revisions(server: str, env: dict) -> None:

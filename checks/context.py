@@ -40,6 +40,7 @@ class VerifyContext:
     runner: Runner | None = field(default=None, repr=False)  # where partition tasks run (None: locally, `workers`)
     # a capture slot keeping more WAL than this is a warning (read before any check runs: a bad value is exit 2)
     capture_warn_bytes: int = field(default_factory=capture_warn_bytes)
+    reflected: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)  # (url, table) → sa.Table
 
     @property
     def plan(self) -> Plan:

@@ -182,8 +182,13 @@ def retail_columns(ctx: VerifyContext) -> list[CheckResult]:
     return results
 
 
-def _reflect(url: str, name: str) -> sa.Table:
-    return sa.Table(name, sa.MetaData(), autoload_with=engine_for(url))
+def _reflect(ctx: VerifyContext, url: str, name: str) -> sa.Table:
+    """A store's table as the store has it, reflected once per verify (its foreign keys' tables are not
+    followed: the checks name every table they join). Four checks read the same tables."""
+    key = (url, name)
+    if key not in ctx.reflected:
+        ctx.reflected[key] = sa.Table(name, sa.MetaData(), autoload_with=engine_for(url), resolve_fks=False)
+    return ctx.reflected[key]
 
 
 def _key_samples(ctx: VerifyContext, conn: sa.Connection, table: sa.Table, where: sa.ColumnElement) -> tuple[str, ...]:
@@ -202,12 +207,12 @@ def retail_row_scope(ctx: VerifyContext) -> list[CheckResult]:
         if not isinstance(scope, Own | Follow):
             continue
         try:
-            table = _reflect(url, table_plan.name)
+            table = _reflect(ctx, url, table_plan.name)
             if isinstance(scope, Own):
                 col = table.c[scope.column]
                 outside = sa.or_(col.is_(None), col.not_in(ctx.mapping.affiliate.retailer_codes))
             else:
-                parent = _reflect(url, scope.table).alias("parent")
+                parent = _reflect(ctx, url, scope.table).alias("parent")
                 conditions = [parent.c[p] == table.c[c] for c, p in scope.on]
                 parent_rule = ctx.mapping.table(scope.table)
                 if scope.at and parent_rule is not None and parent_rule.period:
@@ -246,7 +251,7 @@ def retail_encoded(ctx: VerifyContext) -> list[CheckResult]:
     for table_plan, sp in ctx.retail_tables():
         for col in (c for c in sp.columns if c.transform == "encode"):
             try:
-                table = _reflect(url, table_plan.name)
+                table = _reflect(ctx, url, table_plan.name)
                 bad = total = 0
                 samples: list[str] = []
                 with engine_for(url).connect() as conn:
@@ -299,7 +304,7 @@ def integrity_fk(ctx: VerifyContext) -> list[CheckResult]:
     for store, url in ctx.stores.items():
         for child_name, cols, parent_name, ref_cols in _foreign_keys(ctx, store):
             try:
-                child, parent = _reflect(url, child_name), _reflect(url, parent_name).alias("parent")
+                child, parent = _reflect(ctx, url, child_name), _reflect(ctx, url, parent_name).alias("parent")
                 orphan = sa.and_(
                     *(child.c[c].is_not(None) for c in cols),
                     ~sa.exists(

@@ -9,7 +9,10 @@ and its value expectations skip NULLs, so the catalogue and SQL checks stay.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import threading
 from typing import Any
 
 from checks.context import VerifyContext
@@ -88,6 +91,19 @@ def gx_suites(ctx: VerifyContext) -> list[CheckResult]:
 
 
 DOCS_SITE = "bunkatsu"
+
+
+def preload() -> None:
+    """Import Great Expectations in a thread of its own while the other checks run: the import alone takes
+    3–5 s of Python, and the checks before it mostly wait for the databases (BENCHMARKS.md, issue 20)."""
+    if "great_expectations" not in sys.modules:
+        threading.Thread(target=_import_gx, name="bunkatsu-gx-import", daemon=True).start()
+
+
+def _import_gx() -> None:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    with contextlib.suppress(Exception):  # the check imports it again, and says why it could not run
+        import great_expectations  # noqa: F401 - loaded for the check
 
 
 def _context(url: str, docs_dir: str | None) -> tuple[Any, Any, Any]:
