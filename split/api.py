@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from checks.grants import GrantsResult, roles_from, run_grants
+from checks.suites import preload as preload_gx
 from checks.verify import VerifyResult, verify_split
 from split import canary, cutover, evidence, keys
 from split.audit import AuditResult, LogSpec, checked_log, investigate_log
@@ -193,6 +194,7 @@ def verify(
     workers_option(workers)
     report = report_folder(report_dir)
     role_list = roles_from(roles)
+    preload_gx()  # while the source and stores are read and planned
     if post_split:
         prep = prepare_post_split(mapping_file, nw, retail, migrations=migrations)
     else:
