@@ -35,7 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from copy_pg import BIN, ROOT, _q, libpq, peak_rss  # noqa: E402 - the same measuring helpers
 
 
-def stores_at_head(server: str, label: str, env: dict) -> dict[str, str]:
+def stores_at_head(server: str, label: str, env: dict, verb: tuple[str, ...] = ("upgrade",)) -> dict[str, str]:
+    """Two new empty databases, given to `bunkatsu schema <verb>`: `upgrade` brings them to head; the first
+    call, `revision -m bench`, writes the run's revisions that every later store is upgraded with."""
     from split.db import create_database, dispose_all, drop_database
 
     dispose_all()
@@ -43,7 +45,7 @@ def stores_at_head(server: str, label: str, env: dict) -> dict[str, str]:
     for url in stores.values():
         drop_database(url)
         create_database(url)
-    cmd = [str(BIN / "bunkatsu"), "schema", "upgrade", "--nw", stores["nw"], "--retail", stores["retail"]]
+    cmd = [str(BIN / "bunkatsu"), "schema", *verb, "--nw", stores["nw"], "--retail", stores["retail"]]
     subprocess.run(cmd, env=env, check=True, capture_output=True)
     return stores
 
@@ -98,7 +100,7 @@ def main() -> None:
     migrations = tempfile.mkdtemp(prefix="bk-many-migrations-")
     env = {**os.environ, "BUNKATSU_ENCODE_KEY": secrets.token_hex(16), "BUNKATSU_MIGRATIONS": migrations}
     env.update({"BUNKATSU_MAPPING": str(mapping), "BUNKATSU_SOURCE_URL": source})
-    write_revisions(server, env)
+    stores_at_head(server, "init", env, ("revision", "-m", "bench"))
 
     plan = api.plan(mapping, source)
     tables = [t.name for t in plan.tables]
@@ -174,29 +176,6 @@ def main() -> None:
         steps = ", ".join(f"{k} {v:.1f} s" for k, v in verify["slowest_steps"].items())
         print(f"| `bunkatsu verify` {verify['seconds']:.1f} s ({verify['vs_copy']:.2f}× the copy), "
               f"{verify['peak_rss_mb']:.0f} MB, {verify['verdict']} | {steps} |")  # fmt: skip
-
-
-def write_revisions(server: str, env: dict) -> None:
-    """The stores' first revisions, written once into the run's migrations folder (both methods use them)."""
-    from split.db import create_database, dispose_all, drop_database
-
-    dispose_all()
-    stores = {r: f"{server}/bk_many_init_{r}" for r in ("nw", "retail")}
-    for url in stores.values():
-        drop_database(url)
-        create_database(url)
-    cmd = [
-        str(BIN / "bunkatsu"),
-        "schema",
-        "revision",
-        "-m",
-        "bench",
-        "--nw",
-        stores["nw"],
-        "--retail",
-        stores["retail"],
-    ]
-    subprocess.run(cmd, env=env, check=True, capture_output=True)
 
 
 if __name__ == "__main__":
