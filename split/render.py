@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -333,11 +334,11 @@ def verify_summary(result: VerifyResult | GrantsResult) -> None:
             f"[{style}]{_(c.status.value)}[/]",
             c.id,
             _(c.store),
-            c.table or "",
-            c.column or "",
+            _plain(c.table or ""),  # names and findings come from the stores: the retail company chose them
+            _plain(c.column or ""),
             "" if c.observed is None else f"{c.observed:,}",
             "" if c.expected is None else f"{c.expected:,}",
-            c.message,
+            _plain(c.message),
         )
     for (check_id, store), messages in grouped.items():
         n = len(messages)  # one passing result: its message says what was proven (grants: what was looked at)
@@ -349,7 +350,7 @@ def verify_summary(result: VerifyResult | GrantsResult) -> None:
             "",
             "",
             "",
-            messages[0] if n == 1 else "",
+            _plain(messages[0]) if n == 1 else "",
         )
     out.print(table)
     summary = result.to_dict()["summary"]
@@ -385,7 +386,7 @@ def discover_report(found: Discovery) -> None:
 
     def detail(t: str, c: str) -> str:
         s = suggestions[(t, c)].suggestion
-        return f"{s.kind}: {s.evidence}" if s else _("no identifier recognised")
+        return _plain(f"{s.kind}: {s.evidence}") if s else _("no identifier recognised")
 
     for t in cov.unmapped_tables:
         cols = found.columns_of(t)
@@ -393,31 +394,31 @@ def discover_report(found: Discovery) -> None:
         said = _("%(n)s columns") % {"n": len(cols)}
         table.add_row(
             f"[red]{_('unmapped table')}[/]",
-            t,
+            _plain(t),
             said + ("; " + _("kinds: %(kinds)s") % {"kinds": ", ".join(kinds)} if kinds else ""),
         )
     for t, c in cov.unmapped_columns:
-        table.add_row(f"[red]{_('unmapped column')}[/]", f"{t}.{c}", detail(t, c))
+        table.add_row(f"[red]{_('unmapped column')}[/]", _plain(f"{t}.{c}"), detail(t, c))
     vanished = _("in the mapping, not in the source")
     for t in cov.stale_tables:
-        table.add_row(f"[red]{_('vanished table')}[/]", t, vanished)
+        table.add_row(f"[red]{_('vanished table')}[/]", _plain(t), vanished)
     for t, c in cov.stale_columns:
-        table.add_row(f"[red]{_('vanished column')}[/]", f"{t}.{c}", vanished)
+        table.add_row(f"[red]{_('vanished column')}[/]", _plain(f"{t}.{c}"), vanished)
     for reader in found.readers:
         kept = reader.kept_from_retail(found.mapping_model)
         where = " " + _("on %(table)s") % {"table": reader.on_table} if reader.on_table else ""
         if kept:
             said = _("touches columns kept from retail: %(columns)s") % {"columns": ", ".join(kept)}
-            table.add_row(f"[yellow]{reader.type}[/]", reader.name + where, said)
+            table.add_row(f"[yellow]{_plain(reader.type)}[/]", _plain(reader.name + where), _plain(said))
         else:
             reads = ", ".join(reader.reads) or _("no source table")
             said = _("reads %(tables)s; touches no column kept from retail") % {"tables": reads}
-            table.add_row(reader.type, reader.name + where, said)
+            table.add_row(_plain(reader.type), _plain(reader.name + where), _plain(said))
     for review in found.kinds_to_review:
         said = _("mapped %(mapped)s") % {"mapped": f"{review.mapped_to}/{review.mapped_kind or '–'}"}
         table.add_row(
             f"[yellow]{_('kind to review')}[/]",
-            f"{review.table}.{review.column}",
+            _plain(f"{review.table}.{review.column}"),
             f"{said}; {detail(review.table, review.column)}",
         )
     if table.row_count:
@@ -564,11 +565,11 @@ def moved_summary(results: list[MoveResult]) -> None:
 def schema_status(statuses: list[StoreStatus]) -> None:
     for s in statuses:
         mark = f"[green]{_('ok')}[/]" if s.state == "ok" else f"[red]{_(s.state)}[/]"
-        out.print(f"{s.store} ({s.url}): {mark}: {s.summary()}")
-        for d in s.differences:
-            out.print(f"    {d.text}")
+        out.print(f"{s.store} ({_plain(s.url)}): {mark}: {_plain(s.summary())}")
+        for d in s.differences:  # names the store's own tables and columns
+            out.print(f"    {_plain(d.text)}")
         if s.state != "ok":
-            out.print(f"    → {s.fix()}")
+            out.print(f"    → {_plain(s.fix())}")
 
 
 def canary_planted(result: CanaryResult) -> None:
@@ -615,6 +616,12 @@ def evidence_checked(result: CheckOutcome) -> None:
         parts.append(_("signature %(state)s") % {"state": _(result.signature)})
     parts += [f"{_(store)}: {said}" for store, said in result.stores.items()]
     _say(_("evidence pack %(path)s: intact (%(details)s)") % {"path": result.path, "details": "; ".join(parts)})
+
+
+def _plain(text: str) -> str:
+    """Text from a database (a table or column name, a finding that quotes one) shown as it is: `x[/]` is a
+    name, not rich markup — as markup it would end the run in an error instead of the verdict."""
+    return escape(text)
 
 
 def _say(line: str) -> None:

@@ -434,6 +434,20 @@ def test_markup_in_a_retail_name_is_shown_as_text_in_the_report(split_stores, tm
     assert b"&lt;img src=x onerror=" in html
 
 
+@pytest.mark.parametrize("split_stores", [pytest.param("sqlite")], indirect=True)
+def test_markup_in_a_retail_name_is_shown_as_text_on_the_terminal(split_stores, tmp_path):
+    """A retail table named like terminal markup (`x[/]` would end rich's rendering in an error): the verdict
+    still prints, FAIL with exit 1, and the names print as they are."""
+    source, nw, retail = split_stores
+    names = ["x[/]", "[bold green]all fine"]
+    for name in names:
+        sa.Table(name, sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True)).create(engine_for(retail))
+    done = run_cli("verify", "--mapping", str(MAPPING), "--source", source, "--nw", nw, "--retail", retail, env=ENV)
+    assert done.returncode == 1, done.stderr
+    assert "verdict: FAIL" in done.stdout and "Traceback" not in done.stderr and "internal error" not in done.stderr
+    assert all(name in done.stdout for name in names), done.stdout
+
+
 def _checks(result) -> dict[tuple[str, str | None], str]:  # type: ignore[no-untyped-def]
     """The failing checks' messages by (id, table), several joined by ` | `."""
     found: dict[tuple[str, str | None], str] = {}
