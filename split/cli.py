@@ -1064,9 +1064,9 @@ def main() -> None:
     """Entry point: the one place that maps errors to messages and exit codes."""
     _utf8_streams()
     try:
-        args = _lang_first(sys.argv[1:])
-        _choose_language(args)
-        rc = _command().main(args=args, standalone_mode=False, prog_name="bunkatsu")  # also `python -m split`
+        args, lang = _lang_first(sys.argv[1:])
+        _choose_language(lang)
+        rc = _command(args).main(args=args, standalone_mode=False, prog_name="bunkatsu")  # also `python -m split`
     except BunkatsuError as exc:
         _fail(exc.render(), exc.exit_code)
     except KeyboardInterrupt:
@@ -1078,44 +1078,54 @@ def main() -> None:
     sys.exit(rc if isinstance(rc, int) else 0)
 
 
-def _lang_first(args: list[str]) -> list[str]:
+def _lang_first(args: list[str]) -> tuple[list[str], str | None]:
     """`--lang` belongs to every command: wherever it is given (`bunkatsu verify --lang ja …`), it is read first,
-    by the root callback, so that the language is chosen before anything prints."""
+    by the root callback, so that the language is chosen before anything prints. Also returns its value."""
     rest: list[str] = []
     lang: list[str] = []
+    value = None
     given = iter(args)
     for arg in given:
         if arg == "--lang":
-            lang = [arg, next(given, "")]
+            value = next(given, "")
+            lang = [arg, value]
         elif arg.startswith("--lang="):
+            value = arg.removeprefix("--lang=")
             lang = [arg]
         else:
             rest.append(arg)
-    return lang + rest
+    return lang + rest, value
 
 
-def _command() -> Any:
-    """The Click command tree Typer builds from `app`, its help texts in the chosen language."""
-    import typer.main
-
-    from split import help_text, i18n
-
-    command = typer.main.get_command(app)
-    if i18n.language() != "en":
-        help_text.translate(command)
-    return command
-
-
-def _choose_language(args: list[str]) -> None:
+def _choose_language(given: str | None) -> None:
     """The language before Click reads the line: its own errors (an unknown command) come before any callback.
     The root callback chooses again from the same option (the same check, in `settings.language_option`)."""
     from split.settings import language_option
 
-    first = args[0] if args else ""
-    given = first.removeprefix("--lang=") if first.startswith("--lang=") else None
-    if first == "--lang":
-        given = args[1] if len(args) > 1 else ""
     language_option((os.environ.get("BUNKATSU_LANG") or None) if given is None else given)
+
+
+def _command(args: list[str]) -> Any:
+    """The Click command tree Typer builds from `app`; asked for help in another language than English, its
+    help texts in that language (only then: translating them costs Typer's help module on every start)."""
+    import typer.main
+
+    command = typer.main.get_command(app)
+    if {"--help", "-h"} & set(args) or _names_a_group(command, args):  # a group alone shows its help
+        from split import help_text, i18n
+
+        if i18n.language() != "en":
+            help_text.translate(command)
+    return command
+
+
+def _names_a_group(command: Any, args: list[str]) -> bool:
+    words = args[2:] if args[:1] == ["--lang"] else args  # `_lang_first` put `--lang VALUE` first
+    for arg in (a for a in words if not a.startswith("-")):
+        command = getattr(command, "commands", {}).get(arg)
+        if command is None:
+            return False
+    return hasattr(command, "commands")
 
 
 def _utf8_streams() -> None:
@@ -1170,6 +1180,7 @@ def _usage_error(exc: Exception) -> None:
 # matched whole and said again from bunkatsu's catalogue; a message of another shape is left as Click said it.
 _CLICK_MESSAGES = (
     (r"No such option: (?P<name>\S+)", N_("No such option: %(name)s")),
+    (r"Missing command\.", N_("Missing command.")),
     (r"No such command '(?P<name>[^']*)'\.", N_("No such command '%(name)s'.")),
     (r"Missing option (?P<name>.+)\.", N_("Missing option %(name)s.")),
     (r"Missing argument (?P<name>.+)\.", N_("Missing argument %(name)s.")),

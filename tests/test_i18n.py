@@ -155,3 +155,12 @@ def test_help_speaks_japanese(command):
     assert catalogue_english(done.stdout) == set(), done.stdout
     english = run_cli(*command, "--help")
     assert "Options" in english.stdout and "Show this message and exit." in english.stdout
+
+
+def test_a_group_alone_shows_its_help_in_japanese():
+    """`bunkatsu schema` alone prints the group's help: translated although no --help was given (the help
+    texts are translated only when help is shown)."""
+    done = run_cli("--lang", "ja", "schema")
+    assert "移行元とマッピングから導いた" in done.stdout + done.stderr, done.stdout
+    bare = run_cli("--lang", "ja")
+    assert bare.returncode == 2 and bare.stderr.startswith("エラー: コマンドが指定されていない"), bare.stderr
