@@ -13,6 +13,10 @@ slot's restart point trails its confirmed point by one advance. Then, as on a wa
   2. 10,000 other corrections, then checksum `sync`: what the follow replaces;
   3. 200,000 corrections in one go, then `sync --follow --until-idle`: the sustained apply rate;
   4. `sync --follow --until-idle` with nothing pending: the floor.
+  5. 200,000 other corrections applied by hand, the same way the follow writes them, without decoding or
+     re-reading by key: the changed rows COPYed from the source by their predicate into a staged table in
+     each store, then one UPDATE … FROM through the key index, both stores at once — what these servers can
+     do, for step 3's rate to be read against.
 Step 3's follow also re-reads step 2's keys (the slot holds them; applying them again changes nothing).
 The slot is dropped at the end, and verify's completeness checks compare the stores with the source.
 """
@@ -24,6 +28,7 @@ import json
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -31,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from copy_pg import BIN, TABLE, Bench, Measure, peak_rss  # noqa: E402
+from copy_pg import BIN, TABLE, Bench, Measure, libpq, peak_rss  # noqa: E402
 from sync_pg import _run, clone, verdict  # noqa: E402
 
 
@@ -85,6 +90,7 @@ def main() -> None:
         for _kind, change, verb, method in plan:
             changed = change(bench.source) if change else 0
             results.append(timed(bench, verb, stores, method, changed))
+        results.append(by_hand(bench, stores, 50, 4))
         proven = verdict(bench, stores)
     finally:
         _drop_capture(bench, bench.source)
@@ -123,6 +129,51 @@ def timed(bench: Bench, verb: list[str], stores: dict[str, str], method: str, ch
     print(f"{method}: {seconds:.1f} s ({note})", file=sys.stderr)
     nw, retail = bench.counts(stores)
     return Measure(method, bench.rows, nw, retail, seconds, peak, note.strip("; "))
+
+
+def by_hand(bench: Bench, stores: dict[str, str], modulo: int, rest: int) -> Measure:
+    """Step 5: the servers' own floor for applying corrections to both stores (see the module's docstring)."""
+    import psycopg
+
+    changed = corrections(modulo, rest)(bench.source)
+    columns, predicate = bench.statements()
+    cols = ", ".join(columns)
+    sets = ", ".join(f"{c} = s.{c}" for c in columns if c != "reading_id")
+    picked = f"mod(reading_id, {modulo}) = {rest}"
+    selects = {"nw": picked, "retail": f"{picked} AND ({predicate})"}
+    rewritten: dict[str, int] = {}
+
+    def apply(role: str) -> None:
+        with psycopg.connect(libpq(bench.source)) as src, psycopg.connect(libpq(stores[role])) as dst:
+            dst.execute(f"CREATE TEMPORARY TABLE s AS SELECT {cols} FROM {TABLE} WITH NO DATA")
+            read = f"COPY (SELECT {cols} FROM {TABLE} WHERE {selects[role]}) TO STDOUT (FORMAT binary)"
+            with src.cursor().copy(read) as out, dst.cursor().copy("COPY s FROM STDIN (FORMAT binary)") as into:
+                for block in out:
+                    into.write(block)
+            dst.execute("ANALYZE s")
+            dst.execute("SET enable_hashjoin = off")  # through the key index, as the follow's staged statements
+            dst.execute("SET enable_mergejoin = off")
+            update = f"UPDATE {TABLE} AS t SET {sets} FROM (SELECT * FROM s ORDER BY reading_id) AS s"
+            rewritten[role] = dst.execute(f"{update} WHERE t.reading_id = s.reading_id").rowcount
+
+    bench.checkpoint()
+    started = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:
+        for done in [pool.submit(apply, role) for role in ("nw", "retail")]:
+            done.result()
+    seconds = time.monotonic() - started
+    note = f"{changed:,} source rows changed; {rewritten.get('nw', 0):,} NW rows rewritten; {changed / seconds:,.0f} rows/s"
+    print(f"by hand: {seconds:.1f} s ({note})", file=sys.stderr)
+    nw, retail = bench.counts(stores)
+    return Measure(
+        "by hand: COPY into staged tables, UPDATE … FROM (the servers' floor)",
+        bench.rows,
+        nw,
+        retail,
+        seconds,
+        0.0,
+        note,
+    )
 
 
 def _drop_capture(bench: Bench, source: str) -> None:

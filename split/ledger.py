@@ -86,6 +86,16 @@ def replace(conn: sa.Connection, entry: LedgerEntry) -> None:
     record(conn, entry)
 
 
+def forget(conn: sa.Connection, plan_hash: str, table: str) -> None:
+    """Remove a table's ranges recorded under this plan (the caller cleared their rows in the same
+    transaction); each removal is appended to the evidence chain."""
+    where = (ledger.c.plan_hash == plan_hash, ledger.c.table_name == table)
+    numbers = list(conn.execute(sa.select(ledger.c.partition_no).where(*where)).scalars())
+    conn.execute(ledger.delete().where(*where))
+    for no in numbers:
+        chain.record(conn, ledger, {"plan_hash": plan_hash, "table_name": table, "partition_no": no})
+
+
 def recorded_counts(engine: sa.Engine, plan_hash: str) -> dict[str, int]:
     """Rows written per table under this plan, as the ledger tells it."""
     stmt = (

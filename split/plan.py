@@ -22,7 +22,7 @@ from split.errors import MappingError, MappingProblem
 from split.i18n import N_, _
 from split.introspect import SourceSchema, TableInfo
 from split.mapping.model import STORES, Destination, Mapping, NoRows, TableRule
-from split.ranges import WHOLE, Bound, Filtered, Partition, in_range, ordered, sample_bounds
+from split.ranges import WHOLE, Bound, Filtered, Partition, block_bounds, in_range, ordered, sample_bounds
 from split.scope import scope_predicate, source_table
 
 TOKEN_LENGTH = 69  # "hm1:" + 64 hex digits + room for a version bump
@@ -93,11 +93,19 @@ class TablePlan:
     source_rows: int
     order_by: tuple[str, ...]  # deterministic row order: primary key, else every column
     warnings: tuple[PlanWarning, ...] = ()  # what `plan` should tell the operator about this table
+    # A PostgreSQL table without a key: the copy's ranges of its physical blocks (`split.ranges`); its
+    # `partitions` stay one range, for sync and verify, which compare the stores' rows with the source's.
+    blocks: tuple[Partition, ...] = ()
 
     def store(self, name: str) -> StorePlan | None:
         return next((s for s in self.stores if s.store == name), None)
 
+    @property
+    def copy_ranges(self) -> tuple[Partition, ...]:
+        return self.blocks or self.partitions
+
     def to_dict(self) -> dict:
+        blocks = {"blocks": [p.to_dict() for p in self.blocks]} if self.blocks else {}
         return {
             "name": self.name,
             "wave": self.wave,
@@ -107,6 +115,7 @@ class TablePlan:
             "order_by": list(self.order_by),
             "dropped": list(self.dropped),
             "partitions": [p.to_dict() for p in self.partitions],
+            **blocks,
             "stores": [s.to_dict() for s in self.stores],
             "warnings": [str(w) for w in self.warnings],  # English: the plan hash is the same in every language
         }
@@ -205,12 +214,39 @@ def _table_plan(
     rows = int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()) if ranges else 0
     key, warnings = partition_key(rule, info)
     partitions: tuple[Partition, ...] = (WHOLE,)
+    blocks: tuple[Partition, ...] = ()
     if key and rule.partition and ranges:
         partitions, warnings = _partitions(conn, table, rule, info, key, rows, stores, dialect)
+    elif rule.partition and ranges and _tid_range_scans(conn):
+        blocks, cut = _block_ranges(conn, table, rule, rows)
+        warnings = cut or warnings
     order_by = info.primary_key or info.column_names
     return TablePlan(
-        name, mapping.wave_of(name), order, key, partitions, stores, dropped, rows, tuple(order_by), warnings
+        name, mapping.wave_of(name), order, key, partitions, stores, dropped, rows, tuple(order_by), warnings, blocks
     )
+
+
+def _tid_range_scans(conn: sa.Connection) -> bool:
+    """PostgreSQL 14 and later read a `ctid` range by its blocks alone (before, each range scans the table)."""
+    if conn.dialect.name != "postgresql":
+        return False
+    return int(conn.exec_driver_sql("SHOW server_version_num").scalar_one()) >= 140000
+
+
+def _block_ranges(
+    conn: sa.Connection, table: Any, rule: TableRule, rows: int
+) -> tuple[tuple[Partition, ...], tuple[PlanWarning, ...]]:
+    """The copy's block ranges of a PostgreSQL table without a key, and what `plan` says of them."""
+    assert rule.partition is not None
+    edges = [None, *block_bounds(conn, table, rows, rule.partition.rows), None]
+    if len(edges) == 2:
+        return (), ()
+    blocks = tuple(Partition(i, edges[i], edges[i + 1], blocks=True) for i in range(len(edges) - 1))
+    template = N_(
+        "%(table)s has no primary key: copied in %(n)s ranges of its blocks (ctid) inside one snapshot; a copy "
+        "interrupted and run again copies it again from the start, and sync and verify compare it whole"
+    )
+    return blocks, (PlanWarning(template, (("table", rule.name), ("n", str(len(blocks))))),)
 
 
 def _partitions(
@@ -436,6 +472,8 @@ def sql_condition(sql: str) -> ColumnClause[Any]:
 def in_key_range(stmt: Filtered, table_plan: TablePlan, part: Partition, table: Any = None) -> Filtered:
     """Restrict a SELECT or DELETE to one of the table's partitions (`split.ranges`); the key columns are
     taken from `table` when given, else named. A table of one partition is not restricted."""
+    if part.blocks:  # the source's statements read the table alone: its `ctid` needs no table name
+        return in_range(stmt, [sa.literal_column("ctid")], part)
     columns = [table.c[k] if table is not None else sa.column(k) for k in table_plan.key]
     return in_range(stmt, columns, part)
 
@@ -469,6 +507,11 @@ def plan_sql(plan: Plan, *, bounds: bool = True) -> str:
                 key = t.key[0] if len(t.key) == 1 else f"({', '.join(t.key)})"
                 ranges = ", ".join(p.describe() for p in t.partitions) if bounds else f"{len(t.partitions)} (withheld)"
                 lines.append(f"--   partitions by {key}, each adds `AND {key} >= lo AND {key} < hi`: {ranges}")
+            if t.blocks:  # block numbers are no customer's value: always shown
+                ranges = ", ".join(p.describe() for p in t.blocks)
+                lines.append(
+                    f"--   copied in block ranges, each adds `AND ctid >= '(lo,0)' AND ctid < '(hi,0)'`: {ranges}"
+                )
             lines.append(render_statement(plan, t, sp) + ";")
             lines.append("")
     return "\n".join(lines)

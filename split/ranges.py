@@ -11,6 +11,10 @@ exactly one range in every one of them, so text keys are compared in binary orde
 Python compares `str` — everywhere: `COLLATE "C"` on PostgreSQL, `COLLATE BINARY` on SQLite,
 `utf8mb4_nopad_bin` on MariaDB. A source's own collation (case- or accent-insensitive, linguistic) would
 put a row in a different range, or in none, on a store of another engine.
+
+A PostgreSQL table without a key is cut for the copy alone into ranges of its physical blocks (`ctid`), read
+inside the copy's one snapshot, where every row version has one place (`block_bounds`). The stores hold no
+such place: there the table is one range (sync and verify compare it whole, as a multiset of rows).
 """
 
 from __future__ import annotations
@@ -42,12 +46,14 @@ class Partition:
     no: int
     lo: Bound | None
     hi: Bound | None
+    blocks: bool = False  # bounds are block numbers of the source's table (`ctid`), not key values
 
     def to_dict(self) -> dict:
         return {"no": self.no, "lo": as_json(self.lo), "hi": as_json(self.hi)}
 
     def describe(self) -> str:
-        return f"[{_shown(self.lo, '-∞')}, {_shown(self.hi, '+∞')})"
+        shown = f"[{_shown(self.lo, '-∞')}, {_shown(self.hi, '+∞')})"
+        return f"ctid {shown}" if self.blocks else shown
 
 
 WHOLE = Partition(0, None, None)
@@ -141,9 +147,11 @@ Filtered = TypeVar("Filtered", Select[Any], Delete)
 
 def in_range(stmt: Filtered, columns: list[ColumnElement[Any]], part: Partition) -> Filtered:
     """Restrict a SELECT or DELETE to the partition's half-open key range [lo, hi) (open ends stay open).
-    No columns: the table is one partition."""
+    No columns: the table is one partition. A range of blocks is given the table's `ctid` as its column."""
     if not columns:
         return stmt
+    if part.blocks:
+        return _in_blocks(stmt, columns[0], part)
     # A key with a NULL would be in no range (its comparisons are unknown), or with a NULL after the first
     # column in one decided by the columns before it as well. The source has none (key columns are NOT
     # NULL); a store may (the retail side can drop the constraint): the first range holds every such row and
@@ -153,6 +161,16 @@ def in_range(stmt: Filtered, columns: list[ColumnElement[Any]], part: Partition)
     if part.hi is not None:
         upper = below(columns, part.hi)
         stmt = stmt.where(sa.or_(upper, *(c.is_(None) for c in columns)) if part.lo is None else upper)
+    return stmt
+
+
+def _in_blocks(stmt: Filtered, ctid: ColumnElement[Any], part: Partition) -> Filtered:
+    """`ctid >= '(lo,0)' AND ctid < '(hi,0)'`: PostgreSQL reads such a range by a TID range scan, only its
+    own blocks. The bounds are integers the plan computed, never text from a store."""
+    if part.lo is not None:
+        stmt = stmt.where(ctid >= sa.literal_column(f"'({int(part.lo[0])},0)'::tid"))
+    if part.hi is not None:
+        stmt = stmt.where(ctid < sa.literal_column(f"'({int(part.hi[0])},0)'::tid"))
     return stmt
 
 
@@ -196,3 +214,22 @@ def _sampled_keys(conn: sa.Connection, table: Any, columns: list[Any], fraction:
     quoted = conn.dialect.identifier_preparer.format_table(table)
     sql = f"SELECT {names} FROM {quoted} TABLESAMPLE BERNOULLI ({fraction * 100:.6f}) REPEATABLE ({SAMPLE_SEED})"
     return sorted(tuple(r) for r in conn.exec_driver_sql(sql))
+
+
+def block_bounds(conn: sa.Connection, table: Any, rows: int, per_range: int) -> list[Bound]:
+    """The inner bounds, as block numbers, of `range_count` ranges of about equal rows of a PostgreSQL table:
+    the blocks of every row (or of a repeatable sample above EXACT_UP_TO rows), cut at their quantiles. A range
+    ends at a block's start, so a block's rows are never split between two ranges."""
+    count = range_count(rows, per_range)
+    if count <= 1:
+        return []
+    block = "(ctid::text::point)[0]::bigint"
+    quoted = conn.dialect.identifier_preparer.format_table(table)
+    sample = ""
+    if rows > EXACT_UP_TO:
+        sample = f" TABLESAMPLE BERNOULLI ({min(1.0, count * SAMPLES_PER_RANGE / rows) * 100:.6f}) REPEATABLE ({SAMPLE_SEED})"
+    blocks = sorted(r[0] for r in conn.exec_driver_sql(f"SELECT {block} FROM {quoted}{sample}"))
+    if not blocks:
+        return []
+    picks = {blocks[math.floor(i * len(blocks) / count)] for i in range(1, count)}
+    return [(b,) for b in sorted(picks) if b > blocks[0]]  # a bound at the first block would leave a range empty

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # render is imported by the CLI only after a command ran: typ
     from split.discover import Discovery
     from split.engine.copy import CopyResult
     from split.evidence import CheckOutcome, PackResult
-    from split.plan import Plan, StorePlan
+    from split.plan import Plan, StorePlan, TablePlan
     from split.rehearsal import DryRunResult
     from split.sample.generate import SampleSummary
     from split.schema.command import MoveResult, RevisionResult
@@ -66,7 +66,7 @@ def plan_table(plan: Plan) -> None:
             t.wave,
             t.name,
             f"{t.source_rows:,}",
-            f"{len(t.partitions)}" + (" " + _("by %(key)s") % {"key": ", ".join(t.key)} if t.key else ""),
+            _partitions_cell(t),
             _store_cell(nw),
             _store_cell(retail),
             ", ".join(encoded) or "–",
@@ -76,6 +76,12 @@ def plan_table(plan: Plan) -> None:
     for t in plan.tables:
         for warning in t.warnings:
             err.print(f"[yellow]{_('warning:')}[/] {warning.said()}")
+
+
+def _partitions_cell(t: TablePlan) -> str:
+    if t.blocks:
+        return f"{len(t.blocks)} " + _("by ctid (copy only)")
+    return f"{len(t.partitions)}" + (" " + _("by %(key)s") % {"key": ", ".join(t.key)} if t.key else "")
 
 
 def _store_cell(sp: StorePlan | None) -> str:

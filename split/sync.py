@@ -331,6 +331,8 @@ def _replace(conn: sa.Connection, task: PartitionTask, table: sa.Table, rows: li
 
 def _record(conn: sa.Connection, task: PartitionTask, rows: int, checksum: str, change: RangeChange) -> None:
     counts = {"inserted": change.inserted, "updated": change.updated, "deleted": change.deleted}
+    if task.table.blocks:  # copied in block ranges, now brought up to date whole: one range recorded for it
+        ledger.forget(conn, task.plan_hash, task.table.name)
     ledger.replace(conn, task.ledger_entry(rows, checksum, operation="sync", **counts))
 
 

@@ -8,6 +8,8 @@ the follow was killed (`kill -9`) at any of its steps and run again.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -148,6 +150,98 @@ def test_follow_applies_every_kind_of_change_like_a_fresh_copy(dbs, capturing, s
     assert again["transactions"] == 0 and again["rows"] == {}, "the capture moved past what was applied"
 
 
+def supply_points(url: str) -> set[str]:
+    with engine_for(url).connect() as conn:
+        return set(conn.execute(sa.text("SELECT supply_point_id FROM supply_point")).scalars())
+
+
+@contextmanager
+def traffic_to(url: str) -> Iterator[list[str]]:
+    """Every statement, parameter and COPY row this process sends to the database at `url`, as text."""
+    from split.engine import pgcopy
+
+    database, sent = sa.make_url(url).database, []
+
+    def statement(conn, cursor, text, parameters, context, executemany) -> None:  # noqa: ANN001
+        if conn.engine.url.database == database:
+            sent.append(f"{text} {parameters!r}")
+
+    original = pgcopy.write_rows
+
+    def copied(target, table, columns, batches, on_batch=None):  # noqa: ANN001, ANN202
+        batches = [list(b) for b in batches]
+        if target.engine.url.database == database:
+            sent.extend(repr(row) for batch in batches for row in batch)
+        return original(target, table, columns, batches, on_batch)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", statement)
+    pgcopy.write_rows = copied
+    try:
+        yield sent
+    finally:
+        pgcopy.write_rows = original
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", statement)
+
+
+def test_the_retail_store_is_never_sent_a_key_it_does_not_hold(dbs, capturing, small_partitions, monkeypatch):
+    """The follow finds which touched keys a store holds, to delete what left its scope. The retail store is run
+    by the party the split protects data from: the key of a row it never held — a competitor's customer's
+    supply point id — may reach it in no statement, parameter or staged row, though the batch changes such
+    rows (supply points, readings, a natural key led by the supply point id), deletes some and switches a
+    customer away. The follow runs in this process, and everything it sends the retail store is recorded."""
+    from split import api
+
+    source = dbs.url(capturing, "src")
+    generate(source, 60, 11)
+    nw, retail = dbs.url(capturing, "nw"), dbs.url(capturing, "rt")
+    assert cli("copy", small_partitions, source, nw, retail, "--capture").returncode == 0
+    held_before = supply_points(retail)
+    change_the_source(source)
+    add_supply_point(source)
+    correct_many_readings(source)
+    with engine_for(source).begin() as conn:  # a competitor's customers' own rows, changed and deleted
+        outside = sorted(supply_points(source) - held_before)
+        conn.execute(sa.text("UPDATE supply_point SET voltage_class = CONCAT('x', voltage_class) WHERE supply_point_id = :s"),
+                     [{"s": s} for s in outside[:5]])  # fmt: skip
+        conn.execute(sa.text("DELETE FROM interval_reading_30min WHERE supply_point_id = :s"), {"s": outside[5]})
+
+    monkeypatch.setenv("BUNKATSU_ENCODE_KEY", ENV["BUNKATSU_ENCODE_KEY"])
+    with traffic_to(retail) as sent:
+        api.sync(small_partitions, source, nw, retail, follow=True, until_idle=True)
+    never_held = supply_points(source) - held_before - supply_points(retail)
+    assert len(never_held) >= 5 and sent
+    told = "\n".join(sent)
+    assert [s for s in never_held if s in told] == [], "keys the retail store never held were sent to it"
+    assert_like_a_fresh_copy(dbs, small_partitions, source, nw, retail, capturing)
+
+
+@pytest.mark.postgresql
+def test_both_ways_to_find_the_keys_a_scoped_store_holds_agree_and_tell_it_none(dbs, small_partitions, monkeypatch):
+    """The NW store standing in (the stores at one position) and the retail store's own keys read whole (after
+    an interrupted follow left them at two) find the same keys: those the retail store holds. Reading whole
+    sends the retail store no key at all."""
+    from split.capture.held import held_keys
+    from split.ledger import recorded_tables
+    from split.prepare import prepare
+
+    source, nw, retail = dbs.url("postgresql", "src"), dbs.url("postgresql", "nw"), dbs.url("postgresql", "rt")
+    generate(source, 60, 11)
+    assert cli("copy", small_partitions, source, nw, retail).returncode == 0
+    monkeypatch.setenv("BUNKATSU_ENCODE_KEY", ENV["BUNKATSU_ENCODE_KEY"])
+    prep = prepare(small_partitions, source, nw, retail, ranges=False)
+    copied = recorded_tables(engine_for(nw))
+    for table, key in (("supply_point", "supply_point_id"), ("interval_reading_30min", "reading_id")):
+        with engine_for(source).connect() as conn:
+            keys = {(k,) for k in conn.execute(sa.text(f"SELECT {key} FROM {table}")).scalars()}
+        with engine_for(retail).connect() as conn:
+            truth = {(k,) for k in conn.execute(sa.text(f"SELECT {key} FROM {table}")).scalars()}
+        by_nw = held_keys(prep, "retail", table, keys, {"nw": "lsn:0/9", "retail": "lsn:0/9"}, copied)
+        with traffic_to(retail) as sent:
+            by_reading = held_keys(prep, "retail", table, keys, {"nw": "lsn:0/9", "retail": "lsn:0/8"}, copied)
+        assert by_nw == by_reading == truth and 0 < len(truth) < len(keys), table
+        assert sent and all(s.endswith(" {}") and "WHERE" not in s for s in sent), sent  # no key, no condition
+
+
 @pytest.mark.parametrize("fault", ["follow-applied:1", "follow-store-committed:1", "follow-advanced:1"])
 def test_a_follow_killed_anywhere_is_finished_by_the_next(dbs, capturing, small_partitions, fault):
     source = dbs.url(capturing, "src")
@@ -185,6 +279,34 @@ def test_key_changes_toasted_values_truncates_and_tables_without_a_key(dbs, logi
     followed = follow(mapping, source, nw, retail)
     assert followed.returncode == 0, followed.stderr
     assert sorted(json.loads(followed.stdout)["resynced"]) == ["note", "tag"]
+    assert_like_a_fresh_copy(dbs, mapping, source, nw, retail)
+
+
+@pytest.mark.postgresql
+def test_a_padded_char_key_is_followed_by_staged_statements(dbs, logical, tmp_path):
+    """A CHAR(n) key (the server pads it) read back by an array of its own type, and a few hundred changes of
+    each kind, so that each store takes them by staged statements: exactly those rows are rewritten, deleted
+    and inserted. A key compared as text instead of as CHAR(8) would miss every row."""
+    source, nw, retail = dbs.url("postgresql", "src"), dbs.url("postgresql", "nw"), dbs.url("postgresql", "rt")
+    with engine_for(source).begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE lot (code char(8) PRIMARY KEY, qty int NOT NULL)")
+        conn.exec_driver_sql("INSERT INTO lot SELECT 'L' || g, g FROM generate_series(1, 1000) g")
+    mapping = tmp_path / "lots.yaml"
+    mapping.write_text(
+        "version: 1\nsystem: lots\naffiliate: {name: A, retailer_codes: [A0001]}\n"
+        "tables:\n  lot:\n    retail: all\n    columns: {code: shared, qty: shared}\nwaves:\n  - {name: all, tables: [lot]}\n",
+        encoding="utf-8",
+    )
+    assert cli("copy", mapping, source, nw, retail, "--capture").returncode == 0
+    with engine_for(source).begin() as conn:
+        conn.exec_driver_sql("UPDATE lot SET qty = -qty WHERE qty <= 600 AND qty %% 3 = 0")  # 200 rows
+        conn.exec_driver_sql("DELETE FROM lot WHERE qty > 850")  # 150
+        conn.exec_driver_sql("INSERT INTO lot SELECT 'N' || g, g FROM generate_series(1, 120) g")
+    followed = follow(mapping, source, nw, retail)
+    assert followed.returncode == 0, followed.stderr
+    rows = json.loads(followed.stdout)["rows"]
+    assert rows["nw"] == rows["retail"] == {"inserted": 120, "updated": 200, "deleted": 150}, rows
+    assert min(rows["nw"].values()) >= SET_BASED_ROWS  # each kind by a staged statement
     assert_like_a_fresh_copy(dbs, mapping, source, nw, retail)
 
 

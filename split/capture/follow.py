@@ -14,6 +14,9 @@ parent row the `on` values are taken both as the source has them now and as each
 (the row's former values); every follower row with those values is touched too, down the chain of
 follows, and re-read like the rest — in the same store transaction as the change that caused it.
 
+**The retail store is told no key it does not hold.** Which touched keys a store with a row scope holds is
+asked of the NW store standing in, or found in the store's own keys read whole (`split.capture.held`).
+
 What the capture cannot name is compared by checksum `sync`: a truncated table, a table changed without a
 key or by a statement, a table outside a PostgreSQL publication (no primary key as its replica identity) —
 the latter once, when `--until-idle` ends.
@@ -27,13 +30,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 import sqlalchemy as sa
 
 from split import ledger
-from split.capture import slot
 from split.capture.command import capture_name, require_capturable
+from split.capture.held import ARRAY_CHUNK, chunks, column_types, held_keys, key_filters, may_see, read_whole, stand_in
 from split.capture.readers import Batch, open_reader, primary_key
 from split.checksum import canonical
 from split.db import engine_for
@@ -53,7 +55,6 @@ from split.schema.derive import load_levels
 from split.settings import Secret
 from split.sync import SET_BASED_ROWS, sync_tables, target_table, update_rows
 
-CHUNK = 1_000  # keys per IN list
 POLL_SECONDS = 1.0
 NOTE_SECONDS = 30.0  # a lag line at least this often while idle
 
@@ -167,6 +168,7 @@ def apply_batch(
     result.changes += batch.changes
     if not batch.transactions and not whole:
         return []
+    asking = Asking(prep, {store: ledger.follow_position(engine_for(url)) for store, url in prep.urls.items()}, held)
     with exported_snapshot(prep.source.url) as snapshot:  # one view of the source for the whole batch
         with _source_view(prep, snapshot) as src:
             touched: dict[str, set[Key]] = {}
@@ -179,7 +181,8 @@ def apply_batch(
                     whole.add(table)  # the stores do not hold the table's rows by the source's key
                     continue
                 touched[table] = _typed_keys(src, table, pk, keys) if batch.text else {k for k in keys if None not in k}
-            _add_followers(prep, tables, touched, src)
+            _add_followers(prep, tables, touched, src, asking)
+        known = asking.held_by_scoped_stores(touched)  # before any store takes the batch
         run_id = uuid.uuid4().hex
         resync = [by_name[n] for n in sorted(whole) if n in by_name]
         position = f"{scheme}:{batch.start if resync else batch.end}"
@@ -190,7 +193,8 @@ def apply_batch(
                 wanted = {
                     t.name: _source_rows(prep, t, store, touched[t.name], src) for t in copied if t.name in touched
                 }
-            _apply_store(prep, copied, store, url, touched, wanted, position, run_id, result)
+            touched_here = {**touched, **known.get(store, {})}  # a scoped store: only the keys it holds
+            _apply_store(prep, copied, store, url, touched_here, wanted, position, run_id, result)
             fault_point("follow-store-committed")
 
         # The stores are separate servers: each reads its rows from the source and writes them at once, in a
@@ -221,21 +225,13 @@ def _keyed_alike(table: TablePlan, pk: tuple[str, ...]) -> bool:
 
 def _typed_keys(conn: sa.Connection, table: str, columns: tuple[str, ...], keys: Iterable[tuple]) -> set[Key]:
     """The keys' text (as decoded) cast back to the columns' types by the source itself."""
-    types: dict[str, str] = dict(
-        conn.execute(
-            sa.text(
-                "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
-                " WHERE attrelid = to_regclass(:t) AND attnum > 0 AND NOT attisdropped"
-            ),
-            {"t": slot.quote(table)},
-        ).all()
-    )
+    types = column_types(conn, table)
     keys = [k for k in keys if None not in k]
     out: set[Key] = set()
     casts = ", ".join(f"CAST(u.c{i} AS {types[c]})" for i, c in enumerate(columns))
     arrays = ", ".join(f"CAST(:a{i} AS text[])" for i in range(len(columns)))
     names = ", ".join(f"c{i}" for i in range(len(columns)))
-    for chunk in _chunks(keys):
+    for chunk in chunks(keys, ARRAY_CHUNK):
         params = {f"a{i}": [k[i] for k in chunk] for i in range(len(columns))}
         out.update(
             tuple(r) for r in conn.execute(sa.text(f"SELECT {casts} FROM unnest({arrays}) AS u({names})"), params)
@@ -243,8 +239,34 @@ def _typed_keys(conn: sa.Connection, table: str, columns: tuple[str, ...], keys:
     return out
 
 
+@dataclass(frozen=True)
+class Asking:
+    """How each store may be asked about touched keys (`split.capture.held`): `positions`, each store's
+    capture position; `copied`, the tables each store's ledger records."""
+
+    prep: Prepared
+    positions: dict[str, str | None]
+    copied: dict[str, set[str]]
+
+    def may_see(self, store: str, table: str) -> bool:
+        return may_see(self.prep, store, table)
+
+    def stand_in(self, store: str, table: str) -> bool:
+        return stand_in(self.prep, store, table, self.positions, self.copied.get("nw", set()))
+
+    def held_by_scoped_stores(self, touched: dict[str, set[Key]]) -> dict[str, dict[str, set[Key]]]:
+        """For each store that may not be sent every key of a touched table, the touched keys it holds."""
+        known: dict[str, dict[str, set[Key]]] = {}
+        for store in self.prep.urls:
+            for table, keys in touched.items():
+                if keys and table in self.copied[store] and not self.may_see(store, table):
+                    nw = self.copied.get("nw", set())
+                    known.setdefault(store, {})[table] = held_keys(self.prep, store, table, keys, self.positions, nw)
+        return known
+
+
 def _add_followers(
-    prep: Prepared, tables: Sequence[TablePlan], touched: dict[str, set[Key]], src: sa.Connection
+    prep: Prepared, tables: Sequence[TablePlan], touched: dict[str, set[Key]], src: sa.Connection, asking: Asking
 ) -> None:
     """Touch every row of a following table whose `on` values a touched parent row has now (source) or had
     (each store). Repeated until nothing more is touched: a chain of follows (meter → supply_point →
@@ -265,7 +287,7 @@ def _add_followers(
             if not keys:
                 continue
             done |= keys
-            values = _parent_values(prep, parent, [p for _, p in on], keys, src)
+            values = _parent_values(prep, parent, [p for _, p in on], keys, src, asking)
             if values:
                 child_cols, child_pk = [c for c, _ in on], primary_key(prep, child)
                 found = _values_by_key(src, _named(child, [*child_cols, *child_pk]), child_cols, child_pk, values)
@@ -276,16 +298,27 @@ def _add_followers(
             return
 
 
-def _parent_values(prep: Prepared, parent: str, columns: list[str], keys: set[Key], src: sa.Connection) -> set[tuple]:
-    """The `on` values of these parent rows as the source has them now and as each store still holds them."""
+def _parent_values(
+    prep: Prepared, parent: str, columns: list[str], keys: set[Key], src: sa.Connection, asking: Asking
+) -> set[tuple]:
+    """The `on` values of these parent rows as the source has them now and as each store still holds them. A
+    store that may not be sent the keys is not asked by them: the NW store, standing in, held the same rows
+    (read already), or the store's own rows are read whole."""
     pk = primary_key(prep, parent)
     values = _values_by_key(src, _named(parent, [*pk, *columns]), pk, columns, keys)
     held = prep.plan.table(parent)
+    in_nw = held.store("nw") if held else None
+    nw_read = in_nw is not None and set(columns) <= {c.name for c in in_nw.columns}
     for store, url in prep.urls.items():
         sp = held.store(store) if held else None
-        if held and sp and set(columns) <= {c.name for c in sp.columns}:
+        if not (held and sp and set(columns) <= {c.name for c in sp.columns}):
+            continue
+        target = target_table(_task(prep, held, store, url, ""))
+        if asking.may_see(store, parent):
             with engine_for(url).connect() as conn:
-                values |= _values_by_key(conn, target_table(_task(prep, held, store, url, "")), pk, columns, keys)
+                values |= _values_by_key(conn, target, pk, columns, keys)
+        elif not (nw_read and asking.stand_in(store, parent)):
+            values |= {found for _key, found in read_whole(url, target, pk, columns, keys)}
     return values
 
 
@@ -300,7 +333,7 @@ def _values_by_key(
     typed table (SQLite gives dates back as text otherwise)."""
     target = sa.tuple_(*(t.c[c] for c in match)) if len(match) > 1 else t.c[match[0]]
     out: set[tuple] = set()
-    for chunk in _chunks(list(keys)):
+    for chunk in chunks(list(keys)):
         values = chunk if len(match) > 1 else [k[0] for k in chunk]
         out.update(tuple(r) for r in conn.execute(sa.select(*(t.c[c] for c in want)).where(target.in_(values))))
     return out
@@ -324,12 +357,9 @@ def _source_rows(
     names = [c.name for c in sp.columns]
     idx = [names.index(k) for k in sp.primary_key]
     base = store_select(table, sp, WHOLE).order_by(None)
-    pk = list(sp.primary_key)
-    target = sa.tuple_(*(sa.column(k) for k in pk)) if len(pk) > 1 else sa.column(pk[0])
     out: dict[tuple, tuple] = {}
-    for chunk in _chunks(list(keys)):
-        values = chunk if len(pk) > 1 else [k[0] for k in chunk]
-        for row in route_rows(task, list(src.execute(base.where(target.in_(values))))):
+    for where in key_filters(src, table.name, list(sp.primary_key), list(keys)):
+        for row in route_rows(task, list(src.execute(base.where(where)))):
             out[tuple(canonical(row[i]) for i in idx)] = row
     return out
 
@@ -345,27 +375,25 @@ def _apply_store(
     run_id: str,
     result: FollowResult,
 ) -> None:
-    """One transaction: deletions children first, then updates and inserts parents first, then the position."""
+    """One transaction: deletions children first, then updates and inserts parents first, then the position.
+    A touched key the source no longer gives the store is deleted (if held); a wanted row is rewritten where
+    the store holds its key and inserted where it does not."""
     chosen = [t for t in tables if t.name in touched and t.store(store) is not None]
     with engine_for(url, writer=True).begin() as conn:
-        present: dict[str, set[tuple]] = {}
         for table in reversed(chosen):
             task = _task(prep, table, store, url, run_id)
-            target, pk = target_table(task), list(task.store_plan.primary_key)
-            held = _held_keys(conn, target, pk, touched[table.name])
-            present[table.name] = {tuple(canonical(v) for v in k) for k in held}
-            gone = [k for k in held if tuple(canonical(v) for v in k) not in wanted[table.name]]
-            _delete_keys(conn, target, pk, gone)
-            result.count(store, "deleted", len(gone))
+            gone = [k for k in touched[table.name] if _canonical(k) not in wanted[table.name]]
+            result.count(
+                store, "deleted", _delete_keys(conn, target_table(task), list(task.store_plan.primary_key), gone)
+            )
         for table in chosen:
             task = _task(prep, table, store, url, run_id)
             rows = wanted[table.name]
-            changed = [row for key, row in rows.items() if key in present[table.name]]
-            new = [row for key, row in rows.items() if key not in present[table.name]]
-            update_rows(conn, task, target_table(task), [c.name for c in task.store_plan.columns], changed)
+            present = _rewrite_present(conn, task, rows)
+            new = [row for key, row in rows.items() if key not in present]
             if new:
                 write_rows(conn, task, [new])
-            result.count(store, "updated", len(changed))
+            result.count(store, "updated", len(present))
             result.count(store, "inserted", len(new))
         fault_point("follow-applied")
         counts = result.rows.get(store, {})
@@ -378,6 +406,24 @@ def _apply_store(
         )  # fmt: skip
 
 
+def _canonical(key: tuple) -> tuple:
+    return tuple(canonical(v) for v in key)
+
+
+def _rewrite_present(conn: sa.Connection, task: PartitionTask, rows: dict[tuple, tuple]) -> set[tuple]:
+    """Rewrite the rows whose keys the store holds; returns those keys (canonical). On PostgreSQL one staged
+    `UPDATE … RETURNING` both finds and rewrites them; elsewhere the keys are looked up first."""
+    target, pk = target_table(task), list(task.store_plan.primary_key)
+    names = [c.name for c in task.store_plan.columns]
+    if conn.dialect.name == "postgresql" and len(rows) >= SET_BASED_ROWS and not set(pk) >= set(names):
+        return {_canonical(k) for k in pgcopy.update_by_key(conn, target.name, names, pk, rows.values())}
+    idx = [names.index(k) for k in pk]
+    keys = {tuple(row[i] for i in idx) for row in rows.values()}  # typed, as the store is asked
+    present = {_canonical(k) for k in _held_keys(conn, target, pk, keys)}
+    update_rows(conn, task, target, names, [row for key, row in rows.items() if key in present])
+    return present
+
+
 def _held_keys(conn: sa.Connection, target: sa.Table, pk: list[str], keys: set[Key]) -> set[tuple]:
     """Which of these keys the store holds: on PostgreSQL by one join with the keys staged by COPY."""
     if conn.dialect.name == "postgresql" and len(keys) >= SET_BASED_ROWS:
@@ -385,15 +431,14 @@ def _held_keys(conn: sa.Connection, target: sa.Table, pk: list[str], keys: set[K
     return _values_by_key(conn, target, pk, pk, keys)
 
 
-def _delete_keys(conn: sa.Connection, target: sa.Table, pk: list[str], keys: list[tuple]) -> None:
+def _delete_keys(conn: sa.Connection, target: sa.Table, pk: list[str], keys: list[tuple]) -> int:
+    """Delete the rows with these keys that the store holds; returns how many."""
+    if not keys:
+        return 0
     if conn.dialect.name == "postgresql" and len(keys) >= SET_BASED_ROWS:
-        pgcopy.delete_keys(conn, target.name, pk, keys)
-        return
-    for chunk in _chunks(keys):
+        return pgcopy.delete_keys(conn, target.name, pk, keys)
+    held = list(_values_by_key(conn, target, pk, pk, keys))
+    for chunk in chunks(held):
         stmt = target.delete().where(*(target.c[n] == sa.bindparam(f"k_{n}") for n in pk))
         conn.execute(stmt, [{f"k_{n}": v for n, v in zip(pk, key, strict=True)} for key in chunk])
-
-
-def _chunks(items: Sequence[Any]) -> list[Sequence[Any]]:
-    items = list(items)
-    return [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
+    return len(held)

@@ -13,13 +13,15 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
+import sqlalchemy as sa
+
 from split.db import engine_for
 from split.engine.partition import PartitionResult, copy_partition, range_tasks
 from split.engine.run import Runner, by_level
 from split.engine.snapshot import exported_snapshot
 from split.errors import ConfigError
 from split.i18n import _
-from split.ledger import recorded_counts, recorded_tables
+from split.ledger import forget, recorded_counts, recorded_partitions, recorded_tables
 from split.plan import TablePlan
 from split.prepare import Prepared
 from split.progress import Progress
@@ -104,11 +106,13 @@ def copy_tables(
         run_id = uuid.uuid4().hex
         if on_start:
             on_start(run_id)
+        restart_block_copies(prep, tables)
         with nullcontext(snapshot) if snapshot else exported_snapshot(prep.source.url) as snapshot:
             tasks = range_tasks(
-                tables, prep.source.url, prep.urls, plan.hash, plan.mapping_sha256, run_id, snapshot, prep.key
-            )
-            progress.start(len(tasks), {t.name: len(t.partitions) * len(t.stores) for t in tables})
+                tables, prep.source.url, prep.urls, plan.hash, plan.mapping_sha256, run_id, snapshot, prep.key,
+                copying=True,
+            )  # fmt: skip
+            progress.start(len(tasks), {t.name: len(t.copy_ranges) * len(t.stores) for t in tables})
             try:  # foreign-key parents commit before their children start: one map per load level
                 results = by_level(runner, copy_partition, tasks, levels, progress.done, "copy")
             finally:
@@ -118,6 +122,26 @@ def copy_tables(
     return CopyResult(
         run_id, plan.hash, plan.mapping_sha256, prep.shown, summary, schema_notes, seconds, snapshot, dashboard
     )
+
+
+def restart_block_copies(prep: Prepared, tables: Sequence[TablePlan]) -> None:
+    """A table copied in block ranges (PostgreSQL, no key) is copied whole in one run, or again from the start.
+    A block range names rows only inside the snapshot that cut it: a row updated since has moved to another
+    block, so ranges copied by an interrupted run and the rest copied now could hold it twice, or not at all.
+    Unless every range is recorded under this plan, the table is emptied in the store and its ranges forgotten
+    (one transaction), before any range is read."""
+    for t in tables:
+        if not t.blocks:
+            continue
+        wanted = {p.no for p in t.blocks}
+        for sp in t.stores:
+            engine = engine_for(prep.urls[sp.store], writer=True)
+            recorded = {no for name, no in recorded_partitions(engine, prep.plan.hash) if name == t.name}
+            if recorded >= wanted:
+                continue
+            with engine.begin() as conn:
+                conn.execute(sa.delete(sa.table(t.name)))
+                forget(conn, prep.plan.hash, t.name)
 
 
 def require_parents(prep: Prepared, tables: Sequence[TablePlan]) -> None:
@@ -158,5 +182,5 @@ def _summary(prep: Prepared, tables: Sequence[TablePlan], results: list[Partitio
         skipped = sum(1 for r in mine if r.skipped)
         rows = {sp.store: counts[sp.store].get(t.name, 0) for sp in t.stores}
         methods = sorted({r.method for r in mine if r.method})
-        summary.append(TableCopy(t.name, t.wave, t.source_rows, len(t.partitions), rows, skipped, methods))
+        summary.append(TableCopy(t.name, t.wave, t.source_rows, len(t.copy_ranges), rows, skipped, methods))
     return summary

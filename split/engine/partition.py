@@ -92,15 +92,18 @@ def range_tasks(
     run_id: str,
     snapshot: str | None,
     key: bytes | None,
+    *,
+    copying: bool = False,
 ) -> list[PartitionTask]:
-    """One task per key range of each table per store that receives it."""
+    """One task per key range of each table per store that receives it (`copying`: the copy's ranges, which
+    for a PostgreSQL table without a key are ranges of its blocks)."""
     secret = Secret(key) if key else None
     return [
         PartitionTask(
             t, sp.store, part, source_url, targets[sp.store], plan_hash, mapping_sha256, run_id, snapshot, secret
         )
         for t in tables
-        for part in t.partitions
+        for part in (t.copy_ranges if copying else t.partitions)
         for sp in t.stores
     ]
 
@@ -151,9 +154,9 @@ def _copy_once(task: PartitionTask) -> PartitionResult:
     with target.begin() as tconn:
         if ledger.is_recorded(tconn, task.plan_hash, task.table.name, part.no):
             return PartitionResult(task.table.name, task.store, part.no, 0, "", True, 0.0)
-        table = _target_table(task.table, store_plan)
-        delete = sa.delete(table)  # rows of an earlier, different plan in this key range
-        tconn.execute(in_key_range(delete, task.table, part))
+        if not part.blocks:  # a store has no block ranges: `restart_block_copies` cleared the table first
+            delete = sa.delete(_target_table(task.table, store_plan))  # an earlier, different plan's rows
+            tconn.execute(in_key_range(delete, task.table, part))
         arm_drop_fault(tconn)
         rows, checksum, method = _load(task, tconn)
         ledger.record(tconn, task.ledger_entry(rows, checksum))
