@@ -136,8 +136,9 @@ class Bench:
         self.checkpoint()
         return stores
 
-    def parents(self) -> list[str]:
-        """The big table's foreign-key ancestors in the NW store's derived schema (a superset of retail's)."""
+    def parents(self, *tables: str) -> list[str]:
+        """The foreign-key ancestors of these tables (default: the big table) in the NW store's derived schema
+        (a superset of retail's)."""
         from split.db import engine_for
         from split.prepare import prepare
         from split.schema.derive import store_metadata
@@ -145,7 +146,7 @@ class Bench:
         prep = prepare(self.mapping, self.source, stores=(), need_key=False)
         metadata = store_metadata(prep.plan, prep.mapping, prep.schema, "nw", engine_for(self.source).dialect)
         found: list[str] = []
-        todo = [TABLE]
+        todo = list(tables or [TABLE])
         while todo:
             for fk in metadata.tables[todo.pop()].foreign_key_constraints:
                 if fk.referred_table.name not in found:

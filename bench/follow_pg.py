@@ -73,6 +73,7 @@ def main() -> None:
     bench.source = clone(bench.source, source)
     bench.server = (args.store_server or args.server).rstrip("/")
     stores = bench.fresh_stores("follow")
+    copy_scope_tables(bench, stores)
     results = [timed(bench, ["copy", "--capture"], stores, "bunkatsu copy --capture")]
     # The follow that runs while the shared system keeps working (runbooks/wave.md): it moves the slot past
     # the copy. Here the stores share the source's server, so that WAL holds the copy's own writes too.
@@ -129,6 +130,22 @@ def timed(bench: Bench, verb: list[str], stores: dict[str, str], method: str, ch
     print(f"{method}: {seconds:.1f} s ({note})", file=sys.stderr)
     nw, retail = bench.counts(stores)
     return Measure(method, bench.rows, nw, retail, seconds, peak, note.strip("; "))
+
+
+def copy_scope_tables(bench: Bench, stores: dict[str, str]) -> None:
+    """The tables the big table's retail scope reads (its `follow` parents) and their parents, copied untimed,
+    as on a wave night, where a follower's parents come in the same wave or an earlier one: the NW store then
+    stands in for the retail store when the follow asks which keys the retail store holds
+    (split/capture/held.py). Without them the follow reads the retail store's keys whole."""
+    from split.capture.held import scope_reads
+    from split.prepare import prepare
+
+    prep = prepare(bench.mapping, bench.source, stores=(), need_key=False)
+    scope = sorted({name for name, _columns in scope_reads(prep, TABLE, "retail")} - {TABLE})
+    tables = [t for t in [*bench.parents(*scope), *scope] if t not in bench.parents()]
+    cmd = [str(BIN / "bunkatsu"), "copy", "--mapping", str(bench.mapping), "--source", bench.source, "--json"]
+    cmd += ["--nw", stores["nw"], "--retail", stores["retail"], *(a for t in tables for a in ("--tables", t))]
+    peak_rss(cmd, env=bench.env)
 
 
 def by_hand(bench: Bench, stores: dict[str, str], modulo: int, rest: int) -> Measure:

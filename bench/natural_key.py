@@ -3,6 +3,7 @@
     .venv/bin/python bench/natural_key.py --rows 1000000              # quick
     .venv/bin/python bench/natural_key.py --rows 10080000 --out bench/results/natural-key-10m.json
     .venv/bin/python bench/natural_key.py --rows 10080000 --binary-index --out bench/results/natural-key-10m-binary.json
+    .venv/bin/python bench/natural_key.py --rows 10080000 --keyless --out bench/results/keyless-10m.json
 
 Builds (first run only, kept as bk_bench_nk_<rows>) a source with two tables holding the same 30-minute
 readings: `reading_surrogate` keyed by `reading_id bigint`, and `reading_natural` keyed by its natural
@@ -11,6 +12,9 @@ key (supply_point_id varchar(22), reading_date, slot) with no surrogate. Both ar
 them text). Then, each into fresh stores: the raw `psql COPY … | psql COPY` pipe of the table, and
 `bunkatsu copy --tables T` of each table. Wall time, peak RSS of the process tree, the plan's time (the
 natural key's bounds are sampled) and the partitions' row counts (min/max against `rows:`).
+
+`--keyless`: instead, the same readings in `reading_keyless`, a table without any key, copied in block
+(ctid) ranges (`partition: {rows: …}`) and as one partition (no `partition`), against its raw pipe.
 """
 
 from __future__ import annotations
@@ -32,24 +36,27 @@ TABLES = ("reading_surrogate", "reading_natural")
 DAYS = 30
 
 
-def mapping_text(partition_rows: int) -> str:
+def mapping_text(partition_rows: int | None, partitioned: tuple[str, ...]) -> str:
+    """Every table of the source (a mapping classifies them all), `partition: {rows: …}` on `partitioned`."""
+    everything = (*TABLES, "reading_keyless")
     tables = "".join(
-        f"  {t}:\n    retail: none\n    partition: {{rows: {partition_rows}}}\n"
-        "    columns:\n      supply_point_id: {to: nw, kind: supply_point_id}\n"
+        f"  {t}:\n    retail: none\n"
+        + (f"    partition: {{rows: {partition_rows}}}\n" if partition_rows and t in partitioned else "")
+        + "    columns:\n      supply_point_id: {to: nw, kind: supply_point_id}\n"
         "      reading_date: nw\n      slot: nw\n      kwh: nw\n"
         + ("      reading_id: nw\n" if t == "reading_surrogate" else "")
-        for t in TABLES
+        for t in everything
     )
     return (
         "version: 1\nsystem: bench\naffiliate: {name: A, retailer_codes: ['00016']}\n"
-        f"tables:\n{tables}waves:\n  - {{name: all, tables: [{', '.join(TABLES)}]}}\n"
+        f"tables:\n{tables}waves:\n  - {{name: all, tables: [{', '.join(everything)}]}}\n"
     )
 
 
 def build(source: str, rows: int) -> None:
     from split.db import create_database, database_exists, engine_for
 
-    if database_exists(source) and sa.inspect(engine_for(source)).has_table("reading_natural"):
+    if database_exists(source) and sa.inspect(engine_for(source)).has_table("reading_keyless"):
         with engine_for(source).connect() as conn:
             if conn.execute(sa.text("SELECT count(*) FROM reading_natural")).scalar_one() == rows:
                 return
@@ -75,6 +82,7 @@ def build(source: str, rows: int) -> None:
             for c in ("supply_point_id", "reading_date", "slot", "kwh"):
                 conn.exec_driver_sql(f"ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL")
         conn.exec_driver_sql("ALTER TABLE reading_natural ADD PRIMARY KEY (supply_point_id, reading_date, slot)")
+        conn.exec_driver_sql("CREATE TABLE reading_keyless AS SELECT * FROM reading_natural")
         conn.exec_driver_sql("VACUUM ANALYZE")
 
 
@@ -83,7 +91,7 @@ def create_like(url: str, table: str) -> None:
     from split.db import engine_for
 
     surrogate = "reading_id bigint PRIMARY KEY, " if table == "reading_surrogate" else ""
-    key = "" if surrogate else ", PRIMARY KEY (supply_point_id, reading_date, slot)"
+    key = "" if surrogate or table == "reading_keyless" else ", PRIMARY KEY (supply_point_id, reading_date, slot)"
     collate = "" if surrogate else 'COLLATE "C"'  # as bunkatsu's store has it (split/schema/derive.py)
     with engine_for(url, writer=True).begin() as conn:
         conn.exec_driver_sql(
@@ -123,6 +131,7 @@ def main() -> None:
     parser.add_argument("--partition-rows", type=int, default=500_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--keyless", action="store_true", help="the table without a key, in block ranges and whole")
     parser.add_argument(
         "--binary-index",
         action="store_true",
@@ -132,11 +141,15 @@ def main() -> None:
     source = f"{args.server}/bk_bench_nk_{args.rows}"
     build(source, args.rows)
     binary_index(source, args.binary_index)
-    mapping = Path(tempfile.mkdtemp()) / "bench.yaml"
-    mapping.write_text(mapping_text(args.partition_rows), encoding="utf-8")
-    env = {**os.environ, "BUNKATSU_ENCODE_KEY": secrets.token_hex(16), "BUNKATSU_MIGRATIONS": str(mapping.parent)}
+    folder = Path(tempfile.mkdtemp())
+    env = {**os.environ, "BUNKATSU_ENCODE_KEY": secrets.token_hex(16), "BUNKATSU_MIGRATIONS": str(folder)}
     results = []
-    for table in TABLES:
+    runs = [(t, args.partition_rows) for t in TABLES]
+    if args.keyless:  # in block ranges, then as one partition
+        runs = [("reading_keyless", args.partition_rows), ("reading_keyless", None)]
+    for table, per_range in runs:
+        mapping = folder / f"bench-{per_range}.yaml"
+        mapping.write_text(mapping_text(per_range, (table,) if args.keyless else TABLES), encoding="utf-8")
         stores = fresh(args.server, "pipe")
         cols = "supply_point_id, reading_date, slot, kwh" + (", reading_id" if table == "reading_surrogate" else "")
         create_like(stores["nw"], table)
@@ -149,7 +162,8 @@ def main() -> None:
 
         plan_cmd = [str(BIN / "bunkatsu"), "plan", "--mapping", str(mapping), "--source", source, "--json"]
         plan_s, _, plan_out = peak_rss(plan_cmd, env=env)
-        parts = next(t for t in json.loads(plan_out)["tables"] if t["name"] == table)["partitions"]
+        planned = next(t for t in json.loads(plan_out)["tables"] if t["name"] == table)
+        parts = planned.get("blocks") or planned["partitions"]
 
         stores = fresh(args.server, "copy")
         cmd = [str(BIN / "bunkatsu"), "copy", "--mapping", str(mapping), "--source", source, "--json"]
@@ -168,7 +182,7 @@ def main() -> None:
         assert copied == args.rows == sum(sizes), (copied, args.rows, sum(sizes))
         results.append(
             {
-                "table": table,
+                "table": table + ("" if per_range else " (no partition)"),
                 "source_binary_index": args.binary_index and table == "reading_natural",
                 "rows": args.rows,
                 "partitions": len(parts),

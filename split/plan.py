@@ -450,6 +450,8 @@ def store_select(table_plan: TablePlan, store_plan: StorePlan, part: Partition) 
     if store_plan.predicate_sql:
         stmt = stmt.where(sql_condition(store_plan.predicate_sql))
     stmt = in_key_range(stmt, table_plan, part, table)
+    if part.blocks:  # read in the blocks' own order: sorting by every column cost 3× the raw pipe at 10M rows
+        return stmt
     return stmt.order_by(*row_order(table_plan, store_plan, table))
 
 

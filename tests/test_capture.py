@@ -282,21 +282,31 @@ def test_key_changes_toasted_values_truncates_and_tables_without_a_key(dbs, logi
     assert_like_a_fresh_copy(dbs, mapping, source, nw, retail)
 
 
+def one_table(source: str, tmp_path, table: str, columns: str, *statements: str):  # noqa: ANN001, ANN201
+    """A source of one table, made by `statements`, that both stores receive whole; and its mapping."""
+    with engine_for(source).begin() as conn:
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+    mapping = tmp_path / f"{table}.yaml"
+    mapping.write_text(
+        f"version: 1\nsystem: {table}\naffiliate: {{name: A, retailer_codes: [A0001]}}\ntables:\n  {table}:\n"
+        f"    retail: all\n    columns: {{{columns}}}\nwaves:\n  - {{name: all, tables: [{table}]}}\n",
+        encoding="utf-8",
+    )
+    return mapping
+
+
 @pytest.mark.postgresql
 def test_a_padded_char_key_is_followed_by_staged_statements(dbs, logical, tmp_path):
     """A CHAR(n) key (the server pads it) read back by an array of its own type, and a few hundred changes of
     each kind, so that each store takes them by staged statements: exactly those rows are rewritten, deleted
     and inserted. A key compared as text instead of as CHAR(8) would miss every row."""
     source, nw, retail = dbs.url("postgresql", "src"), dbs.url("postgresql", "nw"), dbs.url("postgresql", "rt")
-    with engine_for(source).begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE lot (code char(8) PRIMARY KEY, qty int NOT NULL)")
-        conn.exec_driver_sql("INSERT INTO lot SELECT 'L' || g, g FROM generate_series(1, 1000) g")
-    mapping = tmp_path / "lots.yaml"
-    mapping.write_text(
-        "version: 1\nsystem: lots\naffiliate: {name: A, retailer_codes: [A0001]}\n"
-        "tables:\n  lot:\n    retail: all\n    columns: {code: shared, qty: shared}\nwaves:\n  - {name: all, tables: [lot]}\n",
-        encoding="utf-8",
-    )
+    mapping = one_table(
+        source, tmp_path, "lot", "code: shared, qty: shared",
+        "CREATE TABLE lot (code char(8) PRIMARY KEY, qty int NOT NULL)",
+        "INSERT INTO lot SELECT 'L' || g, g FROM generate_series(1, 1000) g",
+    )  # fmt: skip
     assert cli("copy", mapping, source, nw, retail, "--capture").returncode == 0
     with engine_for(source).begin() as conn:
         conn.exec_driver_sql("UPDATE lot SET qty = -qty WHERE qty <= 600 AND qty %% 3 = 0")  # 200 rows
@@ -313,14 +323,7 @@ def test_a_padded_char_key_is_followed_by_staged_statements(dbs, logical, tmp_pa
 @pytest.mark.postgresql
 def test_capture_status_and_drop(dbs, logical, tmp_path):
     source, nw, retail = dbs.url("postgresql", "src"), dbs.url("postgresql", "nw"), dbs.url("postgresql", "rt")
-    with engine_for(source).begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE tag (name varchar(12) PRIMARY KEY)")
-    mapping = tmp_path / "tags.yaml"
-    mapping.write_text(
-        "version: 1\nsystem: tags\naffiliate: {name: A, retailer_codes: [A0001]}\n"
-        "tables:\n  tag:\n    retail: all\n    columns: {name: shared}\nwaves:\n  - {name: all, tables: [tag]}\n",
-        encoding="utf-8",
-    )
+    mapping = one_table(source, tmp_path, "tag", "name: shared", "CREATE TABLE tag (name varchar(12) PRIMARY KEY)")
     assert cli("copy", mapping, source, nw, retail, "--capture").returncode == 0
     with engine_for(source).begin() as conn:
         conn.exec_driver_sql("INSERT INTO tag SELECT 't' || g FROM generate_series(1, 1000) g")
