@@ -172,6 +172,12 @@ def follow_summary(result: FollowResult) -> None:
     if result.resynced:
         said = _("compared by checksum sync (the slot names no keys for them): %(tables)s")
         out.print("  " + said % {"tables": ", ".join(result.resynced)})
+    if result.read_whole:
+        said = _(
+            "keys read whole from the store, so that it was told none it does not hold (the NW store could not "
+            "stand in): %(tables)s"
+        )
+        out.print("  " + said % {"tables": ", ".join(_plain(t) for t in result.read_whole)})
     out.print("  " + _("finished in %(s)s s") % {"s": f"{result.seconds:.1f}"})
 
 

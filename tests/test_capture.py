@@ -207,9 +207,25 @@ def test_the_retail_store_is_never_sent_a_key_it_does_not_hold(dbs, capturing, s
 
     monkeypatch.setenv("BUNKATSU_ENCODE_KEY", ENV["BUNKATSU_ENCODE_KEY"])
     with traffic_to(retail) as sent:
-        api.sync(small_partitions, source, nw, retail, follow=True, until_idle=True)
+        followed = api.sync(small_partitions, source, nw, retail, follow=True, until_idle=True)
     never_held = supply_points(source) - held_before - supply_points(retail)
     assert len(never_held) >= 5 and sent
+    told = "\n".join(sent)
+    assert [s for s in never_held if s in told] == [], "keys the retail store never held were sent to it"
+    assert followed.read_whole == [], "the NW store stood in"
+
+    # The stores at two positions, as a follow stopped between their commits leaves them: the retail store's
+    # keys are read whole, which the result says.
+    from split.capture import follow as following
+
+    apart = {"nw": "lsn:0/2", "retail": "lsn:0/1"}
+    monkeypatch.setattr(following, "capture_positions", lambda prep: {s: apart[s] for s in prep.urls})
+    correct_many_readings(source)
+    with engine_for(source).begin() as conn:
+        conn.execute(sa.text("DELETE FROM interval_reading_30min WHERE supply_point_id = :s"), {"s": outside[4]})
+    with traffic_to(retail) as sent:
+        again = api.sync(small_partitions, source, nw, retail, follow=True, until_idle=True)
+    assert "retail:interval_reading_30min" in again.read_whole, again.read_whole
     told = "\n".join(sent)
     assert [s for s in never_held if s in told] == [], "keys the retail store never held were sent to it"
     assert_like_a_fresh_copy(dbs, small_partitions, source, nw, retail, capturing)

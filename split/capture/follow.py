@@ -70,6 +70,7 @@ class FollowResult:
     batches: int = 0
     rows: dict[str, dict[str, int]] = field(default_factory=dict)  # store → inserted/updated/deleted
     resynced: list[str] = field(default_factory=list)  # tables compared by checksum sync instead
+    read_whole: list[str] = field(default_factory=list)  # "store:table": the store's keys read whole (held.py)
     behind_bytes: int = 0
     seconds: float = 0.0
 
@@ -86,6 +87,7 @@ class FollowResult:
             "batches": self.batches,
             "rows": self.rows,
             "resynced": self.resynced,
+            "read_whole": self.read_whole,
             "behind_bytes": self.behind_bytes,
             "seconds": round(self.seconds, 3),
         }
@@ -168,7 +170,7 @@ def apply_batch(
     result.changes += batch.changes
     if not batch.transactions and not whole:
         return []
-    asking = Asking(prep, {store: ledger.follow_position(engine_for(url)) for store, url in prep.urls.items()}, held)
+    asking = Asking(prep, capture_positions(prep), held)
     with exported_snapshot(prep.source.url) as snapshot:  # one view of the source for the whole batch
         with _source_view(prep, snapshot) as src:
             touched: dict[str, set[Key]] = {}
@@ -182,7 +184,7 @@ def apply_batch(
                     continue
                 touched[table] = _typed_keys(src, table, pk, keys) if batch.text else {k for k in keys if None not in k}
             _add_followers(prep, tables, touched, src, asking)
-        known = asking.held_by_scoped_stores(touched)  # before any store takes the batch
+        known = asking.held_by_scoped_stores(touched, result)  # before any store takes the batch
         run_id = uuid.uuid4().hex
         resync = [by_name[n] for n in sorted(whole) if n in by_name]
         position = f"{scheme}:{batch.start if resync else batch.end}"
@@ -239,6 +241,11 @@ def _typed_keys(conn: sa.Connection, table: str, columns: tuple[str, ...], keys:
     return out
 
 
+def capture_positions(prep: Prepared) -> dict[str, str | None]:
+    """The capture position each store's ledger records (equal unless a follow stopped between the stores)."""
+    return {store: ledger.follow_position(engine_for(url)) for store, url in prep.urls.items()}
+
+
 @dataclass(frozen=True)
 class Asking:
     """How each store may be asked about touched keys (`split.capture.held`): `positions`, each store's
@@ -254,14 +261,19 @@ class Asking:
     def stand_in(self, store: str, table: str) -> bool:
         return stand_in(self.prep, store, table, self.positions, self.copied.get("nw", set()))
 
-    def held_by_scoped_stores(self, touched: dict[str, set[Key]]) -> dict[str, dict[str, set[Key]]]:
-        """For each store that may not be sent every key of a touched table, the touched keys it holds."""
+    def held_by_scoped_stores(
+        self, touched: dict[str, set[Key]], result: FollowResult
+    ) -> dict[str, dict[str, set[Key]]]:
+        """For each store that may not be sent every key of a touched table, the touched keys it holds; the
+        tables whose keys it had to read whole are named in `result` (slow on a big table: said, not hidden)."""
         known: dict[str, dict[str, set[Key]]] = {}
         for store in self.prep.urls:
             for table, keys in touched.items():
                 if keys and table in self.copied[store] and not self.may_see(store, table):
                     nw = self.copied.get("nw", set())
                     known.setdefault(store, {})[table] = held_keys(self.prep, store, table, keys, self.positions, nw)
+                    if not self.stand_in(store, table) and f"{store}:{table}" not in result.read_whole:
+                        result.read_whole.append(f"{store}:{table}")
         return known
 
 
