@@ -553,3 +553,23 @@ def test_a_statement_names_a_table_however_it_is_spelt():
     assert _tables_named("DELETE FROM `a``b` WHERE 1", tables) == {"a`b"}
     assert _tables_named("UPDATE `src`.`doc` SET rev = 1", tables) == {"doc"}
     assert _tables_named("UPDATE docs SET tags = 1", tables) == set()
+
+
+@pytest.mark.postgresql
+def test_a_staged_statement_that_fails_raises_its_own_error(dbs):
+    """The staged statements turn hash joins off for themselves and put the settings back after; when the
+    statement fails, its own error is raised (a NOT NULL broken), not the aborted transaction's that putting
+    the settings back would meet."""
+    from split.engine import pgcopy
+
+    store = dbs.url("postgresql", "store")
+    with engine_for(store).begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE lot (code int PRIMARY KEY, qty int NOT NULL)")
+        conn.exec_driver_sql("INSERT INTO lot SELECT g, g FROM generate_series(1, 200) g")
+    with pytest.raises(sa.exc.DBAPIError) as raised, engine_for(store).begin() as conn:
+        pgcopy.update_by_key(conn, "lot", ["code", "qty"], ["code"], [(g, None) for g in range(1, 150)])
+    assert "NotNullViolation" in type(raised.value.orig).__name__ or "not-null" in str(raised.value), raised.value
+    with engine_for(store).begin() as conn:
+        assert [tuple(r) for r in pgcopy.update_by_key(conn, "lot", ["code", "qty"], ["code"], [(1, 7)])] == [(1,)]
+        settings = conn.exec_driver_sql("SELECT current_setting('enable_hashjoin')").scalar_one()
+    assert settings == "on", "put back for the transaction's other statements"

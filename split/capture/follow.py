@@ -35,9 +35,19 @@ import sqlalchemy as sa
 
 from split import ledger
 from split.capture.command import capture_name, require_capturable
-from split.capture.held import ARRAY_CHUNK, chunks, column_types, held_keys, key_filters, may_see, read_whole, stand_in
+from split.capture.held import (
+    ARRAY_CHUNK,
+    Key,
+    canonical_key,
+    chunks,
+    column_types,
+    held_keys,
+    key_filters,
+    may_see,
+    read_whole,
+    stand_in,
+)
 from split.capture.readers import Batch, open_reader, primary_key
-from split.checksum import canonical
 from split.db import engine_for
 from split.engine import pgcopy
 from split.engine.faults import fault_point
@@ -57,8 +67,6 @@ from split.sync import SET_BASED_ROWS, sync_tables, target_table, update_rows
 
 POLL_SECONDS = 1.0
 NOTE_SECONDS = 30.0  # a lag line at least this often while idle
-
-Key = tuple  # a primary key's values, typed as the source's driver returns them
 
 
 @dataclass
@@ -372,7 +380,7 @@ def _source_rows(
     out: dict[tuple, tuple] = {}
     for where in key_filters(src, table.name, list(sp.primary_key), list(keys)):
         for row in route_rows(task, list(src.execute(base.where(where)))):
-            out[tuple(canonical(row[i]) for i in idx)] = row
+            out[canonical_key(row[i] for i in idx)] = row
     return out
 
 
@@ -394,7 +402,7 @@ def _apply_store(
     with engine_for(url, writer=True).begin() as conn:
         for table in reversed(chosen):
             task = _task(prep, table, store, url, run_id)
-            gone = [k for k in touched[table.name] if _canonical(k) not in wanted[table.name]]
+            gone = [k for k in touched[table.name] if canonical_key(k) not in wanted[table.name]]
             result.count(
                 store, "deleted", _delete_keys(conn, target_table(task), list(task.store_plan.primary_key), gone)
             )
@@ -418,20 +426,16 @@ def _apply_store(
         )  # fmt: skip
 
 
-def _canonical(key: tuple) -> tuple:
-    return tuple(canonical(v) for v in key)
-
-
 def _rewrite_present(conn: sa.Connection, task: PartitionTask, rows: dict[tuple, tuple]) -> set[tuple]:
     """Rewrite the rows whose keys the store holds; returns those keys (canonical). On PostgreSQL one staged
     `UPDATE … RETURNING` both finds and rewrites them; elsewhere the keys are looked up first."""
     target, pk = target_table(task), list(task.store_plan.primary_key)
     names = [c.name for c in task.store_plan.columns]
     if conn.dialect.name == "postgresql" and len(rows) >= SET_BASED_ROWS and not set(pk) >= set(names):
-        return {_canonical(k) for k in pgcopy.update_by_key(conn, target.name, names, pk, rows.values())}
+        return {canonical_key(k) for k in pgcopy.update_by_key(conn, target.name, names, pk, rows.values())}
     idx = [names.index(k) for k in pk]
     keys = {tuple(row[i] for i in idx) for row in rows.values()}  # typed, as the store is asked
-    present = {_canonical(k) for k in _held_keys(conn, target, pk, keys)}
+    present = {canonical_key(k) for k in _held_keys(conn, target, pk, keys)}
     update_rows(conn, task, target, names, [row for key, row in rows.items() if key in present])
     return present
 

@@ -31,7 +31,7 @@ from split.mapping.model import AllRows, Follow, Own
 from split.prepare import Prepared
 from split.scope import scope_predicate, source_table
 
-Key = tuple
+Key = tuple  # a primary key's values, typed as the source's driver returns them
 
 NW = "nw"
 
@@ -89,7 +89,7 @@ def held_keys(
 
 def held_by_scope(prep: Prepared, store: str, table: str, pk: Sequence[str], keys: Iterable[Key]) -> set[Key]:
     """The keys whose rows the NW store has in `store`'s scope."""
-    asked = _by_canonical(keys)
+    asked = _bycanonical_key(keys)
     t = source_table(prep.schema, table)
     predicate = scope_predicate(prep.mapping, prep.schema, t, table, store)
     out: set[Key] = set()
@@ -97,7 +97,7 @@ def held_by_scope(prep: Prepared, store: str, table: str, pk: Sequence[str], key
         for where in key_filters(conn, table, list(pk), list(asked.values())):
             stmt = sa.select(*(t.c[k] for k in pk)).where(where)
             rows = conn.execute(stmt if predicate is None else stmt.where(predicate))
-            out.update(asked[_canonical(r)] for r in rows)
+            out.update(asked[canonical_key(r)] for r in rows)
     return out
 
 
@@ -114,22 +114,23 @@ def read_whole(
 ) -> Iterator[tuple[Key, tuple]]:
     """(key, `want` values) of the rows of table `t` in the store at `url` whose key is one of `keys`, found
     by reading every row of the table: no key is sent to the store."""
-    asked = _by_canonical(keys)
+    asked = _bycanonical_key(keys)
     with engine_for(url).connect() as conn:
         stmt = sa.select(*(t.c[k] for k in pk), *(t.c[w] for w in want))
         for chunk in conn.execute(stmt.execution_options(stream_results=True)).partitions(10_000):
             for row in chunk:
-                key = asked.get(_canonical(row[: len(pk)]))
+                key = asked.get(canonical_key(row[: len(pk)]))
                 if key is not None:
                     yield key, tuple(row[len(pk) :])
 
 
-def _canonical(key: Sequence[Any]) -> tuple:
+def canonical_key(key: Iterable[Any]) -> tuple:
+    """A key as text, alike whichever driver or engine typed it: how keys from two places are compared."""
     return tuple(canonical(v) for v in key)
 
 
-def _by_canonical(keys: Iterable[Key]) -> dict[tuple, Key]:
-    return {_canonical(k): k for k in keys}
+def _bycanonical_key(keys: Iterable[Key]) -> dict[tuple, Key]:
+    return {canonical_key(k): k for k in keys}
 
 
 # ── key lists in statements ──────────────────────────────────────────────────────────────────────

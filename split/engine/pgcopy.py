@@ -140,28 +140,23 @@ def _staged_in_key_order(name: str, key: Sequence[str]) -> Any:
     return sql.SQL("(SELECT * FROM {} ORDER BY {}) AS s").format(sql.Identifier(name), order)
 
 
-_JOIN_SETTINGS = ("enable_hashjoin", "enable_mergejoin")
-
-
 def _by_key_index(target: sa.Connection, statement: Any) -> Any:
     """Run a join of staged rows with the target through the target's key index. From a few thousand staged
     rows PostgreSQL estimates a hash join over the whole table cheaper; on 10M rows it was twice as slow (its
     hash spills to disk), and its time grows with the table instead of with the changes (BENCHMARKS.md, issue
-    21). Both settings are put back, for this transaction's other statements."""
+    21). Both settings are put back, for this transaction's other statements; a statement that failed leaves
+    the transaction to its rollback, which discards them, and its own error is the one raised."""
     dst = _raw(target)
     with raw_errors(target):
         before = dst.execute(
             "SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin')"
         ).fetchone()
         dst.execute("SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)")
-        try:
-            return dst.execute(statement)
-        finally:
-            if not dst.broken:
-                dst.execute(
-                    "SELECT set_config('enable_hashjoin', %s, true), set_config('enable_mergejoin', %s, true)",
-                    tuple(before),
-                )
+        done = dst.execute(statement)
+        dst.execute(
+            "SELECT set_config('enable_hashjoin', %s, true), set_config('enable_mergejoin', %s, true)", tuple(before)
+        )
+        return done
 
 
 def _on(key: Sequence[str]) -> Any:
