@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -267,12 +268,13 @@ def _partitions(
     bounds = sample_bounds(conn, table, key, text, rows, rule.partition.rows)
     if bounds and dialect.name == "postgresql" and any(text):  # one range has no bounds to order by
         _require_code_point_order(conn, table, rule, [k for k, t in zip(key, text, strict=True) if t])
+    indexed = not text[0] or binary_index(conn, table, key[0])
     retail = next((sp for sp in stores if sp.store == "retail"), None)
     if bounds and retail is not None and retail.predicate_sql:
-        bounds = retail_visible(conn, table, key, bounds, retail.predicate_sql)
+        bounds = retail_visible(conn, table, key, text, bounds, retail.predicate_sql, indexed=indexed)
     edges = [None, *bounds, None]
     partitions = tuple(Partition(i, edges[i], edges[i + 1]) for i in range(len(edges) - 1))
-    if len(partitions) > 1 and text[0] and not binary_index(conn, table, key[0]):
+    if len(partitions) > 1 and not indexed:
         template = (
             N_(
                 "%(table)s: no index of the source reads `%(column)s` in binary order, so each of the %(n)s "
@@ -291,24 +293,52 @@ def _partitions(
 
 
 def retail_visible(
-    conn: sa.Connection, table: Any, key: tuple[str, ...], bounds: list[Bound], predicate: str
+    conn: sa.Connection,
+    table: Any,
+    key: tuple[str, ...],
+    text: tuple[bool, ...],
+    bounds: list[Bound],
+    predicate: str,
+    *,
+    indexed: bool,
 ) -> list[Bound]:
     """Each bound moved up to the first key the retail store holds, up to the next bound (dropped if none).
 
     Bounds travel to the retail store: in the statements that read and clear its ranges, which its
     operator can log. A quantile of the source is any row's key — a competitor's customer's supply point id.
     A key retail holds tells it nothing; the range grows by the rows outside its scope just past the
-    quantile (at most one supply point's readings, for a natural key led by the supply point)."""
+    quantile (at most one supply point's readings, for a natural key led by the supply point).
+
+    With an index that reads the key in binary order each bound is one short index probe. Without one each
+    probe would scan the table (616 bounds of a 617,000-row natural-key table: 31 s), so the scoped keys are
+    then read once, in binary order, and the bounds found in one walk; both ways give the same bounds."""
     columns = [table.c[k] for k in key]
+    order = [ordered(c, t) for c, t in zip(columns, text, strict=True)]
+    scoped = sa.select(*columns).select_from(table).where(sql_condition(predicate))
+    if not indexed:
+        keys = conn.execute(in_range(scoped, columns, Partition(0, bounds[0], None)).order_by(*order))
+        return _first_at_or_above(bounds, (tuple(k) for k in keys))
     visible: list[Bound] = []
     for bound, upper in zip(bounds, [*bounds[1:], None], strict=True):
-        stmt = in_range(sa.select(*columns).select_from(table), columns, Partition(0, bound, upper))
-        stmt = stmt.where(sql_condition(predicate)).order_by(
-            *(ordered(c, isinstance(v, str)) for c, v in zip(columns, bound, strict=True))
-        )
-        first = conn.execute(stmt.limit(1)).first()
+        first = conn.execute(in_range(scoped, columns, Partition(0, bound, upper)).order_by(*order).limit(1)).first()
         if first is not None:
             visible.append(tuple(first))
+    return visible
+
+
+def _first_at_or_above(bounds: list[Bound], keys: Iterable[Bound]) -> list[Bound]:
+    """For each bound, the first of the ascending `keys` at or above it and below the next bound (none: the
+    bound is dropped). Python orders `str` by code point, the binary order the keys arrive in."""
+    visible: list[Bound] = []
+    i = 0
+    for k in keys:
+        while i + 1 < len(bounds) and k >= bounds[i + 1]:
+            i += 1  # no key in [bounds[i], bounds[i + 1]): that bound is dropped
+        if k >= bounds[i]:
+            visible.append(k)
+            i += 1
+            if i == len(bounds):
+                break
     return visible
 
 

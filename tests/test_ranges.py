@@ -324,3 +324,43 @@ def test_a_text_key_in_a_non_utf8_postgresql_database_is_refused_unless_ascii(tm
     assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
     message = " ".join(refused.stderr.split())
     assert "legacy.code" in message and "EUC_JP" in message and "legacy.yaml:" in message, message
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(key, unique=True), st.lists(key, min_size=1, unique=True))
+def test_one_walk_finds_each_bounds_first_scoped_key(keys, bounds):
+    """Without an index each bound's first retail key is found by one walk over the ordered keys: it must
+    give, bound by bound, the first key at or above the bound and below the next one, or drop the bound."""
+    from split.plan import _first_at_or_above
+
+    bounds, keys = sorted(bounds), sorted(keys)
+    expected = []
+    for i, bound in enumerate(bounds):
+        inside = [k for k in keys if k >= bound and (i + 1 == len(bounds) or k < bounds[i + 1])]
+        if inside:
+            expected.append(inside[0])
+    assert _first_at_or_above(bounds, iter(keys)) == expected
+
+
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
+def test_retail_bounds_are_the_same_by_index_probes_and_by_one_read(backend, session_dbs):
+    """The two ways of moving a natural key's bounds into the retail scope give the same bounds on every
+    engine (the plan hash, and so every ledger row, depends on them)."""
+    from split.plan import retail_visible
+    from split.prepare import prepare
+    from split.scope import source_table
+
+    source = sample_source(session_dbs, backend)
+    prep = prepare(MAPPING, source, stores=(), need_key=False)
+    plan = prep.plan.table("generation_reading_30min")
+    table = source_table(prep.schema, plan.name)
+    text = (True, False, False)
+    with engine_for(source).connect() as conn:
+        rows = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+        bounds = sample_bounds(conn, table, plan.key, text, rows, 60)
+        predicate = plan.store("retail").predicate_sql
+        probed = retail_visible(conn, table, plan.key, text, bounds, predicate, indexed=True)
+        walked = retail_visible(conn, table, plan.key, text, bounds, predicate, indexed=False)
+    assert len(bounds) > 20
+    assert probed != bounds, "no bound moved: the scope did not apply"
+    assert walked == probed
