@@ -21,18 +21,18 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
 
 from split import ledger
-from split.checksum import RowHasher, canonical
+from split.checksum import RowHasher, ServerHash, canonical
 from split.db import engine_for
 from split.engine import pgcopy
-from split.engine.compare import RangeSummary, in_database, summarise_range
+from split.engine.compare import RangeSummary, server_hash, summarise_range
 from split.engine.faults import fault_point
-from split.engine.pairdiff import range_diff
+from split.engine.pairdiff import RangeDiff, range_diff
 from split.engine.partition import PartitionTask, range_tasks, routed_batches, with_retries, write_rows
 from split.engine.run import Runner, by_level
 from split.engine.snapshot import exported_snapshot, source_connection
@@ -45,6 +45,7 @@ from split.schema.derive import load_levels
 
 BATCH_ROWS = 5_000
 CHUNK = 1_000  # keys per IN list when fetching changed rows
+KEPT_KEYS = 20_000  # keys of a range's diff held from the deletion pass to the writing pass
 SET_BASED_ROWS = 100  # from this many rows a PostgreSQL store is changed by one staged statement, not one per row
 
 
@@ -58,6 +59,21 @@ class RangeChange:
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
+    # what the deletion pass's server diff left for the writing pass: the same snapshot, and a store changed
+    # since by exactly the deleted keys, so the writing pass need not hash the range on both sides again
+    left: RangeDiff | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A differing range for the writing pass, with the keys the deletion pass left to write (if it kept them)."""
+
+    task: PartitionTask
+    left: RangeDiff | None = None
+
+    @property
+    def table(self) -> TablePlan:  # for `by_level`
+        return self.task.table
 
 
 @dataclass
@@ -139,7 +155,9 @@ def sync_tables(
         progress.start(sum(steps.values()), {t.name: steps[t.name] for t in tables if steps[t.name]})
         try:
             changes = by_level(runner, delete_gone, keyed, levels, progress.done, "sync-delete", children_first=True)
-            changes += by_level(runner, apply_range, differing, levels, progress.done, "sync-apply")
+            left = {(c.table, c.store, c.partition_no): c.left for c in changes}
+            pending = [Pending(t, left.get((t.table.name, t.store, t.partition.no))) for t in differing]
+            changes += by_level(runner, apply_range, pending, levels, progress.done, "sync-apply")
         finally:
             progress.stop()
     seconds = time.monotonic() - started
@@ -191,32 +209,39 @@ def delete_gone(task: PartitionTask) -> RangeChange:
 def _delete_gone(task: PartitionTask) -> RangeChange:
     table = target_table(task)
     with engine_for(task.target_url, writer=True).begin() as conn:
-        gone = _gone_keys(conn, task, table)
+        gone, left = _gone_keys(conn, task, table)
         pk = task.store_plan.primary_key
         for chunk in _batched(gone):
             stmt = table.delete().where(*(table.c[n] == sa.bindparam(f"k_{n}") for n in pk))
             conn.execute(stmt, [{f"k_{n}": v for n, v in zip(pk, key, strict=True)} for key in chunk])
         fault_point("sync-deleted")
-    return RangeChange(task.table.name, task.store, task.partition.no, deleted=len(gone))
+    return RangeChange(task.table.name, task.store, task.partition.no, deleted=len(gone), left=left)
 
 
-def _gone_keys(conn: sa.Connection, task: PartitionTask, table: sa.Table) -> list[tuple]:
-    """The keys of the store's range that the source no longer has for this store."""
-    if _by_hashes(task):
-        return range_diff(task, conn).gone
+def _gone_keys(conn: sa.Connection, task: PartitionTask, table: sa.Table) -> tuple[list[tuple], RangeDiff | None]:
+    """The keys of the store's range that the source no longer has for this store, and what the servers'
+    diff left for the writing pass (kept only when small: every range's keys are held between the passes)."""
+    how = _by_hashes(task)
+    if how is not None:
+        diff = range_diff(task, conn, how)
+        kept = len(diff.new) + len(diff.changed) <= KEPT_KEYS
+        return diff.gone, replace(diff, gone=[]) if kept else None
     idx = _keyed(task)
     expected = {_key(row, idx) for batch in routed_batches(task) for row in batch}
-    return [tuple(row[i] for i in idx) for row in _target_rows(conn, task, table) if _key(row, idx) not in expected]
+    gone = [tuple(row[i] for i in idx) for row in _target_rows(conn, task, table) if _key(row, idx) not in expected]
+    return gone, None
 
 
-def apply_range(task: PartitionTask) -> RangeChange:
+def apply_range(pending: Pending) -> RangeChange:
     """Pass 2: update changed rows, insert new ones (and, without a key, replace the range), with a ledger row."""
-    return with_retries(_apply_range, task, f"syncing {task.label}")
+    return with_retries(_apply_range, pending, f"syncing {pending.task.label}")
 
 
-def _apply_range(task: PartitionTask) -> RangeChange:
-    if _by_hashes(task):
-        return _apply_by_hashes(task)
+def _apply_range(pending: Pending) -> RangeChange:
+    task = pending.task
+    how = _by_hashes(task)
+    if how is not None:
+        return _apply_by_hashes(task, how, pending.left)
     idx = _keyed(task)
     table = target_table(task)
     hasher = RowHasher()
@@ -241,14 +266,14 @@ def _apply_range(task: PartitionTask) -> RangeChange:
     return change
 
 
-def _apply_by_hashes(task: PartitionTask) -> RangeChange:
+def _apply_by_hashes(task: PartitionTask, how: ServerHash, left: RangeDiff | None) -> RangeChange:
     """PostgreSQL on both sides: the servers find the differing keys (`split.engine.pairdiff`), and only the
     new and changed rows are fetched from the source, by key, a chunk at a time: memory holds the keys that
     differ and one chunk of rows, never a range."""
     table = target_table(task)
     names = [c.name for c in task.store_plan.columns]
     with engine_for(task.target_url, writer=True).begin() as conn:
-        diff = range_diff(task, conn)
+        diff = left if left is not None else range_diff(task, conn, how)
         for keys in _batched(diff.changed, CHUNK):
             rows = _source_rows(task, keys)
             update_rows(conn, task, table, names, [rows[k] for k in keys])
@@ -258,14 +283,15 @@ def _apply_by_hashes(task: PartitionTask) -> RangeChange:
         change = RangeChange(task.table.name, task.store, task.partition.no, len(diff.new), len(diff.changed), 0)
         fault_point("sync-applied")
         # the range's checksum as the comparison computes it (sum of the servers' row hashes), not SHA-256
-        _record(conn, task, diff.source_rows, f"hte-sum:{diff.source_sum}", change)
+        _record(conn, task, diff.source_rows, f"{how.name}:{diff.source_sum}", change)
     fault_point("committed")
     return change
 
 
-def _by_hashes(task: PartitionTask) -> bool:
-    """Both servers can hash the rows themselves (see split.engine.compare.in_database) and rows have a key."""
-    return bool(task.store_plan.primary_key) and in_database(task)
+def _by_hashes(task: PartitionTask) -> ServerHash | None:
+    """How both servers hash the rows themselves (`split.engine.compare.server_hash`), when they can and rows
+    have a key."""
+    return server_hash(task) if task.store_plan.primary_key else None
 
 
 def _source_rows(task: PartitionTask, keys: list[tuple]) -> dict[tuple, tuple]:

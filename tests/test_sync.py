@@ -127,7 +127,7 @@ def test_sync_brings_the_stores_to_what_a_fresh_copy_gives(backend, dbs, small_p
             for c in conn.execute(sa.text("SELECT checksum FROM bunkatsu_ledger WHERE operation = 'sync'")).scalars()
         }
     # PostgreSQL on both sides: ranges are diffed by the servers' row hashes; elsewhere rows go through Python
-    assert ("hte-sum" in kinds) == (backend == "postgresql")
+    assert bool(kinds & {"hre-sum", "hte-sum"}) == (backend == "postgresql")
 
     again = json.loads(cli("sync", small_partitions, source, nw, retail).stdout)
     assert all(t["differing_ranges"] == 0 for t in again["tables"]), "a second sync finds nothing to do"
@@ -193,6 +193,7 @@ def test_the_servers_name_exactly_the_keys_that_differ_reading_only_their_bucket
     merge of their sorted (key, hash) pairs names exactly the new, changed and gone keys — on a composite key
     led by text, in binary order (ｱ sorts after あ by code point)."""
     from split.engine import pairdiff
+    from split.engine.compare import server_hash
     from split.engine.partition import range_tasks
     from split.prepare import prepare
 
@@ -236,7 +237,7 @@ def test_the_servers_name_exactly_the_keys_that_differ_reading_only_their_bucket
     prep = prepare(mapping, source, nw, retail, stores_exist=True, key=TEST_KEY.encode())
     [task] = range_tasks(prep.plan.tables, source, prep.urls, prep.plan.hash, "", "t", None, None)
     with engine_for(nw, writer=True).begin() as conn:
-        diff = pairdiff.range_diff(task, conn)
+        diff = pairdiff.range_diff(task, conn, server_hash(task))
     assert (diff.changed, diff.gone, diff.new) == (sorted(changed), sorted(gone), sorted(new))
     assert diff.source_rows == 8_000 - len(gone) + len(new)
     assert len(read) < 1_000, len(read)  # 8,000 rows on each side; only the differing buckets' pairs were read

@@ -2,7 +2,7 @@
 and the store's rows. Shared by `sync` (which ranges to rewrite) and the completeness checks.
 
 Per range, both sides give a count and an order-independent checksum (`split.checksum.range_sum`); when
-both are PostgreSQL with identical column types, each server computes its own (`in_database`), so nothing
+both are PostgreSQL with identical column types, each server computes its own (`server_hash`), so nothing
 crosses the wire but two numbers.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from split.checksum import IN_DATABASE_SUM, canonical, range_sum, row_hash
+from split.checksum import ServerHash, canonical, range_sum, row_hash
 from split.db import engine_for
 from split.engine.partition import PartitionTask, routed_batches
 from split.engine.pgcopy import column_types
@@ -37,30 +37,36 @@ class RangeSummary:
 
 
 def summarise_range(task: PartitionTask) -> RangeSummary:
-    if in_database(task):
-        return RangeSummary(task, *_sql_summaries(task))
+    how = server_hash(task)
+    if how is not None:
+        return RangeSummary(task, *_sql_summaries(task, how))
     return RangeSummary(task, range_sum(routed_batches(task)), range_sum(target_batches(task)))
 
 
-def in_database(task: PartitionTask) -> bool:
-    """PostgreSQL on both sides, no transform, identical column types: each server hashes its own rows.
+def server_hash(task: PartitionTask) -> ServerHash | None:
+    """How each server hashes its own rows, when both can: PostgreSQL on both sides, no transform, identical
+    column types (None: the range is summarised in Python).
 
-    The row's text form (`ROW(…)::text`) is then the same on both sides, so per-range count and sum of
-    `hashtextextended` agree exactly when the rows do — provided both sessions write values alike: a
-    `timestamptz` is written in the session's time zone, a date in its DateStyle, text hashed in the
-    server's encoding. Anything else (encoded columns, other engines, a type or such a setting that differs,
-    say a store server set to Asia/Tokyo and a source in UTC) is summarised in Python.
+    Per-range count and sum of the row hashes then agree exactly when the rows do — provided both sessions
+    write values alike where a column is hashed as its text form: a `timestamptz` is written in the
+    session's time zone, a date in its DateStyle, text hashed in the server's encoding. Anything else
+    (encoded columns, other engines, a type or such a setting that differs, say a store server set to
+    Asia/Tokyo and a source in UTC) is summarised in Python.
     """
     if not (is_postgresql(task.source_url) and is_postgresql(task.target_url)):
-        return False
+        return None
     if any(c.transform != "copy" for c in task.store_plan.columns):
-        return False
+        return None
     names = [c.name for c in task.store_plan.columns]
     with engine_for(task.source_url).connect() as src, engine_for(task.target_url).connect() as dst:
         if _text_form(src) != _text_form(dst):
-            return False
+            return None
         raw_src, raw_dst = src.connection.driver_connection, dst.connection.driver_connection
-        return column_types(raw_src, task.table.name, names) == column_types(raw_dst, task.table.name, names)
+        types = column_types(raw_src, task.table.name, names)
+        if types != column_types(raw_dst, task.table.name, names):
+            return None
+        by_value = all((c.dialect.server_version_info or (0,)) >= (14,) for c in (src, dst))
+    return ServerHash(tuple(zip(names, types, strict=True)), by_value)
 
 
 # The settings that change a value's text form, and so its hash (lc_monetary: the `money` type).
@@ -89,12 +95,12 @@ def range_statements(task: PartitionTask) -> tuple[Any, Any]:
     return expected, in_range(actual, task)
 
 
-def _sql_summaries(task: PartitionTask) -> tuple[tuple[int, int], tuple[int, int]]:
+def _sql_summaries(task: PartitionTask, how: ServerHash) -> tuple[tuple[int, int], tuple[int, int]]:
     expected, actual = range_statements(task)
     out = []
     with source_connection(task.source_url, task.snapshot) as src, engine_for(task.target_url).connect() as dst:
         for conn, stmt in ((src, expected), (dst, actual)):
-            count, total = conn.exec_driver_sql(IN_DATABASE_SUM.format(render(stmt, conn.dialect))).one()
+            count, total = conn.exec_driver_sql(how.summary_sql(render(stmt, conn.dialect))).one()
             out.append((int(count), int(total)))
     return out[0], out[1]
 

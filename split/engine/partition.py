@@ -33,6 +33,7 @@ RETRIES = 3
 BACKOFF_SECONDS = 0.5
 
 R = TypeVar("R")
+T = TypeVar("T")  # the work item: a key range, or a range with what an earlier pass found
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def copy_partition(task: PartitionTask) -> PartitionResult:
     return with_retries(_copy_once, task, f"copying {task.label}")
 
 
-def with_retries(work: Callable[[PartitionTask], R], task: PartitionTask, what: str) -> R:
+def with_retries(work: Callable[[T], R], task: T, what: str) -> R:
     """Retry transient failures (the range's transaction was rolled back, so redoing it is safe, after a
     growing pause); other database errors end the run clearly."""
     for attempt in range(RETRIES):
