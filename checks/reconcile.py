@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from checks.context import VerifyContext
 from checks.results import CheckResult, could_not_prove, failed, passed
 from split.db import describe_db_error
-from split.engine.compare import keyed_rows, summarise_range, target_batches
+from split.engine.compare import keyed_rows, summaries, target_batches
 from split.engine.partition import PartitionTask, routed_batches
 from split.i18n import _
 from split.settings import Secret
@@ -45,12 +45,12 @@ def completeness(ctx: VerifyContext, store: str) -> list[CheckResult]:
         for part in t.partitions
     ]
     try:
-        summaries = ctx.run(summarise_range, tasks, name=f"{store}-completeness")
+        summarised = summaries(ctx.run, tasks, f"{store}-completeness")
     except (sa.exc.SQLAlchemyError, KeyError) as exc:
         return [could_not_prove(check_id, store, None, describe_db_error(exc))]
     results = []
     for table, sp in ctx.store_tables(store):
-        mine = [s for s in summaries if s.task.table.name == table.name]
+        mine = [s for s in summarised if s.task.table.name == table.name]
         expected_rows = sum(s.source[0] for s in mine)
         actual_rows = sum(s.target[0] for s in mine)
         differing = [s for s in mine if s.differs]

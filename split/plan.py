@@ -316,8 +316,9 @@ def retail_visible(
     order = [ordered(c, t) for c, t in zip(columns, text, strict=True)]
     scoped = sa.select(*columns).select_from(table).where(sql_condition(predicate))
     if not indexed:
-        keys = conn.execute(in_range(scoped, columns, Partition(0, bounds[0], None)).order_by(*order))
-        return _first_at_or_above(bounds, (tuple(k) for k in keys))
+        read = in_range(scoped, columns, Partition(0, bounds[0], None)).order_by(*order)
+        keys = conn.execute(read.execution_options(stream_results=True, yield_per=10_000))  # memory: one batch
+        return _first_at_or_above(bounds, (tuple(k) for batch in keys.partitions() for k in batch))
     visible: list[Bound] = []
     for bound, upper in zip(bounds, [*bounds[1:], None], strict=True):
         first = conn.execute(in_range(scoped, columns, Partition(0, bound, upper)).order_by(*order).limit(1)).first()

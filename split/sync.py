@@ -30,7 +30,7 @@ from split import ledger
 from split.checksum import RowHasher, ServerHash, canonical
 from split.db import engine_for
 from split.engine import pgcopy
-from split.engine.compare import RangeSummary, server_hash, summarise_range
+from split.engine.compare import RangeSummary, server_hash, summaries
 from split.engine.faults import fault_point
 from split.engine.pairdiff import RangeDiff, range_diff
 from split.engine.partition import PartitionTask, range_tasks, routed_batches, with_retries, write_rows
@@ -148,8 +148,8 @@ def sync_tables(
             tables, prep.source.url, prep.urls, plan.hash, plan.mapping_sha256, run_id, snapshot, prep.key
         )
         progress.note(_("comparing %(n)s key range(s)") % {"n": len(tasks)})
-        summaries = runner.map(summarise_range, tasks, name="sync-compare")
-        differing = [s.task for s in summaries if s.differs]
+        compared = summaries(runner.map, tasks, "sync-compare")
+        differing = [s.task for s in compared if s.differs]
         keyed = [t for t in differing if t.store_plan.primary_key]
         steps = Counter(t.table.name for t in [*keyed, *differing])
         progress.start(sum(steps.values()), {t.name: steps[t.name] for t in tables if steps[t.name]})
@@ -162,7 +162,7 @@ def sync_tables(
             progress.stop()
     seconds = time.monotonic() - started
     return SyncResult(
-        run_id, plan.hash, plan.mapping_sha256, prep.shown, summary(tables, changes, summaries), seconds, snapshot
+        run_id, plan.hash, plan.mapping_sha256, prep.shown, summary(tables, changes, compared), seconds, snapshot
     )
 
 
@@ -362,9 +362,9 @@ def _record(conn: sa.Connection, task: PartitionTask, rows: int, checksum: str, 
     ledger.replace(conn, task.ledger_entry(rows, checksum, operation="sync", **counts))
 
 
-def summary(tables: Sequence[TablePlan], changes: list[RangeChange], summaries: list[RangeSummary]) -> list[TableSync]:
+def summary(tables: Sequence[TablePlan], changes: list[RangeChange], compared: list[RangeSummary]) -> list[TableSync]:
     out = {t.name: TableSync(t.name, t.wave) for t in tables}
-    for s in summaries:
+    for s in compared:
         out[s.task.table.name].ranges += 1
         out[s.task.table.name].differing += s.differs
     for t in tables:

@@ -364,3 +364,53 @@ def test_retail_bounds_are_the_same_by_index_probes_and_by_one_read(backend, ses
     assert len(bounds) > 20
     assert probed != bounds, "no bound moved: the scope did not apply"
     assert walked == probed
+
+
+@pytest.mark.postgresql
+def test_one_pass_over_an_unindexed_text_key_sums_each_range_as_range_by_range_does(dbs, session_dbs, tmp_path):
+    """Without an index in binary order every key range of the natural-key table would scan it: verify and sync
+    then sum all its ranges in one pass per side, each row's range found in the server. Both ways must give
+    every range the same count and checksum — also with a row changed in the last range, one gone from a middle
+    one, and a store row whose key the retail side nulled (it belongs to the first range)."""
+    from split.engine.compare import scanned, server_hash, summarise_range, summarise_scanned, summary_jobs
+    from split.engine.partition import range_tasks
+    from split.prepare import prepare
+
+    source = sample_source(session_dbs, "postgresql")
+    nw, retail = dbs.url("postgresql", "nw"), dbs.url("postgresql", "retail")
+    mapping = tmp_path / "small.yaml"
+    mapping.write_text(MAPPING.read_text(encoding="utf-8").replace("rows: 1000", "rows: 150"), encoding="utf-8")
+    assert copy(mapping, source, nw, retail).returncode == 0
+    prep = prepare(mapping, source, nw, retail, stores_exist=True, key=TEST_KEY.encode())
+    table = prep.plan.table("generation_reading_30min")
+    tasks = [
+        t for t in range_tasks([table], source, prep.urls, prep.plan.hash, "", "t", None, None) if t.store == "retail"
+    ]
+    assert len(tasks) > 5 and scanned(tasks[0])
+    assert summary_jobs(tasks) == [tuple(tasks)], "one job for the whole table"
+    last, middle = tasks[-1].partition, tasks[len(tasks) // 2].partition
+    with engine_for(retail, writer=True).begin() as conn:
+        for statement in DROP_KEY_CONSTRAINTS["postgresql"]:
+            conn.exec_driver_sql(statement)
+        conn.execute(
+            sa.text(
+                "UPDATE generation_reading_30min SET kwh_generated = kwh_generated + 1 WHERE (supply_point_id, "
+                "reading_date, slot) = (SELECT supply_point_id, reading_date, slot FROM generation_reading_30min "
+                'ORDER BY supply_point_id COLLATE "C" DESC, reading_date DESC, slot DESC LIMIT 1)'
+            )
+        )
+        conn.execute(
+            sa.text(
+                'DELETE FROM generation_reading_30min WHERE supply_point_id COLLATE "C" = :p AND reading_date = :d '
+                "AND slot = :s"
+            ),
+            dict(zip("pds", middle.lo, strict=True)),
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO generation_reading_30min SELECT NULL, reading_date, slot, kwh_generated, kwh_exported"
+            " FROM generation_reading_30min LIMIT 1"
+        )
+    one_pass = summarise_scanned(tasks, server_hash(tasks[0]))
+    by_range = [summarise_range(t) for t in tasks]
+    assert [(s.source, s.target) for s in one_pass] == [(s.source, s.target) for s in by_range]
+    assert {s.task.partition.no for s in one_pass if s.differs} == {0, middle.no, last.no}

@@ -9,8 +9,8 @@ crosses the wire but two numbers.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,7 +20,8 @@ from split.db import engine_for
 from split.engine.partition import PartitionTask, routed_batches
 from split.engine.pgcopy import column_types
 from split.engine.snapshot import is_postgresql, source_connection
-from split.plan import in_key_range, render, store_select
+from split.plan import binary_index, in_key_range, render, store_select
+from split.ranges import WHOLE, Partition, at_least
 
 BATCH_ROWS = 5_000
 
@@ -34,6 +35,36 @@ class RangeSummary:
     @property
     def differs(self) -> bool:
         return self.source != self.target
+
+
+def summaries(
+    run: Callable[..., list[list[RangeSummary]]], tasks: Sequence[PartitionTask], name: str
+) -> list[RangeSummary]:
+    """Every task's summary, run by `run` (a runner's map): one job per key range, except a table whose ranges
+    the source reads only by scanning it, which is summarised in one pass per side (`summarise_scanned`)."""
+    done = run(summarise_job, summary_jobs(tasks), name=name)
+    return [summary for job in done for summary in job]
+
+
+def summary_jobs(tasks: Sequence[PartitionTask]) -> list[tuple[PartitionTask, ...]]:
+    groups: dict[tuple[str, str], list[PartitionTask]] = {}
+    for task in tasks:
+        groups.setdefault((task.table.name, task.store), []).append(task)
+    jobs: list[tuple[PartitionTask, ...]] = []
+    for group in groups.values():
+        if len(group) > 1 and scanned(group[0]):
+            jobs.append(tuple(group))
+        else:
+            jobs += [(task,) for task in group]
+    return jobs
+
+
+def summarise_job(job: tuple[PartitionTask, ...]) -> list[RangeSummary]:
+    if len(job) == 1:
+        return [summarise_range(job[0])]
+    how = server_hash(job[0])
+    assert how is not None, "scanned() groups only ranges the servers hash"
+    return summarise_scanned(job, how)
 
 
 def summarise_range(task: PartitionTask) -> RangeSummary:
@@ -131,3 +162,60 @@ def keyed_rows(task: PartitionTask, batches: Iterator[list[tuple]]) -> Counter:
             key = tuple(canonical(row[i]) for i in key_idx) if key_idx else (str(row_hash(row)),)
             pairs[(key, row_hash(row))] += 1
     return pairs
+
+
+# ── a table the source reads only by scanning: every range in one pass ──────────────────────────────────
+
+
+def scanned(task: PartitionTask) -> bool:
+    """Whether the source can read the table's key ranges only by scanning the whole table: a key led by text
+    with no index in binary order (`plan` warns of it). Range by range, that is one scan per range — time
+    growing with the square of the table. Only where both servers hash the rows themselves."""
+    table, sp = task.table, task.store_plan
+    types = {c.name: c.source_type for c in sp.columns}
+    if table.blocks or len(table.partitions) < 2 or not table.key or not all(k in types for k in table.key):
+        return False
+    if not isinstance(types[table.key[0]], sa.String) or server_hash(task) is None:
+        return False
+    with engine_for(task.source_url).connect() as conn:
+        return not binary_index(conn, sa.table(table.name), table.key[0])
+
+
+def summarise_scanned(tasks: Sequence[PartitionTask], how: ServerHash) -> list[RangeSummary]:
+    """Every range of one table in one store, in one pass over each side: each row's range is found by a
+    binary search over the ranges' lower bounds, in the server, and count and checksum summed per range."""
+    first = tasks[0]
+    expected, actual = range_statements(replace(first, partition=WHOLE))
+    parts = sorted(first.table.partitions, key=lambda p: p.no)
+    sides = []
+    with source_connection(first.source_url, first.snapshot) as src, engine_for(first.target_url).connect() as dst:
+        for conn, stmt in ((src, expected), (dst, actual)):
+            # The search is a large expression, and the scan's cost estimate high: PostgreSQL's JIT then spent
+            # 134 s compiling what runs in 0.4 s (617,088 rows, 616 ranges)
+            conn.exec_driver_sql("SET LOCAL jit = off")
+            columns: list[Any] = [sa.column(k) for k in first.table.key]
+            number = render(range_number(columns, parts), conn.dialect)
+            sql = (
+                f"SELECT {number} AS bk_range, count(*), coalesce(sum({how.of()}), 0) "
+                f"FROM ({render(stmt, conn.dialect)}) AS r GROUP BY 1"
+            )
+            sides.append({int(no): (int(n), int(total)) for no, n, total in conn.exec_driver_sql(sql)})
+    src_sums, dst_sums = sides
+    empty = (0, 0)
+    return [RangeSummary(t, src_sums.get(t.partition.no, empty), dst_sums.get(t.partition.no, empty)) for t in tasks]
+
+
+def range_number(columns: list[Any], parts: Sequence[Partition]) -> Any:
+    """The number of the range a row's key is in, as `split.ranges.in_range` decides it: a key with a NULL is in
+    the first range; otherwise the last range whose lower bound the key is at or above (a binary search, so
+    a row costs about log2(ranges) comparisons)."""
+
+    def search(lo: int, hi: int) -> Any:
+        if lo == hi:
+            return sa.literal(parts[lo].no)
+        mid = (lo + hi + 1) // 2
+        bound = parts[mid].lo
+        assert bound is not None
+        return sa.case((at_least(columns, bound), search(mid, hi)), else_=search(lo, mid - 1))
+
+    return sa.case((sa.or_(*(c.is_(None) for c in columns)), sa.literal(parts[0].no)), else_=search(0, len(parts) - 1))
