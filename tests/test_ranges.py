@@ -147,6 +147,38 @@ def test_a_big_postgresql_table_is_sampled_repeatably_and_stays_balanced(dbs):
     assert all(37_500 <= s <= 62_500 for s in sizes), sizes
 
 
+@pytest.mark.postgresql
+def test_a_sample_sorted_by_the_server_gives_the_quantiles_python_sorting_gives(dbs):
+    """The sample of a big table is sorted by the server and streamed (memory holds the picks only): its
+    quantiles must be those of the same sample sorted here, by code point, with text keys whose linguistic
+    order differs (case, kana, width) and a second key column."""
+    from split.ranges import SAMPLE_SEED
+
+    url = dbs.url("postgresql", "sampledtext")
+    rows = EXACT_UP_TO + 20_000
+    with engine_for(url, writer=True).begin() as conn:
+        conn.exec_driver_sql(  # a linguistic collation: the server sorts otherwise unless told "C"
+            'CREATE TABLE big (k varchar(12) COLLATE "und-x-icu" NOT NULL, n int NOT NULL, PRIMARY KEY (k, n))'
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO big SELECT (ARRAY['a','B','ｱ','あ','Ａ','b'])[1 + g %% 6] || (g / 7)::text, g %% 7"
+            f" FROM generate_series(0, {rows - 1}) g"
+        )
+    table = sa.Table("big", sa.MetaData(), autoload_with=engine_for(url))
+    count = range_count(rows, 10_000)
+    with engine_for(url).connect() as conn:
+        bounds = sample_bounds(conn, table, ("k", "n"), (True, False), rows, 10_000)
+        fraction = min(1.0, count * 400 / rows)
+        sample = sorted(
+            tuple(r)
+            for r in conn.exec_driver_sql(
+                f"SELECT k, n FROM big TABLESAMPLE BERNOULLI ({fraction * 100:.6f}) REPEATABLE ({SAMPLE_SEED})"
+            )
+        )
+    assert len(bounds) == count - 1
+    assert bounds == sorted({sample[i * len(sample) // count] for i in range(1, count)})
+
+
 # ── through the CLI ──────────────────────────────────────────────────────────────────────────
 
 
