@@ -89,7 +89,7 @@ def held_keys(
 
 def held_by_scope(prep: Prepared, store: str, table: str, pk: Sequence[str], keys: Iterable[Key]) -> set[Key]:
     """The keys whose rows the NW store has in `store`'s scope."""
-    asked = _bycanonical_key(keys)
+    asked = _by_canonical(keys)
     t = source_table(prep.schema, table)
     predicate = scope_predicate(prep.mapping, prep.schema, t, table, store)
     out: set[Key] = set()
@@ -114,7 +114,7 @@ def read_whole(
 ) -> Iterator[tuple[Key, tuple]]:
     """(key, `want` values) of the rows of table `t` in the store at `url` whose key is one of `keys`, found
     by reading every row of the table: no key is sent to the store."""
-    asked = _bycanonical_key(keys)
+    asked = _by_canonical(keys)
     with engine_for(url).connect() as conn:
         stmt = sa.select(*(t.c[k] for k in pk), *(t.c[w] for w in want))
         for chunk in conn.execute(stmt.execution_options(stream_results=True)).partitions(10_000):
@@ -129,7 +129,7 @@ def canonical_key(key: Iterable[Any]) -> tuple:
     return tuple(canonical(v) for v in key)
 
 
-def _bycanonical_key(keys: Iterable[Key]) -> dict[tuple, Key]:
+def _by_canonical(keys: Iterable[Key]) -> dict[tuple, Key]:
     return {canonical_key(k): k for k in keys}
 
 
