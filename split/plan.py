@@ -7,8 +7,10 @@ the exact statements.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -455,7 +457,21 @@ def _type_text(ctype: TypeEngine[Any]) -> str:
 
 
 def render(stmt: ClauseElement, dialect: Dialect) -> str:
+    """The statement with its values inline, for a driver that binds parameters: with psycopg and PyMySQL each
+    `%` is doubled, as those drivers expect when they bind (`exec_driver_sql`, a COPY given parameters)."""
     return str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+def render_verbatim(stmt: ClauseElement, dialect: Dialect) -> str:
+    """The statement as the server must read it, for a statement the driver sends as it is (a COPY without
+    parameters): a `%` in a value or a key range's bound stays one `%`."""
+    if not dialect.identifier_preparer._double_percents:
+        return render(stmt, dialect)
+    verbatim = copy.copy(dialect)
+    verbatim.identifier_preparer = copy.copy(dialect.identifier_preparer)
+    verbatim.identifier_preparer._double_percents = False
+    verbatim._type_memos = weakref.WeakKeyDictionary()  # literal processors cached for `dialect` would double
+    return render(stmt, verbatim)
 
 
 def render_predicate(table: FromClause, predicate: ColumnElement[Any] | None, dialect: Dialect) -> str:
@@ -466,7 +482,7 @@ def render_predicate(table: FromClause, predicate: ColumnElement[Any] | None, di
     """
     if predicate is None:
         return ""
-    sql = render(sa.select(sa.literal_column("1")).select_from(table).where(predicate), dialect)
+    sql = render_verbatim(sa.select(sa.literal_column("1")).select_from(table).where(predicate), dialect)
     head, sep, where = sql.partition("\nWHERE ")
     assert sep, sql
     return where.strip()
@@ -516,7 +532,7 @@ def render_statement(plan: Plan, table_plan: TablePlan, store_plan: StorePlan) -
     from sqlalchemy.dialects import registry
 
     dialect = registry.load(plan.source_dialect)()
-    return render(store_select(table_plan, store_plan, WHOLE), dialect)
+    return render_verbatim(store_select(table_plan, store_plan, WHOLE), dialect)
 
 
 def plan_sql(plan: Plan, *, bounds: bool = True) -> str:

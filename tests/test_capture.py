@@ -8,12 +8,16 @@ the follow was killed (`kill -9`) at any of its steps and run again.
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 
+from split.capture.pgoutput import Decoder
 from split.db import engine_for
 from split.sample.generate import generate
 from split.sync import SET_BASED_ROWS
@@ -142,6 +146,8 @@ def test_follow_applies_every_kind_of_change_like_a_fresh_copy(dbs, capturing, s
     assert report["transactions"] == 3 and report["changes"] > corrected, report
     assert report["rows"]["nw"]["updated"] >= corrected >= 2 * SET_BASED_ROWS, report
     assert report["rows"]["retail"]["deleted"] > 0 and report["rows"]["retail"]["inserted"] > 0
+    if capturing == "postgresql":  # the corrections' rows went server to server, into each store's scope
+        assert {"nw:interval_reading_30min", "retail:interval_reading_30min"} <= set(report["piped"]), report
     after = retail_usage_points(retail)
     assert moved["leaving"] not in after and moved["coming"] in after and new_point in after
     assert_like_a_fresh_copy(dbs, small_partitions, source, nw, retail, capturing)
@@ -330,9 +336,11 @@ def test_a_padded_char_key_is_followed_by_staged_statements(dbs, logical, tmp_pa
         conn.exec_driver_sql("INSERT INTO lot SELECT 'N' || g, g FROM generate_series(1, 120) g")
     followed = follow(mapping, source, nw, retail)
     assert followed.returncode == 0, followed.stderr
-    rows = json.loads(followed.stdout)["rows"]
+    report = json.loads(followed.stdout)
+    rows = report["rows"]
     assert rows["nw"] == rows["retail"] == {"inserted": 120, "updated": 200, "deleted": 150}, rows
     assert min(rows["nw"].values()) >= SET_BASED_ROWS  # each kind by a staged statement
+    assert sorted(report["piped"]) == ["nw:lot", "retail:lot"]  # the rows went server to server
     assert_like_a_fresh_copy(dbs, mapping, source, nw, retail)
 
 
@@ -573,3 +581,38 @@ def test_a_staged_statement_that_fails_raises_its_own_error(dbs):
         assert [tuple(r) for r in pgcopy.update_by_key(conn, "lot", ["code", "qty"], ["code"], [(1, 7)])] == [(1,)]
         settings = conn.exec_driver_sql("SELECT current_setting('enable_hashjoin')").scalar_one()
     assert settings == "on", "put back for the transaction's other statements"
+
+
+column_value = st.none() | st.just("unchanged") | st.text(alphabet="aZ0 '\\%日本ｱ", max_size=5)
+
+
+@given(
+    rows=st.lists(st.lists(column_value, min_size=3, max_size=3), min_size=1, max_size=4),
+    key=st.sampled_from([("a",), ("c",), ("a", "c"), ("b", "c")]),
+)
+def test_the_decoder_takes_each_tuples_key_columns_and_steps_over_the_rest(rows, key):
+    """pgoutput tuples built byte by byte: the key is read from its columns (in the table's column order), every
+    other column stepped over by its length (a column decoded by the wrong length shifts every key after it)."""
+    columns = ("a", "b", "c")
+    relation = b"R" + struct.pack("!I", 7) + b"public\0t\0" + struct.pack("!bh", ord("d"), 3)
+    for name in columns:
+        relation += bytes([1 if name in key else 0]) + name.encode() + b"\0" + struct.pack("!Ii", 25, -1)
+    change = b"I" + struct.pack("!I", 7)
+    for row in rows:  # one message with several tuples, as an UPDATE with its old key carries two
+        change += b"N" + struct.pack("!h", len(row))
+        for value in row:
+            if value is None:
+                change += b"n"
+            elif value == "unchanged":
+                change += b"u"
+            else:
+                data = value.encode()
+                change += b"t" + struct.pack("!i", len(data)) + data
+    decoder = Decoder()
+    for message in (b"B" + bytes(20), relation, change, b"C" + struct.pack("!bqqq", 0, 1, 2, 3)):
+        decoder.feed(message)
+    [txn] = decoder.committed
+    expected = {
+        tuple(None if row[columns.index(k)] == "unchanged" else row[columns.index(k)] for k in key) for row in rows
+    }
+    assert txn.keys["t"] == expected and txn.changes == 1

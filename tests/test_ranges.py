@@ -446,3 +446,43 @@ def test_one_pass_over_an_unindexed_text_key_sums_each_range_as_range_by_range_d
     by_range = [summarise_range(t) for t in tasks]
     assert [(s.source, s.target) for s in one_pass] == [(s.source, s.target) for s in by_range]
     assert {s.task.partition.no for s in one_pass if s.differs} == {0, middle.no, last.no}
+
+
+def test_a_percent_sign_in_a_bound_or_a_scope_value_means_itself_in_the_copys_stream(tmp_path, dbs):
+    """PostgreSQL → PostgreSQL, the COPY stream sends its SELECT as it is: a `%` rendered for a driver that binds
+    parameters (doubled) would compare keys and retailer codes against other strings, and rows would fall into
+    other ranges than the ledger, `sync` and `verify` say, or out of the retail store's scope."""
+    source = dbs.url("postgresql", "pct_src")
+    codes = sorted({f"c{sep}{i:02d}" for i in range(40) for sep in ("%", "%%", "", "_")})
+    with engine_for(source, writer=True).begin() as conn:
+        conn.exec_driver_sql(
+            'CREATE TABLE code_book (code VARCHAR(20) COLLATE "C" PRIMARY KEY, retailer_code VARCHAR(10) NOT NULL)'
+        )
+        conn.execute(
+            sa.text("INSERT INTO code_book VALUES (:c, :r)"),
+            [{"c": c, "r": "R%1" if i % 3 == 0 else "X"} for i, c in enumerate(codes)],
+        )
+    mapping = tmp_path / "pct.yaml"
+    mapping.write_text(
+        "version: 1\nsystem: pct\naffiliate: {name: A, retailer_codes: ['R%1']}\n"
+        "tables:\n  code_book:\n    retail: {own: retailer_code}\n    partition: {rows: 12}\n"
+        "    columns: {code: shared, retailer_code: shared}\n"
+        "waves:\n  - {name: all, tables: [code_book]}\n",
+        encoding="utf-8",
+    )
+    nw, retail = dbs.url("postgresql", "pct_nw"), dbs.url("postgresql", "pct_rt")
+    copied = copy(mapping, source, nw, retail)
+    assert copied.returncode == 0, copied.stderr
+    with engine_for(retail).connect() as conn:
+        held = {r[0] for r in conn.execute(sa.text("SELECT code FROM code_book"))}
+    assert held == {c for i, c in enumerate(codes) if i % 3 == 0}
+    with engine_for(nw).connect() as conn:
+        ranges = conn.execute(
+            sa.text("SELECT key_range, row_count FROM bunkatsu_ledger WHERE table_name = 'code_book'")
+        ).all()
+    assert len(ranges) > 5 and any("%" in (json.loads(r)["lo"] or [""])[0] for r, _n in ranges)
+    for key_range, rows in ranges:
+        bounds = json.loads(key_range)
+        lo, hi = (bounds["lo"] or [None])[0], (bounds["hi"] or [None])[0]
+        expected = [c for c in codes if (lo is None or c >= lo) and (hi is None or c < hi)]
+        assert rows == len(expected), (lo, hi)

@@ -53,10 +53,11 @@ from split.engine import pgcopy
 from split.engine.faults import fault_point
 from split.engine.partition import PartitionTask, route_rows, write_rows
 from split.engine.snapshot import exported_snapshot, source_connection
+from split.errors import TerminalError
 from split.i18n import _
 from split.ledger import FOLLOW_ROW, recorded_tables
 from split.mapping.model import Follow
-from split.plan import TablePlan, store_select
+from split.plan import StorePlan, TablePlan, render, store_select
 from split.prepare import Prepared
 from split.progress import Progress
 from split.ranges import WHOLE
@@ -79,6 +80,7 @@ class FollowResult:
     rows: dict[str, dict[str, int]] = field(default_factory=dict)  # store → inserted/updated/deleted
     resynced: list[str] = field(default_factory=list)  # tables compared by checksum sync instead
     read_whole: list[str] = field(default_factory=list)  # "store:table": the store's keys read whole (held.py)
+    piped: list[str] = field(default_factory=list)  # "store:table": rows piped from the source by COPY (`Wanted`)
     behind_bytes: int = 0
     seconds: float = 0.0
 
@@ -96,6 +98,7 @@ class FollowResult:
             "rows": self.rows,
             "resynced": self.resynced,
             "read_whole": self.read_whole,
+            "piped": self.piped,
             "behind_bytes": self.behind_bytes,
             "seconds": round(self.seconds, 3),
         }
@@ -199,12 +202,13 @@ def apply_batch(
 
         def apply_to(store: str, url: str) -> None:
             copied = [t for t in tables if t.name in held[store]]  # a table not copied yet: its copy brings it
-            with _source_view(prep, snapshot) as src:
-                wanted = {
-                    t.name: _source_rows(prep, t, store, touched[t.name], src) for t in copied if t.name in touched
-                }
             touched_here = {**touched, **known.get(store, {})}  # a scoped store: only the keys it holds
-            _apply_store(prep, copied, store, url, touched_here, wanted, position, run_id, result)
+            with engine_for(url, writer=True).begin() as conn:
+                with _source_view(prep, snapshot) as src:
+                    wanted = {
+                        t.name: _wanted(prep, t, store, touched[t.name], src, conn) for t in copied if t.name in touched
+                    }
+                _apply_store(prep, copied, store, conn, touched_here, wanted, position, run_id, result)
             fault_point("follow-store-committed")
 
         # The stores are separate servers: each reads its rows from the source and writes them at once, in a
@@ -366,13 +370,62 @@ def _task(prep: Prepared, table: TablePlan, store: str, url: str, run_id: str) -
     )  # fmt: skip
 
 
+@dataclass
+class Wanted:
+    """The rows a store should hold for one table's touched keys (none for a key out of its scope now), and
+    their keys (canonical). Either in Python, routed (`rows`, by key), or `staged`: piped from the source by
+    COPY into a temporary table of the store's open transaction (`count` rows), never Python objects."""
+
+    keys: set[tuple]
+    rows: dict[tuple, tuple] = field(default_factory=dict)
+    staged: str | None = None
+    count: int = 0
+
+
+def _wanted(
+    prep: Prepared, table: TablePlan, store: str, keys: set[Key], src: sa.Connection, conn: sa.Connection
+) -> Wanted:
+    sp = table.store(store)
+    if sp is None or not keys:
+        return Wanted(set())
+    if _piped(sp, src, conn, len(keys)):
+        return _staged_rows(table, sp, keys, src, conn)
+    rows = _source_rows(prep, table, store, keys, src)
+    return Wanted(set(rows), rows)
+
+
+def _piped(sp: StorePlan, src: sa.Connection, conn: sa.Connection, keys: int) -> bool:
+    """PostgreSQL to PostgreSQL, nothing to encode, a one-column key (one array of its type names the keys):
+    the rows go from server to server as `copy` sends them. Below SET_BASED_ROWS a temporary table costs more
+    than the rows."""
+    return (
+        src.dialect.name == conn.dialect.name == "postgresql"
+        and len(sp.primary_key) == 1
+        and all(c.transform == "copy" for c in sp.columns)
+        and keys >= SET_BASED_ROWS
+    )
+
+
+def _staged_rows(table: TablePlan, sp: StorePlan, keys: set[Key], src: sa.Connection, conn: sa.Connection) -> Wanted:
+    """The store's SELECT (projection, scope, `at:` dates) of the rows with these keys, piped into the store."""
+    (column,) = sp.primary_key
+    array = f"{column_types(src, table.name)[column]}[]"
+    select = render(store_select(table, sp, WHOLE).order_by(None), src.dialect)  # its `%` doubled, as psycopg binds
+    quoted = src.dialect.identifier_preparer.quote(column)
+    query = f"SELECT * FROM ({select}) AS r WHERE r.{quoted} = ANY(CAST(%s AS {array}))"
+    bound = [([k[0] for k in chunk],) for chunk in chunks(list(keys), ARRAY_CHUNK)]
+    names = [c.name for c in sp.columns]
+    staged, count = pgcopy.stage_from_source(src, conn, query, bound, table.name, names)
+    held = {canonical_key(k) for k in pgcopy.staged_keys(conn, staged, [column])}
+    return Wanted(held, staged=staged, count=count)
+
+
 def _source_rows(
     prep: Prepared, table: TablePlan, store: str, keys: set[Key], src: sa.Connection
 ) -> dict[tuple, tuple]:
     """The rows the store should hold for these keys (none when out of its scope now), routed (encoded)."""
     sp = table.store(store)
-    if sp is None or not keys:
-        return {}
+    assert sp is not None
     task = _task(prep, table, store, prep.urls[store], "")
     names = [c.name for c in sp.columns]
     idx = [names.index(k) for k in sp.primary_key]
@@ -388,42 +441,58 @@ def _apply_store(
     prep: Prepared,
     tables: Sequence[TablePlan],
     store: str,
-    url: str,
+    conn: sa.Connection,
     touched: dict[str, set[Key]],
-    wanted: dict[str, dict[tuple, tuple]],
+    wanted: dict[str, Wanted],
     position: str,
     run_id: str,
     result: FollowResult,
 ) -> None:
-    """One transaction: deletions children first, then updates and inserts parents first, then the position.
-    A touched key the source no longer gives the store is deleted (if held); a wanted row is rewritten where
-    the store holds its key and inserted where it does not."""
+    """In the store's open transaction: deletions children first, then updates and inserts parents first, then
+    the position. A touched key the source no longer gives the store is deleted (if held); a wanted row is
+    rewritten where the store holds its key and inserted where it does not."""
     chosen = [t for t in tables if t.name in touched and t.store(store) is not None]
-    with engine_for(url, writer=True).begin() as conn:
-        for table in reversed(chosen):
-            task = _task(prep, table, store, url, run_id)
-            gone = [k for k in touched[table.name] if canonical_key(k) not in wanted[table.name]]
-            result.count(
-                store, "deleted", _delete_keys(conn, target_table(task), list(task.store_plan.primary_key), gone)
-            )
-        for table in chosen:
-            task = _task(prep, table, store, url, run_id)
-            rows = wanted[table.name]
-            present = _rewrite_present(conn, task, rows)
-            new = [row for key, row in rows.items() if key not in present]
-            if new:
-                write_rows(conn, task, [new])
-            result.count(store, "updated", len(present))
-            result.count(store, "inserted", len(new))
-        fault_point("follow-applied")
-        counts = result.rows.get(store, {})
-        ledger.replace(
-            conn,
-            ledger.LedgerEntry(
-                prep.plan.hash, FOLLOW_ROW, 0, store, run_id, None, None, None, 0, position,
-                prep.plan.mapping_sha256, "follow", counts.get("inserted"), counts.get("updated"), counts.get("deleted"),
-            ),
-        )  # fmt: skip
+    url = prep.urls[store]
+    for table in reversed(chosen):
+        task = _task(prep, table, store, url, run_id)
+        gone = [k for k in touched[table.name] if canonical_key(k) not in wanted[table.name].keys]
+        result.count(store, "deleted", _delete_keys(conn, target_table(task), list(task.store_plan.primary_key), gone))
+    for table in chosen:
+        task = _task(prep, table, store, url, run_id)
+        updated, inserted = _write_wanted(conn, task, wanted[table.name])
+        piped = f"{store}:{table.name}"
+        if wanted[table.name].staged and piped not in result.piped:
+            result.piped.append(piped)
+        result.count(store, "updated", updated)
+        result.count(store, "inserted", inserted)
+    fault_point("follow-applied")
+    counts = result.rows.get(store, {})
+    ledger.replace(
+        conn,
+        ledger.LedgerEntry(
+            prep.plan.hash, FOLLOW_ROW, 0, store, run_id, None, None, None, 0, position,
+            prep.plan.mapping_sha256, "follow", counts.get("inserted"), counts.get("updated"), counts.get("deleted"),
+        ),
+    )  # fmt: skip
+
+
+def _write_wanted(conn: sa.Connection, task: PartitionTask, want: Wanted) -> tuple[int, int]:
+    """Rewrite the wanted rows the store holds, insert the others; (updated, inserted)."""
+    if want.staged is None:
+        present = _rewrite_present(conn, task, want.rows)
+        new = [row for key, row in want.rows.items() if key not in present]
+        if new:
+            write_rows(conn, task, [new])
+        return len(present), len(new)
+    names, pk = [c.name for c in task.store_plan.columns], list(task.store_plan.primary_key)
+    updated, inserted = pgcopy.merge_staged(conn, target_table(task).name, names, pk, want.staged)
+    if updated + inserted != want.count:  # never expected: every staged row is either held or new
+        raise TerminalError(
+            _("follow: %(count)s rows of %(table)s read from the source, but %(written)s written; nothing was applied")
+            % {"count": want.count, "table": task.label, "written": updated + inserted},
+            hint=_("report this as a bug with the plan hash; then run the same command again"),
+        )
+    return updated, inserted
 
 
 def _rewrite_present(conn: sa.Connection, task: PartitionTask, rows: dict[tuple, tuple]) -> set[tuple]:

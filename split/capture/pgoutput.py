@@ -24,6 +24,7 @@ class Relation:
     name: str
     columns: tuple[str, ...]
     identity: tuple[str, ...]
+    positions: tuple[int, ...]  # where the identity's columns are in a row's tuple, in the identity's order
 
 
 @dataclass
@@ -87,7 +88,8 @@ class Decoder:
             columns.append(column)
             if flags & 1:
                 identity.append(column)
-        self.relations[oid] = Relation(oid, schema, name, tuple(columns), tuple(identity))
+        positions = tuple(columns.index(c) for c in identity)
+        self.relations[oid] = Relation(oid, schema, name, tuple(columns), tuple(identity), positions)
 
     def _row_change(self, kind: bytes, body: memoryview) -> None:
         (oid,) = struct.unpack_from("!I", body)
@@ -98,16 +100,16 @@ class Decoder:
             return
         keys = txn.keys.setdefault(relation.name, set())
         while at < len(body):
-            marker = bytes(body[at : at + 1])
-            values, at = _tuple(body, at + 1, self.encoding)
+            marker = body[at]
             # K: the old key (a delete, or an update that changed the key); O: the whole old row (REPLICA
             # IDENTITY FULL); N: the new row. Each names a key whose rows the stores must match again.
-            if marker not in (b"K", b"O", b"N"):
+            if marker not in _TUPLE_MARKERS:
                 raise ValueError(
                     _("pgoutput: unexpected tuple marker %(marker)s in a %(kind)s message")
-                    % {"marker": repr(marker), "kind": kind.decode()}
+                    % {"marker": repr(bytes([marker])), "kind": kind.decode()}
                 )
-            keys.add(tuple(values[relation.columns.index(c)] for c in relation.identity))
+            key, at = _key_of(body, at + 1, relation.positions, self.encoding)
+            keys.add(key)
 
 
 def _string(body: memoryview, at: int) -> tuple[str, int]:
@@ -115,20 +117,26 @@ def _string(body: memoryview, at: int) -> tuple[str, int]:
     return bytes(body[at:end]).decode("utf-8"), end + 1
 
 
-def _tuple(body: memoryview, at: int, encoding: str) -> tuple[list[str | None], int]:
-    """A TupleData: each column null, unchanged TOAST (left as None: never a key), or text."""
+_TUPLE_MARKERS = frozenset(b"KON")
+_NULL, _UNCHANGED, _TEXT, _BINARY = (ord(c) for c in "nutb")
+_LENGTH = struct.Struct("!i")
+
+
+def _key_of(body: memoryview, at: int, positions: tuple[int, ...], encoding: str) -> tuple[tuple[str | None, ...], int]:
+    """The values at `positions` of a TupleData (each null, unchanged TOAST — left as None: never a key — or
+    text), and where the tuple ends. The other columns are stepped over, never decoded: a reading's key is
+    one column of eight, and the follow re-reads the row from the source anyway."""
     (ncols,) = struct.unpack_from("!h", body, at)
     at += 2
-    values: list[str | None] = []
-    for _i in range(ncols):
-        kind = bytes(body[at : at + 1])
+    values: dict[int, str | None] = {}
+    for i in range(ncols):
+        kind = body[at]
         at += 1
-        if kind in (b"n", b"u"):
-            values.append(None)
-        elif kind in (b"t", b"b"):
-            (length,) = struct.unpack_from("!i", body, at)
-            values.append(bytes(body[at + 4 : at + 4 + length]).decode(encoding))
+        if kind in (_TEXT, _BINARY):
+            (length,) = _LENGTH.unpack_from(body, at)
+            if i in positions:
+                values[i] = bytes(body[at + 4 : at + 4 + length]).decode(encoding)
             at += 4 + length
-        else:
-            raise ValueError(_("pgoutput: unexpected column kind %(kind)s") % {"kind": repr(kind)})
-    return values, at
+        elif kind not in (_NULL, _UNCHANGED):
+            raise ValueError(_("pgoutput: unexpected column kind %(kind)s") % {"kind": repr(bytes([kind]))})
+    return tuple(values.get(i) for i in positions), at

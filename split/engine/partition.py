@@ -24,7 +24,7 @@ from split.engine.faults import arm_drop_fault, fault_point
 from split.engine.snapshot import is_postgresql, source_connection
 from split.errors import TerminalError, TransientError
 from split.i18n import _
-from split.plan import StorePlan, TablePlan, in_key_range, render, store_select
+from split.plan import StorePlan, TablePlan, in_key_range, render_verbatim, store_select
 from split.ranges import Bound, Partition, as_json
 from split.settings import Secret, encode_key
 
@@ -176,7 +176,7 @@ def _load(task: PartitionTask, tconn: sa.Connection) -> tuple[int, str, str]:
     if to_postgresql and is_postgresql(task.source_url) and not transforms:
         stmt = store_select(task.table, store_plan, task.partition)
         with source_connection(task.source_url, task.snapshot) as sconn:
-            sql = render(stmt, sconn.dialect)
+            sql = render_verbatim(stmt, sconn.dialect)  # COPY is sent as it is: no `%` doubled
             with pgcopy.raw_errors(tconn, sconn):
                 rows, checksum = pgcopy.stream(sconn, tconn, sql, task.table.name, names, _flushed)
         return rows, checksum, "copy-stream"

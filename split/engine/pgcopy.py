@@ -56,27 +56,31 @@ def stream(
     table: str,
     columns: Sequence[str],
     on_flush: Callable[[], None],
+    *,
+    params: Sequence[Any] | None = None,
+    into: str | None = None,
 ) -> tuple[int, str]:
-    """Pipe one SELECT into one table; returns (rows, sha256 of the stream)."""
+    """Pipe one SELECT into one table (`into`, else the source's `table`); returns (rows, sha256 of the stream).
+    The SELECT is sent as it is, or with `params` bound by psycopg (each `%` in it then doubled)."""
     src, dst = _raw(source), _raw(target)
-    same_types = column_types(src, table, columns) == column_types(dst, table, columns)
+    same_types = column_types(src, table, columns) == column_types(dst, into or table, columns)
     fmt = "(FORMAT binary)" if same_types else ""
     digest = hashlib.sha256()
     with src.cursor() as out_cur, dst.cursor() as in_cur:
         with (
-            out_cur.copy(f"COPY ({select_sql}) TO STDOUT {fmt}") as out,
-            in_cur.copy(f"COPY {copy_columns(dst, table, columns)} FROM STDIN {fmt}") as into,
+            out_cur.copy(f"COPY ({select_sql}) TO STDOUT {fmt}", params) as out,
+            in_cur.copy(f"COPY {copy_columns(dst, into or table, columns)} FROM STDIN {fmt}") as into_copy,
         ):
             buffer = bytearray()
             for block in out:
                 buffer += block
                 if len(buffer) >= FLUSH_BYTES:
                     digest.update(buffer)
-                    into.write(buffer)
+                    into_copy.write(buffer)
                     buffer = bytearray()
                     on_flush()
             digest.update(buffer)
-            into.write(buffer)
+            into_copy.write(buffer)
             on_flush()  # every partition passes here at least once, with its data sent but COPY not ended
         sent, received = out_cur.rowcount, in_cur.rowcount
     if sent != received:  # never expected; a silent loss is the one thing a copy must not do
@@ -118,17 +122,51 @@ def stage(target: sa.Connection, table: str, columns: Sequence[str], rows: Itera
     statement per row, which costs a round trip and a plan each."""
     from psycopg import sql
 
-    dst = _raw(target)
+    name = _empty_stage(target, table, columns)
+    with raw_errors(target):
+        write_rows(target, name, columns, [list(rows)])
+        _raw(target).execute(sql.SQL("ANALYZE {}").format(sql.Identifier(name)))
+    return name
+
+
+def stage_from_source(
+    source: sa.Connection,
+    target: sa.Connection,
+    select_sql: str,
+    params: Iterable[Sequence[Any]],
+    table: str,
+    columns: Sequence[str],
+) -> tuple[str, int]:
+    """A temporary table like `stage`'s, filled by piping a SELECT on the source into it once per set of
+    `params` (`stream`): the rows never become Python objects. Returns its name and the rows it holds."""
+    from psycopg import sql
+
+    name = _empty_stage(target, table, columns)
+    total = 0
+    with raw_errors(target, source):
+        for bound in params:
+            rows, _digest = stream(source, target, select_sql, table, columns, _no_flush, params=bound, into=name)
+            total += rows
+        _raw(target).execute(sql.SQL("ANALYZE {}").format(sql.Identifier(name)))
+    return name, total
+
+
+def _no_flush() -> None:
+    pass
+
+
+def _empty_stage(target: sa.Connection, table: str, columns: Sequence[str]) -> str:
+    """A new temporary table with `table`'s columns (their types, no rows, no constraints), dropped at commit."""
+    from psycopg import sql
+
     name = f"bk_stage_{next(_STAGES)}"
     listed = sql.SQL(", ").join(map(sql.Identifier, columns))
     with raw_errors(target):
-        dst.execute(
+        _raw(target).execute(
             sql.SQL("CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
                 sql.Identifier(name), listed, sql.Identifier(table)
             )
         )
-        write_rows(target, name, columns, [list(rows)])
-        dst.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(name)))
     return name
 
 
@@ -206,6 +244,39 @@ def update_by_key(
         sql.Identifier(table), sets, _staged_in_key_order(staged, key), _on(key), _returned_key(key)
     )
     return [tuple(r) for r in _by_key_index(target, query).fetchall()]
+
+
+def merge_staged(
+    target: sa.Connection, table: str, columns: Sequence[str], key: Sequence[str], staged: str
+) -> tuple[int, int]:
+    """Make `table` hold the staged rows: rewritten in place where it holds their key, inserted where it does
+    not (both through the key index, in key order). Returns (updated, inserted)."""
+    from psycopg import sql
+
+    ordered = _staged_in_key_order(staged, key)
+    updated = 0
+    sets = sql.SQL(", ").join(sql.SQL("{0} = s.{0}").format(sql.Identifier(c)) for c in columns if c not in key)
+    if any(c not in key for c in columns):
+        update = sql.SQL("UPDATE {} AS t SET {} FROM {} WHERE {}").format(
+            sql.Identifier(table), sets, ordered, _on(key)
+        )
+        updated = int(_by_key_index(target, update).rowcount)
+    listed = sql.SQL(", ").join(map(sql.Identifier, columns))
+    chosen = sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in columns)
+    insert = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} WHERE NOT EXISTS (SELECT 1 FROM {} AS t WHERE {})").format(
+        sql.Identifier(table), listed, chosen, ordered, sql.Identifier(table), _on(key)
+    )
+    inserted = int(_by_key_index(target, insert).rowcount)
+    return updated, inserted
+
+
+def staged_keys(target: sa.Connection, staged: str, key: Sequence[str]) -> list[tuple]:
+    """The keys of the staged rows (as the target types them)."""
+    from psycopg import sql
+
+    query = sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(map(sql.Identifier, key)), sql.Identifier(staged))
+    with raw_errors(target):
+        return [tuple(r) for r in _raw(target).execute(query).fetchall()]
 
 
 def _raw(conn: sa.Connection) -> Any:
