@@ -22,7 +22,7 @@ from split.db import engine_for
 from split.sample.generate import generate
 from split.sync import SET_BASED_ROWS
 from tests.conftest import REQUIRE_SERVERS
-from tests.helpers import run_cli
+from tests.helpers import count, run_cli
 from tests.test_sync import ENV, change_the_source, cli, correct_many_readings, image, retail_usage_points
 
 
@@ -341,6 +341,39 @@ def test_a_padded_char_key_is_followed_by_staged_statements(dbs, logical, tmp_pa
     assert rows["nw"] == rows["retail"] == {"inserted": 120, "updated": 200, "deleted": 150}, rows
     assert min(rows["nw"].values()) >= SET_BASED_ROWS  # each kind by a staged statement
     assert sorted(report["piped"]) == ["nw:lot", "retail:lot"]  # the rows went server to server
+    assert_like_a_fresh_copy(dbs, mapping, source, nw, retail)
+
+
+@pytest.mark.postgresql
+def test_a_percent_sign_in_the_retail_scope_means_itself_in_the_piped_rows(dbs, logical, tmp_path):
+    """The piped SELECT is bound by psycopg, which reads `%%` as `%`: the retail scope `retailer_code IN ('R%1')`
+    selects that retailer's rows in the follow as in the copy, and a customer coming to it arrives."""
+    source, nw, retail = dbs.url("postgresql", "src"), dbs.url("postgresql", "nw"), dbs.url("postgresql", "rt")
+    with engine_for(source, writer=True).begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE code_book (code varchar(12) PRIMARY KEY, retailer_code varchar(10) NOT NULL, qty int NOT NULL)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO code_book SELECT 'c%%' || g, CASE WHEN g %% 2 = 0 THEN 'R%%1' ELSE 'X' END, g"
+            " FROM generate_series(1, 600) g"
+        )
+    mapping = tmp_path / "pct.yaml"
+    mapping.write_text(
+        "version: 1\nsystem: pct\naffiliate: {name: A, retailer_codes: ['R%1']}\ntables:\n  code_book:\n"
+        "    retail: {own: retailer_code}\n    columns: {code: shared, retailer_code: shared, qty: shared}\n"
+        "waves:\n  - {name: all, tables: [code_book]}\n",
+        encoding="utf-8",
+    )
+    assert cli("copy", mapping, source, nw, retail, "--capture").returncode == 0
+    assert count(retail, "code_book") == 300
+    with engine_for(source, writer=True).begin() as conn:
+        conn.exec_driver_sql("UPDATE code_book SET qty = -qty WHERE qty <= 300")  # 150 of them the affiliate's
+        conn.exec_driver_sql("UPDATE code_book SET retailer_code = 'R%%1' WHERE qty > 500 AND retailer_code = 'X'")
+    followed = follow(mapping, source, nw, retail)
+    assert followed.returncode == 0, followed.stderr
+    report = json.loads(followed.stdout)
+    assert report["rows"]["retail"] == {"inserted": 50, "updated": 150, "deleted": 0}, report
+    assert sorted(report["piped"]) == ["nw:code_book", "retail:code_book"]
     assert_like_a_fresh_copy(dbs, mapping, source, nw, retail)
 
 
