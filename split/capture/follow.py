@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -195,26 +195,28 @@ def apply_batch(
                     continue
                 touched[table] = _typed_keys(src, table, pk, keys) if batch.text else {k for k in keys if None not in k}
             _add_followers(prep, tables, touched, src, asking)
-        known = asking.held_by_scoped_stores(touched, result)  # before any store takes the batch
         run_id = uuid.uuid4().hex
         resync = [by_name[n] for n in sorted(whole) if n in by_name]
         position = f"{scheme}:{batch.start if resync else batch.end}"
 
-        def apply_to(store: str, url: str) -> None:
+        def apply_to(store: str, url: str, known: Future[dict[str, dict[str, set[Key]]]]) -> None:
             copied = [t for t in tables if t.name in held[store]]  # a table not copied yet: its copy brings it
-            touched_here = {**touched, **known.get(store, {})}  # a scoped store: only the keys it holds
             with engine_for(url, writer=True).begin() as conn:
                 with _source_view(prep, snapshot) as src:
                     wanted = {
                         t.name: _wanted(prep, t, store, touched[t.name], src, conn) for t in copied if t.name in touched
                     }
+                touched_here = {**touched, **known.result().get(store, {})}  # a scoped store: only the keys it holds
                 _apply_store(prep, copied, store, conn, touched_here, wanted, position, run_id, result)
             fault_point("follow-store-committed")
 
         # The stores are separate servers: each reads its rows from the source and writes them at once, in a
-        # thread of its own (the time is the servers'; one batch, one snapshot, whatever thread reads it).
-        with ThreadPoolExecutor(len(prep.urls), thread_name_prefix="follow") as pool:
-            for applied in [pool.submit(apply_to, store, url) for store, url in prep.urls.items()]:
+        # thread of its own (the time is the servers'; one batch, one snapshot, whatever thread reads it). Which
+        # keys a scoped store holds is asked meanwhile (of the NW store standing in): no store writes a row
+        # before the answer, so the NW store is asked as it was before the batch.
+        with ThreadPoolExecutor(len(prep.urls) + 1, thread_name_prefix="follow") as pool:
+            known = pool.submit(asking.held_by_scoped_stores, touched, result)
+            for applied in [pool.submit(apply_to, store, url, known) for store, url in prep.urls.items()]:
                 applied.result()
     return resync
 
@@ -485,7 +487,7 @@ def _write_wanted(conn: sa.Connection, task: PartitionTask, want: Wanted) -> tup
             write_rows(conn, task, [new])
         return len(present), len(new)
     names, pk = [c.name for c in task.store_plan.columns], list(task.store_plan.primary_key)
-    updated, inserted = pgcopy.merge_staged(conn, target_table(task).name, names, pk, want.staged)
+    updated, inserted = pgcopy.merge_staged(conn, target_table(task).name, names, pk, want.staged, want.count)
     if updated + inserted != want.count:  # never expected: every staged row is either held or new
         raise TerminalError(
             _("follow: %(count)s rows of %(table)s read from the source, but %(written)s written; nothing was applied")

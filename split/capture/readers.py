@@ -186,7 +186,8 @@ def add_keys(prep: Prepared, batch: Batch, table: str, named: Sequence[str], key
         batch.whole.add(table)
         return
     order = [list(named).index(c) for c in pk]
-    batch.keys.setdefault(table, set()).update(tuple(k[i] for i in order) for k in keys)
+    held = batch.keys.setdefault(table, set())
+    held.update(keys if order == sorted(order) else (tuple(k[i] for i in order) for k in keys))
 
 
 def primary_key(prep: Prepared, table: str) -> tuple[str, ...]:

@@ -247,20 +247,22 @@ def update_by_key(
 
 
 def merge_staged(
-    target: sa.Connection, table: str, columns: Sequence[str], key: Sequence[str], staged: str
+    target: sa.Connection, table: str, columns: Sequence[str], key: Sequence[str], staged: str, rows: int
 ) -> tuple[int, int]:
-    """Make `table` hold the staged rows: rewritten in place where it holds their key, inserted where it does
-    not (both through the key index, in key order). Returns (updated, inserted)."""
+    """Make `table` hold the `rows` staged rows: rewritten in place where it holds their key, inserted where it
+    does not (both through the key index, in key order). Returns (updated, inserted)."""
     from psycopg import sql
 
     ordered = _staged_in_key_order(staged, key)
     updated = 0
-    sets = sql.SQL(", ").join(sql.SQL("{0} = s.{0}").format(sql.Identifier(c)) for c in columns if c not in key)
     if any(c not in key for c in columns):
+        sets = sql.SQL(", ").join(sql.SQL("{0} = s.{0}").format(sql.Identifier(c)) for c in columns if c not in key)
         update = sql.SQL("UPDATE {} AS t SET {} FROM {} WHERE {}").format(
             sql.Identifier(table), sets, ordered, _on(key)
         )
         updated = int(_by_key_index(target, update).rowcount)
+    if updated == rows:  # every staged row was held: none is new (corrections, the common case)
+        return updated, 0
     listed = sql.SQL(", ").join(map(sql.Identifier, columns))
     chosen = sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in columns)
     insert = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} WHERE NOT EXISTS (SELECT 1 FROM {} AS t WHERE {})").format(
