@@ -124,6 +124,8 @@ def timed(bench: Bench, verb: list[str], stores: dict[str, str], method: str, ch
         rows = report["rows"].get("nw", {})
         rate = report["changes"] / seconds if seconds else 0
         note += f"; {report['changes']:,} changes decoded, {rows.get('updated', 0):,} NW rows rewritten; {rate:,.0f} changes/s"
+        if report["changes"]:  # where the follow's time went (the stores' steps overlap: a thread each)
+            note += "; " + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in report.get("steps", {}).items())
     elif verb == ["sync"]:
         table = report["tables"][0]
         note += f"; {table['differing_ranges']} of {table['ranges']} ranges differed, {report['updated']:,} updated"

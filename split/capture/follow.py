@@ -83,6 +83,16 @@ class FollowResult:
     piped: list[str] = field(default_factory=list)  # "store:table": rows piped from the source by COPY (`Wanted`)
     behind_bytes: int = 0
     seconds: float = 0.0
+    steps: dict[str, float] = field(default_factory=dict)  # seconds spent per step, summed over batches
+
+    @contextmanager
+    def timed(self, step: str) -> Iterator[None]:
+        """Add the block's time to `step` (each thread times steps of its own: `pipe:nw`, `write:retail`)."""
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.steps[step] = self.steps.get(step, 0.0) + time.monotonic() - started
 
     def count(self, store: str, what: str, n: int) -> None:
         counts = self.rows.setdefault(store, {"inserted": 0, "updated": 0, "deleted": 0})
@@ -101,6 +111,7 @@ class FollowResult:
             "piped": self.piped,
             "behind_bytes": self.behind_bytes,
             "seconds": round(self.seconds, 3),
+            "steps": {step: round(seconds, 3) for step, seconds in self.steps.items()},
         }
 
 
@@ -125,10 +136,12 @@ def follow_changes(
         noted = time.monotonic()
         while True:
             result.batches += 1
-            batch = reader.read()
+            with result.timed("read"):
+                batch = reader.read()
             whole = apply_batch(prep, ordered_tables, batch, reader.scheme, result, held)
             if whole:
-                sync_tables(prep, whole, workers=workers, progress=progress)
+                with result.timed("resync"):
+                    sync_tables(prep, whole, workers=workers, progress=progress)
                 result.resynced += [t.name for t in whole if t.name not in result.resynced]
             reader.confirm(batch)
             fault_point("follow-advanced")
@@ -183,7 +196,7 @@ def apply_batch(
         return []
     asking = Asking(prep, capture_positions(prep), held)
     with exported_snapshot(prep.source.url) as snapshot:  # one view of the source for the whole batch
-        with _source_view(prep, snapshot) as src:
+        with _source_view(prep, snapshot) as src, result.timed("keys"):
             touched: dict[str, set[Key]] = {}
             for table, keys in batch.keys.items():
                 plan_table = by_name.get(table)
@@ -202,12 +215,14 @@ def apply_batch(
         def apply_to(store: str, url: str, known: Future[dict[str, dict[str, set[Key]]]]) -> None:
             copied = [t for t in tables if t.name in held[store]]  # a table not copied yet: its copy brings it
             with engine_for(url, writer=True).begin() as conn:
-                with _source_view(prep, snapshot) as src:
+                with _source_view(prep, snapshot) as src, result.timed(f"read:{store}"):
                     wanted = {
                         t.name: _wanted(prep, t, store, touched[t.name], src, conn) for t in copied if t.name in touched
                     }
-                touched_here = {**touched, **known.result().get(store, {})}  # a scoped store: only the keys it holds
-                _apply_store(prep, copied, store, conn, touched_here, wanted, position, run_id, result)
+                with result.timed(f"wait:{store}"):
+                    touched_here = {**touched, **known.result().get(store, {})}  # scoped: only the keys it holds
+                with result.timed(f"write:{store}"):
+                    _apply_store(prep, copied, store, conn, touched_here, wanted, position, run_id, result)
             fault_point("follow-store-committed")
 
         # The stores are separate servers: each reads its rows from the source and writes them at once, in a
@@ -215,7 +230,7 @@ def apply_batch(
         # keys a scoped store holds is asked meanwhile (of the NW store standing in): no store writes a row
         # before the answer, so the NW store is asked as it was before the batch.
         with ThreadPoolExecutor(len(prep.urls) + 1, thread_name_prefix="follow") as pool:
-            known = pool.submit(asking.held_by_scoped_stores, touched, result)
+            known = pool.submit(asking.held_by_scoped_stores, touched, result)  # its time: `held`
             for applied in [pool.submit(apply_to, store, url, known) for store, url in prep.urls.items()]:
                 applied.result()
     return resync
@@ -281,13 +296,16 @@ class Asking:
         """For each store that may not be sent every key of a touched table, the touched keys it holds; the
         tables whose keys it had to read whole are named in `result` (slow on a big table: said, not hidden)."""
         known: dict[str, dict[str, set[Key]]] = {}
-        for store in self.prep.urls:
-            for table, keys in touched.items():
-                if keys and table in self.copied[store] and not self.may_see(store, table):
-                    nw = self.copied.get("nw", set())
-                    known.setdefault(store, {})[table] = held_keys(self.prep, store, table, keys, self.positions, nw)
-                    if not self.stand_in(store, table) and f"{store}:{table}" not in result.read_whole:
-                        result.read_whole.append(f"{store}:{table}")
+        with result.timed("held"):
+            for store in self.prep.urls:
+                for table, keys in touched.items():
+                    if keys and table in self.copied[store] and not self.may_see(store, table):
+                        nw = self.copied.get("nw", set())
+                        known.setdefault(store, {})[table] = held_keys(
+                            self.prep, store, table, keys, self.positions, nw
+                        )
+                        if not self.stand_in(store, table) and f"{store}:{table}" not in result.read_whole:
+                            result.read_whole.append(f"{store}:{table}")
         return known
 
 
