@@ -341,6 +341,7 @@ def test_a_padded_char_key_is_followed_by_staged_statements(dbs, logical, tmp_pa
     assert rows["nw"] == rows["retail"] == {"inserted": 120, "updated": 200, "deleted": 150}, rows
     assert min(rows["nw"].values()) >= SET_BASED_ROWS  # each kind by a staged statement
     assert sorted(report["piped"]) == ["nw:lot", "retail:lot"]  # the rows went server to server
+    assert {"read", "keys", "read:nw", "write:nw", "read:retail", "write:retail"} <= set(report["steps"])
     assert_like_a_fresh_copy(dbs, mapping, source, nw, retail)
 
 
