@@ -212,26 +212,38 @@ def apply_batch(
         resync = [by_name[n] for n in sorted(whole) if n in by_name]
         position = f"{scheme}:{batch.start if resync else batch.end}"
 
-        def apply_to(store: str, url: str, known: Future[dict[str, dict[str, set[Key]]]]) -> None:
+        def apply_to(store: str, url: str, answered: dict[str, Future[None]]) -> None:
             copied = [t for t in tables if t.name in held[store]]  # a table not copied yet: its copy brings it
-            with engine_for(url, writer=True).begin() as conn:
-                with _source_view(prep, snapshot) as src, result.timed(f"read:{store}"):
-                    wanted = {
-                        t.name: _wanted(prep, t, store, touched[t.name], src, conn) for t in copied if t.name in touched
-                    }
-                with result.timed(f"wait:{store}"):
-                    touched_here = {**touched, **known.result().get(store, {})}  # scoped: only the keys it holds
-                with result.timed(f"write:{store}"):
-                    _apply_store(prep, copied, store, conn, touched_here, wanted, position, run_id, result)
+            try:
+                with engine_for(url, writer=True).begin() as conn:
+                    with _source_view(prep, snapshot) as src, result.timed(f"read:{store}"):
+                        wanted = {
+                            t.name: _wanted(prep, t, store, touched[t.name], src, conn)
+                            for t in copied
+                            if t.name in touched
+                        }
+                    with result.timed(f"held:{store}"):
+                        known = asking.held_by(store, touched, wanted, result)
+                    answered[store].set_result(None)
+                    with result.timed(f"wait:{store}"):
+                        for other in answered.values():
+                            other.result()
+                    with result.timed(f"write:{store}"):
+                        touched_here = {**touched, **known}  # a scoped store: only the keys it holds
+                        _apply_store(prep, copied, store, conn, touched_here, wanted, position, run_id, result)
+            except BaseException as exc:
+                if not answered[store].done():
+                    answered[store].set_exception(exc)
+                raise
             fault_point("follow-store-committed")
 
         # The stores are separate servers: each reads its rows from the source and writes them at once, in a
-        # thread of its own (the time is the servers'; one batch, one snapshot, whatever thread reads it). Which
-        # keys a scoped store holds is asked meanwhile (of the NW store standing in): no store writes a row
-        # before the answer, so the NW store is asked as it was before the batch.
-        with ThreadPoolExecutor(len(prep.urls) + 1, thread_name_prefix="follow") as pool:
-            known = pool.submit(asking.held_by_scoped_stores, touched, result)  # its time: `held`
-            for applied in [pool.submit(apply_to, store, url, known) for store, url in prep.urls.items()]:
+        # thread of its own (the time is the servers'; one batch, one snapshot, whatever thread reads it). No
+        # store writes a row before every store knows which touched keys it holds: the NW store, standing in
+        # for the retail store, is asked as it was before the batch.
+        answered: dict[str, Future[None]] = {store: Future() for store in prep.urls}
+        with ThreadPoolExecutor(len(prep.urls), thread_name_prefix="follow") as pool:
+            for applied in [pool.submit(apply_to, store, url, answered) for store, url in prep.urls.items()]:
                 applied.result()
     return resync
 
@@ -290,22 +302,23 @@ class Asking:
     def stand_in(self, store: str, table: str) -> bool:
         return stand_in(self.prep, store, table, self.positions, self.copied.get("nw", set()))
 
-    def held_by_scoped_stores(
-        self, touched: dict[str, set[Key]], result: FollowResult
-    ) -> dict[str, dict[str, set[Key]]]:
-        """For each store that may not be sent every key of a touched table, the touched keys it holds; the
-        tables whose keys it had to read whole are named in `result` (slow on a big table: said, not hidden)."""
-        known: dict[str, dict[str, set[Key]]] = {}
-        with result.timed("held"):
-            for store in self.prep.urls:
-                for table, keys in touched.items():
-                    if keys and table in self.copied[store] and not self.may_see(store, table):
-                        nw = self.copied.get("nw", set())
-                        known.setdefault(store, {})[table] = held_keys(
-                            self.prep, store, table, keys, self.positions, nw
-                        )
-                        if not self.stand_in(store, table) and f"{store}:{table}" not in result.read_whole:
-                            result.read_whole.append(f"{store}:{table}")
+    def held_by(
+        self, store: str, touched: dict[str, set[Key]], wanted: dict[str, Wanted], result: FollowResult
+    ) -> dict[str, set[Key]]:
+        """For each touched table `store` may not be sent every key of, the touched keys it holds that the source
+        no longer gives it (those it is given, in `wanted`, it receives whether it held them or not: after
+        corrections, none is asked). The tables whose keys it had to read whole are named in `result` (slow on
+        a big table: said, not hidden)."""
+        known: dict[str, set[Key]] = {}
+        for table, keys in touched.items():
+            if not keys or table not in self.copied[store] or self.may_see(store, table):
+                continue
+            given = wanted[table].keys
+            asked = {k for k in keys if canonical_key(k) not in given}
+            nw = self.copied.get("nw", set())
+            known[table] = held_keys(self.prep, store, table, asked, self.positions, nw) if asked else set()
+            if asked and not self.stand_in(store, table) and f"{store}:{table}" not in result.read_whole:
+                result.read_whole.append(f"{store}:{table}")
         return known
 
 
