@@ -87,7 +87,7 @@ class FollowResult:
 
     @contextmanager
     def timed(self, step: str) -> Iterator[None]:
-        """Add the block's time to `step` (each thread times steps of its own: `pipe:nw`, `write:retail`)."""
+        """Add the block's time to `step` (each thread times steps of its own: `read:nw`, `write:retail`)."""
         started = time.monotonic()
         try:
             yield
@@ -449,8 +449,8 @@ def _staged_rows(table: TablePlan, sp: StorePlan, keys: set[Key], src: sa.Connec
     bound = [([k[0] for k in chunk],) for chunk in chunks(list(keys), ARRAY_CHUNK)]
     names = [c.name for c in sp.columns]
     staged, count = pgcopy.stage_from_source(src, conn, query, bound, table.name, names)
-    held = {canonical_key(k) for k in pgcopy.staged_keys(conn, staged, [column])}
-    return Wanted(held, staged=staged, count=count)
+    given = {canonical_key(k) for k in pgcopy.staged_keys(conn, staged, [column])}
+    return Wanted(given, staged=staged, count=count)
 
 
 def _source_rows(
