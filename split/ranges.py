@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -246,3 +247,19 @@ def block_bounds(conn: sa.Connection, table: Any, rows: int, per_range: int) -> 
         return []
     picks = {blocks[math.floor(i * len(blocks) / count)] for i in range(1, count)}
     return [(b,) for b in sorted(picks) if b > blocks[0]]  # a bound at the first block would leave a range empty
+
+
+def range_number(columns: list[Any], parts: Sequence[Partition]) -> Any:
+    """The number of the range a row's key is in, as `in_range` decides it: a key with a NULL is in
+    the first range; otherwise the last range whose lower bound the key is at or above (a binary search, so
+    a row costs about log2(ranges) comparisons)."""
+
+    def search(lo: int, hi: int) -> Any:
+        if lo == hi:
+            return sa.literal(parts[lo].no)
+        mid = (lo + hi + 1) // 2
+        bound = parts[mid].lo
+        assert bound is not None
+        return sa.case((at_least(columns, bound), search(mid, hi)), else_=search(lo, mid - 1))
+
+    return sa.case((sa.or_(*(c.is_(None) for c in columns)), sa.literal(parts[0].no)), else_=search(0, len(parts) - 1))

@@ -21,7 +21,7 @@ from split.engine.partition import PartitionTask, routed_batches
 from split.engine.pgcopy import column_types
 from split.engine.snapshot import is_postgresql, source_connection
 from split.plan import binary_index, in_key_range, render, store_select
-from split.ranges import WHOLE, Partition, at_least
+from split.ranges import WHOLE, range_number
 
 BATCH_ROWS = 5_000
 
@@ -204,19 +204,3 @@ def summarise_scanned(tasks: Sequence[PartitionTask], how: ServerHash) -> list[R
     src_sums, dst_sums = sides
     empty = (0, 0)
     return [RangeSummary(t, src_sums.get(t.partition.no, empty), dst_sums.get(t.partition.no, empty)) for t in tasks]
-
-
-def range_number(columns: list[Any], parts: Sequence[Partition]) -> Any:
-    """The number of the range a row's key is in, as `split.ranges.in_range` decides it: a key with a NULL is in
-    the first range; otherwise the last range whose lower bound the key is at or above (a binary search, so
-    a row costs about log2(ranges) comparisons)."""
-
-    def search(lo: int, hi: int) -> Any:
-        if lo == hi:
-            return sa.literal(parts[lo].no)
-        mid = (lo + hi + 1) // 2
-        bound = parts[mid].lo
-        assert bound is not None
-        return sa.case((at_least(columns, bound), search(mid, hi)), else_=search(lo, mid - 1))
-
-    return sa.case((sa.or_(*(c.is_(None) for c in columns)), sa.literal(parts[0].no)), else_=search(0, len(parts) - 1))
