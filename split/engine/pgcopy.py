@@ -120,12 +120,11 @@ def stage(target: sa.Connection, table: str, columns: Sequence[str], rows: Itera
     """A temporary table of these rows, typed as `table`'s columns, filled by COPY and dropped at commit;
     returns its name. One statement then joins it (UPDATE … FROM, DELETE … USING, a join) instead of one
     statement per row, which costs a round trip and a plan each."""
-    from psycopg import sql
 
     name = _empty_stage(target, table, columns)
     with raw_errors(target):
         write_rows(target, name, columns, [list(rows)])
-        _raw(target).execute(sql.SQL("ANALYZE {}").format(sql.Identifier(name)))
+    _analyze(target, name)
     return name
 
 
@@ -139,20 +138,26 @@ def stage_from_source(
 ) -> tuple[str, int]:
     """A temporary table like `stage`'s, filled by piping a SELECT on the source into it once per set of
     `params` (`stream`): the rows never become Python objects. Returns its name and the rows it holds."""
-    from psycopg import sql
-
     name = _empty_stage(target, table, columns)
     total = 0
     with raw_errors(target, source):
         for bound in params:
             rows, _digest = stream(source, target, select_sql, table, columns, _no_flush, params=bound, into=name)
             total += rows
-        _raw(target).execute(sql.SQL("ANALYZE {}").format(sql.Identifier(name)))
+    _analyze(target, name)
     return name, total
 
 
 def _no_flush() -> None:
     pass
+
+
+def _analyze(target: sa.Connection, staged: str) -> None:
+    """Statistics of the staged rows, for the plan of the statement that joins them."""
+    from psycopg import sql
+
+    with raw_errors(target):
+        _raw(target).execute(sql.SQL("ANALYZE {}").format(sql.Identifier(staged)))
 
 
 def _empty_stage(target: sa.Connection, table: str, columns: Sequence[str]) -> str:
@@ -239,11 +244,18 @@ def update_by_key(
     from psycopg import sql
 
     staged = stage(target, table, columns, rows)
-    sets = sql.SQL(", ").join(sql.SQL("{0} = s.{0}").format(sql.Identifier(c)) for c in columns if c not in key)
-    query = sql.SQL("UPDATE {} AS t SET {} FROM {} WHERE {} RETURNING {}").format(
-        sql.Identifier(table), sets, _staged_in_key_order(staged, key), _on(key), _returned_key(key)
-    )
+    query = _update_from(table, columns, key, staged) + sql.SQL(" RETURNING {}").format(_returned_key(key))
     return [tuple(r) for r in _by_key_index(target, query).fetchall()]
+
+
+def _update_from(table: str, columns: Sequence[str], key: Sequence[str], staged: str) -> Any:
+    """`UPDATE table … FROM` the staged rows in key order: every column but the key's takes the staged value."""
+    from psycopg import sql
+
+    sets = sql.SQL(", ").join(sql.SQL("{0} = s.{0}").format(sql.Identifier(c)) for c in columns if c not in key)
+    return sql.SQL("UPDATE {} AS t SET {} FROM {} WHERE {}").format(
+        sql.Identifier(table), sets, _staged_in_key_order(staged, key), _on(key)
+    )
 
 
 def merge_staged(
@@ -253,20 +265,15 @@ def merge_staged(
     does not (both through the key index, in key order). Returns (updated, inserted)."""
     from psycopg import sql
 
-    ordered = _staged_in_key_order(staged, key)
     updated = 0
     if any(c not in key for c in columns):
-        sets = sql.SQL(", ").join(sql.SQL("{0} = s.{0}").format(sql.Identifier(c)) for c in columns if c not in key)
-        update = sql.SQL("UPDATE {} AS t SET {} FROM {} WHERE {}").format(
-            sql.Identifier(table), sets, ordered, _on(key)
-        )
-        updated = int(_by_key_index(target, update).rowcount)
+        updated = int(_by_key_index(target, _update_from(table, columns, key, staged)).rowcount)
     if updated == rows:  # every staged row was held: none is new (corrections, the common case)
         return updated, 0
     listed = sql.SQL(", ").join(map(sql.Identifier, columns))
     chosen = sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in columns)
     insert = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} WHERE NOT EXISTS (SELECT 1 FROM {} AS t WHERE {})").format(
-        sql.Identifier(table), listed, chosen, ordered, sql.Identifier(table), _on(key)
+        sql.Identifier(table), listed, chosen, _staged_in_key_order(staged, key), sql.Identifier(table), _on(key)
     )
     inserted = int(_by_key_index(target, insert).rowcount)
     return updated, inserted
