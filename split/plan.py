@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.elements import ClauseElement, ColumnClause, ColumnElement
 from sqlalchemy.sql.expression import FromClause, Select
@@ -356,7 +357,7 @@ def _first_at_or_above_by_server(
     keys = [inner.c[c.name] for c in columns]
     first = (
         sa.select(*keys)
-        .distinct(inner.c.bk_bound)
+        .ext(distinct_on(inner.c.bk_bound))
         .order_by(inner.c.bk_bound, *(ordered(k, t) for k, t in zip(keys, text, strict=True)))
     )
     conn.exec_driver_sql("SET LOCAL jit = off")
