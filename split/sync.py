@@ -140,8 +140,8 @@ def sync_tables(
     (locally, or on the dask.distributed cluster at `scheduler`)."""
     started = time.monotonic()
     plan = prep.plan
-    levels = load_levels(require_at_head(prep))
     progress = progress or Progress()
+    levels = load_levels(require_at_head(prep, progress.note))
     run_id = uuid.uuid4().hex
     with Runner(workers, scheduler) as runner, exported_snapshot(prep.source.url) as snapshot:
         tasks = range_tasks(

@@ -128,7 +128,7 @@ def follow_changes(
     started = time.monotonic()
     progress = progress or Progress()
     require_capturable(prep.source)
-    levels = load_levels(require_at_head(prep))  # foreign-key parents first, as copy and sync load
+    levels = load_levels(require_at_head(prep, progress.note))  # foreign-key parents first, as copy and sync load
     ordered_tables = sorted(tables, key=lambda t: (levels.get(t.name, 0), t.order))
     result = FollowResult(capture_name(prep))
     held = {store: recorded_tables(engine_for(url)) for store, url in prep.urls.items()}

@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sqlalchemy as sa
 
@@ -27,6 +27,7 @@ from split.prepare import Prepared
 from split.progress import Progress
 from split.schema.command import prepare_for_copy
 from split.schema.derive import load_levels, store_metadata
+from split.schema.keys import KeyBuilt, build_keys, defer_keys
 
 
 @dataclass
@@ -38,6 +39,7 @@ class TableCopy:
     rows: dict[str, int] = field(default_factory=dict)  # per store, from the ledger of this plan
     skipped: int = 0  # partitions already finished by an earlier run
     methods: list[str] = field(default_factory=list)  # copy-stream | copy-rows | insert (see README)
+    key_built_after: dict[str, float] = field(default_factory=dict)  # store → seconds (split.schema.keys)
 
     def to_dict(self) -> dict:
         return {
@@ -48,6 +50,7 @@ class TableCopy:
             "rows": self.rows,
             "skipped_partitions": self.skipped,
             "methods": self.methods,
+            "key_built_after_load": {store: round(s, 3) for store, s in self.key_built_after.items()},
         }
 
 
@@ -107,17 +110,23 @@ def copy_tables(
         if on_start:
             on_start(run_id)
         restart_block_copies(prep, tables)
+        builds = defer_keys(prep.urls, tables, metadata)  # load first, build the key after (split.schema.keys)
+        keyless = {(b.store, b.table) for b in builds}
         with nullcontext(snapshot) if snapshot else exported_snapshot(prep.source.url) as snapshot:
             tasks = range_tasks(
                 tables, prep.source.url, prep.urls, plan.hash, plan.mapping_sha256, run_id, snapshot, prep.key,
                 copying=True,
             )  # fmt: skip
+            tasks = [replace(t, fresh=True) if (t.store, t.table.name) in keyless else t for t in tasks]
             progress.start(len(tasks), {t.name: len(t.copy_ranges) * len(t.stores) for t in tables})
             try:  # foreign-key parents commit before their children start: one map per load level
                 results = by_level(runner, copy_partition, tasks, levels, progress.done, "copy")
             finally:
                 progress.stop()
-    summary = _summary(prep, tables, results)
+        if builds:
+            progress.note(_("building the primary keys of %(n)s table(s) loaded without them") % {"n": len(builds)})
+        built = runner.map(build_keys, builds, name="keys")
+    summary = _summary(prep, tables, results, built)
     seconds = time.monotonic() - started
     return CopyResult(
         run_id, plan.hash, plan.mapping_sha256, prep.shown, summary, schema_notes, seconds, snapshot, dashboard
@@ -174,7 +183,9 @@ def require_parents(prep: Prepared, tables: Sequence[TablePlan]) -> None:
             )
 
 
-def _summary(prep: Prepared, tables: Sequence[TablePlan], results: list[PartitionResult]) -> list[TableCopy]:
+def _summary(
+    prep: Prepared, tables: Sequence[TablePlan], results: list[PartitionResult], built: list[KeyBuilt]
+) -> list[TableCopy]:
     counts = {role: recorded_counts(engine_for(url), prep.plan.hash) for role, url in prep.urls.items()}
     summary = []
     for t in tables:
@@ -182,5 +193,6 @@ def _summary(prep: Prepared, tables: Sequence[TablePlan], results: list[Partitio
         skipped = sum(1 for r in mine if r.skipped)
         rows = {sp.store: counts[sp.store].get(t.name, 0) for sp in t.stores}
         methods = sorted({r.method for r in mine if r.method})
-        summary.append(TableCopy(t.name, t.wave, t.source_rows, len(t.copy_ranges), rows, skipped, methods))
+        keys = {b.store: b.seconds for b in built if b.table == t.name}
+        summary.append(TableCopy(t.name, t.wave, t.source_rows, len(t.copy_ranges), rows, skipped, methods, keys))
     return summary

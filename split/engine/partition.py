@@ -48,6 +48,9 @@ class PartitionTask:
     run_id: str
     snapshot: str | None = None  # the run's exported PostgreSQL snapshot
     key: Secret | None = None  # the encode key, for workers that do not share this process's environment
+    # The store table was empty when this run began and is loaded without its key (split.schema.keys): no
+    # earlier plan's rows to delete, and the delete would scan the table, having no index to find the range.
+    fresh: bool = False
 
     @property
     def store_plan(self) -> StorePlan:
@@ -155,7 +158,7 @@ def _copy_once(task: PartitionTask) -> PartitionResult:
     with target.begin() as tconn:
         if ledger.is_recorded(tconn, task.plan_hash, task.table.name, part.no):
             return PartitionResult(task.table.name, task.store, part.no, 0, "", True, 0.0)
-        if not part.blocks:  # a store has no block ranges: `restart_block_copies` cleared the table first
+        if not part.blocks and not task.fresh:  # block ranges: `restart_block_copies` cleared the table first
             delete = sa.delete(_target_table(task.table, store_plan))  # an earlier, different plan's rows
             tconn.execute(in_key_range(delete, task.table, part))
         arm_drop_fault(tconn)

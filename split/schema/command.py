@@ -8,7 +8,7 @@ mapping stops the copy with the `schema` command that fixes it.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +21,7 @@ from split.i18n import _
 from split.identity import require_separate
 from split.prepare import Prepared, source_store
 from split.schema.derive import engine_digest, schema_digest, store_metadata
+from split.schema.keys import execute_builds
 from split.schema.migrations import StoreEnv, StoreStatus, compare, current_revision, store_tables
 from split.settings import ENV_NW, ENV_RETAIL, ENV_SOURCE, StoreUrl, migrations_dir, store_url
 
@@ -299,10 +300,10 @@ def prepare_for_copy(prep: Prepared) -> tuple[list[str], dict[str, sa.MetaData]]
     """
     envs = envs_of(prep)
     derived = {env.store: derive(prep, env) for env in envs}
-    statuses = {env.store: read_status(env, derived[env.store]) for env in envs}
+    notes: list[str] = []
+    statuses = {env.store: _status_with_keys_built(env, derived[env.store], notes.append) for env in envs}
     for env in envs:
         _refuse_unless_copyable(statuses[env.store])
-    notes = []
     for env in envs:
         st = statuses[env.store]
         if st.state == "empty":
@@ -328,12 +329,28 @@ def prepare_for_copy(prep: Prepared) -> tuple[list[str], dict[str, sa.MetaData]]
     return notes, {store: d.metadata for store, d in derived.items()}
 
 
-def require_at_head(prep: Prepared) -> dict[str, sa.MetaData]:
-    """For verbs that change rows in stores already copied (sync): each store at head and matching."""
+def _status_with_keys_built(env: StoreEnv, derived: Derived, note: Callable[[str], object]) -> StoreStatus:
+    """The store's status, after building its `keys_to_build` as head has them (one transaction), for the verbs
+    that write rows. A key the rows break (a duplicate) fails here, before anything else is written: the
+    store's rows must be mended first, not hidden behind a missing key."""
+    st = read_status(env, derived)
+    if not st.keys_to_build:
+        return st
+    with engine_for(env.url, writer=True).begin() as conn:
+        for d in st.keys_to_build:
+            execute_builds(conn, env.store, d.build.element.table.name, [d.build])
+    said = _("%(store)s store: built %(n)s primary key(s) and index(es) an interrupted copy had left to build")
+    note(said % {"store": env.store, "n": len(st.keys_to_build)})
+    return read_status(env, derived)
+
+
+def require_at_head(prep: Prepared, note: Callable[[str], object]) -> dict[str, sa.MetaData]:
+    """For verbs that change rows in stores already copied (sync): each store at head and matching (keys an
+    interrupted copy left to build are built first, `note` says so)."""
     envs = envs_of(prep)
     derived = {env.store: derive(prep, env) for env in envs}
     for env in envs:
-        st = read_status(env, derived[env.store])
+        st = _status_with_keys_built(env, derived[env.store], note)
         if st.state == "empty":
             raise ConfigError(
                 _("the %(store)s store %(masked)s is empty: there is nothing to bring up to date")

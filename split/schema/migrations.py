@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import io
 from configparser import ConfigParser
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -115,10 +115,13 @@ def store_tables(conn: sa.Connection) -> list[str]:
 @dataclass(frozen=True)
 class Difference:
     """One way the store differs from the schema the mapping derives. `loosened`: a column that is still
-    nullable where the mapping wants NOT NULL (added to a table with rows; tightened after the copy)."""
+    nullable where the mapping wants NOT NULL (added to a table with rows; tightened after the copy).
+    `build`: for a primary key or an index the store lacks, the DDL element that creates it as head has it
+    (an interrupted copy leaves a big table's key to build, `split.engine.indexes`)."""
 
     text: str
     loosened: bool = False
+    build: Any = field(default=None, compare=False, repr=False)
 
 
 def compare(conn: sa.Connection, metadata: sa.MetaData) -> list[Difference]:
@@ -133,6 +136,34 @@ def compare(conn: sa.Connection, metadata: sa.MetaData) -> list[Difference]:
     for diff in compare_metadata(context, metadata):
         for item in diff if isinstance(diff, list) else [diff]:
             out.append(describe(item))
+    out += primary_key_differences(conn, metadata)
+    if conn.dialect.name != "postgresql":  # `copy` builds missing keys on PostgreSQL stores only
+        out = [replace(d, build=None) for d in out]
+    return out
+
+
+def primary_key_differences(conn: sa.Connection, metadata: sa.MetaData) -> list[Difference]:
+    """Alembic's autogenerate does not compare primary keys: a store table without its key (an interrupted
+    copy that builds it after loading, or one dropped by hand) would pass as at head, and accept duplicates."""
+    present = set(sa.inspect(conn).get_table_names())
+    tables = [t for t in metadata.tables.values() if t.name in present]
+    if not tables:
+        return []
+    reflected = sa.inspect(conn).get_multi_pk_constraint(filter_names=[t.name for t in tables])
+    out = []
+    for table in tables:
+        wanted = [c.name for c in table.primary_key.columns]
+        found = reflected.get((None, table.name))
+        held = list(found["constrained_columns"]) if found else []
+        if held == wanted:
+            continue
+        named = f"{table.name}({', '.join(wanted)})"
+        if not held:
+            said = _("primary key on %(table)s: %(where)s") % {"table": named, "where": _("missing from the store")}
+            out.append(Difference(said, build=sa.schema.AddConstraint(table.primary_key)))
+        else:
+            said = _("primary key on %(table)s: (%(held)s) in the store") % {"table": named, "held": ", ".join(held)}
+            out.append(Difference(said))
     return out
 
 
@@ -154,7 +185,8 @@ def describe(diff: tuple) -> Difference:
         table = getattr(obj, "table", None) if what != "foreign key" else obj.parent
         cols = ", ".join(c.name for c in getattr(obj, "columns", ()))
         named = f"{obj.name or ''} on {getattr(table, 'name', '?')}({cols})"
-        return Difference(f"{_(what)} {named}: {where}")
+        build = sa.schema.CreateIndex(obj) if kind == "add_index" else None
+        return Difference(f"{_(what)} {named}: {where}", build=build)
     if kind == "modify_nullable":
         _op, _at, table, column, _info, store_nullable, wanted_nullable = diff
         said = _("column %(column)s: %(state)s in the store, %(wanted)s in the schema")
@@ -199,8 +231,20 @@ class StoreStatus:
             return "drifted"
         return "loosened" if self.differences else "ok"
 
+    @property
+    def keys_to_build(self) -> list[Difference]:
+        """The primary keys and indexes a PostgreSQL store lacks, when nothing else differs from head: what a
+        copy interrupted before building a big table's key leaves, and what the next `copy` builds."""
+        drifts = [d for d in self.differences if not d.loosened]
+        return drifts if self.state == "drifted" and all(d.build is not None for d in drifts) else []
+
     def fix(self, mapping_hint: str = "") -> str:
         values = {"store": self.store, "migrations": self.migrations}
+        if self.keys_to_build:
+            return _(
+                "`bunkatsu copy` (or `sync`) again: it builds the primary keys and indexes the store lacks, as head "
+                "has them, before it writes"
+            )
         upgrade = "`bunkatsu schema upgrade --store %(store)s`"  # the same in every language
         return (
             _(
