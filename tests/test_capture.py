@@ -358,6 +358,63 @@ def test_a_padded_char_key_is_followed_by_staged_statements(dbs, logical, tmp_pa
 
 
 @pytest.mark.postgresql
+def test_a_natural_key_is_followed_by_piped_rows(dbs, logical, tmp_path):
+    """A key of a padded code, a date and a slot (the 30-minute readings' shape): the keys travel as one array
+    per column, each of its own type, unnested side by side. Exactly the changed rows are rewritten, deleted
+    and inserted, and the stores equal a fresh copy; with the arrays paired wrongly (or compared as text) the
+    counts or the stores would differ."""
+    source, nw, retail = dbs.url("postgresql", "src"), dbs.url("postgresql", "nw"), dbs.url("postgresql", "rt")
+    mapping = one_table(
+        source, tmp_path, "meter_read", "code: shared, day: shared, slot: shared, kwh: shared",
+        "CREATE TABLE meter_read (code char(8), day date, slot smallint, kwh int NOT NULL,"
+        " PRIMARY KEY (code, day, slot))",
+        "INSERT INTO meter_read SELECT 'M' || (g %% 50), DATE '2024-04-01' + (g / 50) %% 10, g / 500, g"
+        " FROM generate_series(0, 1999) g",
+    )  # fmt: skip
+    assert cli("copy", mapping, source, nw, retail, "--capture").returncode == 0
+    with engine_for(source).begin() as conn:
+        conn.exec_driver_sql("UPDATE meter_read SET kwh = -kwh WHERE kwh %% 10 = 3")  # 200 rows
+        conn.exec_driver_sql("DELETE FROM meter_read WHERE kwh >= 1850")  # 135 (15 of the 150 were negated)
+        conn.exec_driver_sql(
+            "INSERT INTO meter_read SELECT 'N' || g, DATE '2024-05-01', 1, g FROM generate_series(1, 120) g"
+        )
+        conn.exec_driver_sql("UPDATE meter_read SET slot = slot + 10 WHERE code = 'M7' AND slot = 0")  # keys moved
+    followed = follow(mapping, source, nw, retail)
+    assert followed.returncode == 0, followed.stderr
+    report = json.loads(followed.stdout)
+    assert sorted(report["piped"]) == ["nw:meter_read", "retail:meter_read"], report
+    moved = 10  # each key move is a deletion and an insertion
+    expected = {"inserted": 120 + moved, "updated": 200, "deleted": 135 + moved}
+    assert report["rows"]["nw"] == report["rows"]["retail"] == expected, report
+    assert_like_a_fresh_copy(dbs, mapping, source, nw, retail)
+
+
+@pytest.mark.postgresql
+def test_a_table_keyed_by_every_column_is_followed_by_piped_rows(dbs, logical, tmp_path):
+    """A link table (every column in its key): a row the store holds is the staged row already, so it counts
+    as held (updated), not as written short; new links are inserted, removed ones deleted."""
+    source, nw, retail = dbs.url("postgresql", "src"), dbs.url("postgresql", "nw"), dbs.url("postgresql", "rt")
+    mapping = one_table(
+        source, tmp_path, "link", "a: shared, b: shared",
+        "CREATE TABLE link (a int, b text, PRIMARY KEY (a, b))",
+        "INSERT INTO link SELECT g, 'b' || g FROM generate_series(1, 600) g",
+    )  # fmt: skip
+    assert cli("copy", mapping, source, nw, retail, "--capture").returncode == 0
+    with engine_for(source).begin() as conn:
+        conn.exec_driver_sql("UPDATE link SET b = b || 'x' WHERE a <= 150")  # a key change: delete and insert
+        conn.exec_driver_sql("UPDATE link SET b = b WHERE a BETWEEN 200 AND 299")  # touched, held, unchanged
+        conn.exec_driver_sql("DELETE FROM link WHERE a > 500")
+        conn.exec_driver_sql("INSERT INTO link SELECT g, 'n' || g FROM generate_series(1, 130) g")
+    followed = follow(mapping, source, nw, retail)
+    assert followed.returncode == 0, followed.stderr
+    report = json.loads(followed.stdout)
+    assert sorted(report["piped"]) == ["nw:link", "retail:link"], report
+    assert report["rows"]["nw"] == report["rows"]["retail"], report
+    assert report["rows"]["nw"] == {"inserted": 280, "updated": 100, "deleted": 250}, report
+    assert_like_a_fresh_copy(dbs, mapping, source, nw, retail)
+
+
+@pytest.mark.postgresql
 def test_a_percent_sign_in_the_retail_scope_means_itself_in_the_piped_rows(dbs, logical, tmp_path):
     """The piped SELECT is bound by psycopg, which reads `%%` as `%`: the retail scope `retailer_code IN ('R%1')`
     selects that retailer's rows in the follow as in the copy, and a customer coming to it arrives."""

@@ -428,28 +428,33 @@ def _wanted(
 
 
 def _piped(sp: StorePlan, src: sa.Connection, conn: sa.Connection, keys: int) -> bool:
-    """PostgreSQL to PostgreSQL, nothing to encode, a one-column key (one array of its type names the keys):
-    the rows go from server to server as `copy` sends them. Below SET_BASED_ROWS a temporary table costs more
-    than the rows."""
+    """PostgreSQL to PostgreSQL, nothing to encode: the rows go from server to server as `copy` sends them.
+    Below SET_BASED_ROWS a temporary table costs more than the rows."""
     return (
         src.dialect.name == conn.dialect.name == "postgresql"
-        and len(sp.primary_key) == 1
         and all(c.transform == "copy" for c in sp.columns)
         and keys >= SET_BASED_ROWS
     )
 
 
 def _staged_rows(table: TablePlan, sp: StorePlan, keys: set[Key], src: sa.Connection, conn: sa.Connection) -> Wanted:
-    """The store's SELECT (projection, scope, `at:` dates) of the rows with these keys, piped into the store."""
-    (column,) = sp.primary_key
-    array = f"{column_types(src, table.name)[column]}[]"
+    """The store's SELECT (projection, scope, `at:` dates) of the rows with these keys, piped into the store.
+    The keys travel as one array per key column, each of the column's own type (a `char(22)` compared as text
+    would match nothing): `= ANY(array)` for one column, the arrays unnested side by side for a natural key."""
+    key = sp.primary_key
+    types = column_types(src, table.name)
+    quote = src.dialect.identifier_preparer.quote
+    arrays = [f"CAST(%s AS {types[c]}[])" for c in key]
+    if len(key) == 1:
+        condition = f"r.{quote(key[0])} = ANY({arrays[0]})"
+    else:
+        condition = f"({', '.join(f'r.{quote(c)}' for c in key)}) IN (SELECT * FROM unnest({', '.join(arrays)}))"
     select = render(store_select(table, sp, WHOLE).order_by(None), src.dialect)  # its `%` doubled, as psycopg binds
-    quoted = src.dialect.identifier_preparer.quote(column)
-    query = f"SELECT * FROM ({select}) AS r WHERE r.{quoted} = ANY(CAST(%s AS {array}))"
-    bound = [([k[0] for k in chunk],) for chunk in chunks(list(keys), ARRAY_CHUNK)]
+    query = f"SELECT * FROM ({select}) AS r WHERE {condition}"
+    bound = [tuple([k[i] for k in chunk] for i in range(len(key))) for chunk in chunks(list(keys), ARRAY_CHUNK)]
     names = [c.name for c in sp.columns]
     staged, count = pgcopy.stage_from_source(src, conn, query, bound, table.name, names)
-    given = {canonical_key(k) for k in pgcopy.staged_keys(conn, staged, [column])}
+    given = {canonical_key(k) for k in pgcopy.staged_keys(conn, staged, list(key))}
     return Wanted(given, staged=staged, count=count)
 
 

@@ -262,11 +262,13 @@ def merge_staged(
     target: sa.Connection, table: str, columns: Sequence[str], key: Sequence[str], staged: str, rows: int
 ) -> tuple[int, int]:
     """Make `table` hold the `rows` staged rows: rewritten in place where it holds their key, inserted where it
-    does not (both through the key index, in key order). Returns (updated, inserted)."""
+    does not (both through the key index, in key order). Returns (updated, inserted); a table whose every
+    column is in its key holds a staged row already when it holds its key (counted as updated, not written)."""
     from psycopg import sql
 
+    every_column_keyed = all(c in key for c in columns)
     updated = 0
-    if any(c not in key for c in columns):
+    if not every_column_keyed:
         updated = int(_by_key_index(target, _update_from(table, columns, key, staged)).rowcount)
     if updated == rows:  # every staged row was held: none is new (corrections, the common case)
         return updated, 0
@@ -276,7 +278,7 @@ def merge_staged(
         sql.Identifier(table), listed, chosen, _staged_in_key_order(staged, key), sql.Identifier(table), _on(key)
     )
     inserted = int(_by_key_index(target, insert).rowcount)
-    return updated, inserted
+    return (rows - inserted if every_column_keyed else updated), inserted
 
 
 def staged_keys(target: sa.Connection, staged: str, key: Sequence[str]) -> list[tuple]:
