@@ -451,11 +451,19 @@ def _staged_rows(table: TablePlan, sp: StorePlan, keys: set[Key], src: sa.Connec
         condition = f"({', '.join(f'r.{quote(c)}' for c in key)}) IN (SELECT * FROM unnest({', '.join(arrays)}))"
     select = render(store_select(table, sp, WHOLE).order_by(None), src.dialect)  # its `%` doubled, as psycopg binds
     query = f"SELECT * FROM ({select}) AS r WHERE {condition}"
-    bound = [tuple([k[i] for k in chunk] for i in range(len(key))) for chunk in chunks(list(keys), ARRAY_CHUNK)]
+    ordered = _in_order(keys)  # each array a stretch of the key: the source reads its pages once, not per array
+    bound = [tuple([k[i] for k in chunk] for i in range(len(key))) for chunk in chunks(ordered, ARRAY_CHUNK)]
     names = [c.name for c in sp.columns]
     staged, count = pgcopy.stage_from_source(src, conn, query, bound, table.name, names)
     given = {canonical_key(k) for k in pgcopy.staged_keys(conn, staged, list(key))}
     return Wanted(given, staged=staged, count=count)
+
+
+def _in_order(keys: set[Key]) -> list[Key]:
+    try:
+        return sorted(keys)
+    except TypeError:  # values Python does not order (never in a key the source orders): any order is right
+        return list(keys)
 
 
 def _source_rows(
