@@ -330,31 +330,39 @@ def one_table(source: str, tmp_path, table: str, columns: str, *statements: str)
     return mapping
 
 
+def follow_one_table(dbs, tmp_path, table: str, columns: str, made: tuple[str, ...], changes: tuple[str, ...]):  # noqa: ANN001, ANN201
+    """A one-table source (`made`) copied with `--capture` into PostgreSQL stores, changed (`changes`), then
+    followed: the follow's report, once the stores are shown to equal a fresh copy of the changed source."""
+    source, nw, retail = dbs.url("postgresql", "src"), dbs.url("postgresql", "nw"), dbs.url("postgresql", "rt")
+    mapping = one_table(source, tmp_path, table, columns, *made)
+    assert cli("copy", mapping, source, nw, retail, "--capture").returncode == 0
+    with engine_for(source).begin() as conn:
+        for statement in changes:
+            conn.exec_driver_sql(statement)
+    followed = follow(mapping, source, nw, retail)
+    assert followed.returncode == 0, followed.stderr
+    assert_like_a_fresh_copy(dbs, mapping, source, nw, retail)
+    return json.loads(followed.stdout)
+
+
 @pytest.mark.postgresql
 def test_a_padded_char_key_is_followed_by_staged_statements(dbs, logical, tmp_path):
     """A CHAR(n) key (the server pads it) read back by an array of its own type, and a few hundred changes of
     each kind, so that each store takes them by staged statements: exactly those rows are rewritten, deleted
     and inserted. A key compared as text instead of as CHAR(8) would miss every row."""
-    source, nw, retail = dbs.url("postgresql", "src"), dbs.url("postgresql", "nw"), dbs.url("postgresql", "rt")
-    mapping = one_table(
-        source, tmp_path, "lot", "code: shared, qty: shared",
-        "CREATE TABLE lot (code char(8) PRIMARY KEY, qty int NOT NULL)",
-        "INSERT INTO lot SELECT 'L' || g, g FROM generate_series(1, 1000) g",
+    report = follow_one_table(
+        dbs, tmp_path, "lot", "code: shared, qty: shared",
+        ("CREATE TABLE lot (code char(8) PRIMARY KEY, qty int NOT NULL)",
+         "INSERT INTO lot SELECT 'L' || g, g FROM generate_series(1, 1000) g"),
+        ("UPDATE lot SET qty = -qty WHERE qty <= 600 AND qty %% 3 = 0",  # 200 rows
+         "DELETE FROM lot WHERE qty > 850",  # 150
+         "INSERT INTO lot SELECT 'N' || g, g FROM generate_series(1, 120) g"),
     )  # fmt: skip
-    assert cli("copy", mapping, source, nw, retail, "--capture").returncode == 0
-    with engine_for(source).begin() as conn:
-        conn.exec_driver_sql("UPDATE lot SET qty = -qty WHERE qty <= 600 AND qty %% 3 = 0")  # 200 rows
-        conn.exec_driver_sql("DELETE FROM lot WHERE qty > 850")  # 150
-        conn.exec_driver_sql("INSERT INTO lot SELECT 'N' || g, g FROM generate_series(1, 120) g")
-    followed = follow(mapping, source, nw, retail)
-    assert followed.returncode == 0, followed.stderr
-    report = json.loads(followed.stdout)
     rows = report["rows"]
     assert rows["nw"] == rows["retail"] == {"inserted": 120, "updated": 200, "deleted": 150}, rows
     assert min(rows["nw"].values()) >= SET_BASED_ROWS  # each kind by a staged statement
     assert sorted(report["piped"]) == ["nw:lot", "retail:lot"]  # the rows went server to server
     assert {"read", "keys", "read:nw", "write:nw", "read:retail", "write:retail"} <= set(report["steps"])
-    assert_like_a_fresh_copy(dbs, mapping, source, nw, retail)
 
 
 @pytest.mark.postgresql
@@ -363,55 +371,38 @@ def test_a_natural_key_is_followed_by_piped_rows(dbs, logical, tmp_path):
     per column, each of its own type, unnested side by side. Exactly the changed rows are rewritten, deleted
     and inserted, and the stores equal a fresh copy; with the arrays paired wrongly (or compared as text) the
     counts or the stores would differ."""
-    source, nw, retail = dbs.url("postgresql", "src"), dbs.url("postgresql", "nw"), dbs.url("postgresql", "rt")
-    mapping = one_table(
-        source, tmp_path, "meter_read", "code: shared, day: shared, slot: shared, kwh: shared",
-        "CREATE TABLE meter_read (code char(8), day date, slot smallint, kwh int NOT NULL,"
-        " PRIMARY KEY (code, day, slot))",
-        "INSERT INTO meter_read SELECT 'M' || (g %% 50), DATE '2024-04-01' + (g / 50) %% 10, g / 500, g"
-        " FROM generate_series(0, 1999) g",
+    report = follow_one_table(
+        dbs, tmp_path, "meter_read", "code: shared, day: shared, slot: shared, kwh: shared",
+        ("CREATE TABLE meter_read (code char(8), day date, slot smallint, kwh int NOT NULL,"
+         " PRIMARY KEY (code, day, slot))",
+         "INSERT INTO meter_read SELECT 'M' || (g %% 50), DATE '2024-04-01' + (g / 50) %% 10, g / 500, g"
+         " FROM generate_series(0, 1999) g"),
+        ("UPDATE meter_read SET kwh = -kwh WHERE kwh %% 10 = 3",  # 200 rows
+         "DELETE FROM meter_read WHERE kwh >= 1850",  # 135 (15 of the 150 were negated)
+         "INSERT INTO meter_read SELECT 'N' || g, DATE '2024-05-01', 1, g FROM generate_series(1, 120) g",
+         "UPDATE meter_read SET slot = slot + 10 WHERE code = 'M7' AND slot = 0"),  # 10 keys moved
     )  # fmt: skip
-    assert cli("copy", mapping, source, nw, retail, "--capture").returncode == 0
-    with engine_for(source).begin() as conn:
-        conn.exec_driver_sql("UPDATE meter_read SET kwh = -kwh WHERE kwh %% 10 = 3")  # 200 rows
-        conn.exec_driver_sql("DELETE FROM meter_read WHERE kwh >= 1850")  # 135 (15 of the 150 were negated)
-        conn.exec_driver_sql(
-            "INSERT INTO meter_read SELECT 'N' || g, DATE '2024-05-01', 1, g FROM generate_series(1, 120) g"
-        )
-        conn.exec_driver_sql("UPDATE meter_read SET slot = slot + 10 WHERE code = 'M7' AND slot = 0")  # keys moved
-    followed = follow(mapping, source, nw, retail)
-    assert followed.returncode == 0, followed.stderr
-    report = json.loads(followed.stdout)
     assert sorted(report["piped"]) == ["nw:meter_read", "retail:meter_read"], report
     moved = 10  # each key move is a deletion and an insertion
     expected = {"inserted": 120 + moved, "updated": 200, "deleted": 135 + moved}
     assert report["rows"]["nw"] == report["rows"]["retail"] == expected, report
-    assert_like_a_fresh_copy(dbs, mapping, source, nw, retail)
 
 
 @pytest.mark.postgresql
 def test_a_table_keyed_by_every_column_is_followed_by_piped_rows(dbs, logical, tmp_path):
     """A link table (every column in its key): a row the store holds is the staged row already, so it counts
     as held (updated), not as written short; new links are inserted, removed ones deleted."""
-    source, nw, retail = dbs.url("postgresql", "src"), dbs.url("postgresql", "nw"), dbs.url("postgresql", "rt")
-    mapping = one_table(
-        source, tmp_path, "link", "a: shared, b: shared",
-        "CREATE TABLE link (a int, b text, PRIMARY KEY (a, b))",
-        "INSERT INTO link SELECT g, 'b' || g FROM generate_series(1, 600) g",
+    report = follow_one_table(
+        dbs, tmp_path, "link", "a: shared, b: shared",
+        ("CREATE TABLE link (a int, b text, PRIMARY KEY (a, b))",
+         "INSERT INTO link SELECT g, 'b' || g FROM generate_series(1, 600) g"),
+        ("UPDATE link SET b = b || 'x' WHERE a <= 150",  # a key change: delete and insert
+         "UPDATE link SET b = b WHERE a BETWEEN 200 AND 299",  # touched, held, unchanged
+         "DELETE FROM link WHERE a > 500",
+         "INSERT INTO link SELECT g, 'n' || g FROM generate_series(1, 130) g"),
     )  # fmt: skip
-    assert cli("copy", mapping, source, nw, retail, "--capture").returncode == 0
-    with engine_for(source).begin() as conn:
-        conn.exec_driver_sql("UPDATE link SET b = b || 'x' WHERE a <= 150")  # a key change: delete and insert
-        conn.exec_driver_sql("UPDATE link SET b = b WHERE a BETWEEN 200 AND 299")  # touched, held, unchanged
-        conn.exec_driver_sql("DELETE FROM link WHERE a > 500")
-        conn.exec_driver_sql("INSERT INTO link SELECT g, 'n' || g FROM generate_series(1, 130) g")
-    followed = follow(mapping, source, nw, retail)
-    assert followed.returncode == 0, followed.stderr
-    report = json.loads(followed.stdout)
     assert sorted(report["piped"]) == ["nw:link", "retail:link"], report
-    assert report["rows"]["nw"] == report["rows"]["retail"], report
-    assert report["rows"]["nw"] == {"inserted": 280, "updated": 100, "deleted": 250}, report
-    assert_like_a_fresh_copy(dbs, mapping, source, nw, retail)
+    assert report["rows"]["nw"] == report["rows"]["retail"] == {"inserted": 280, "updated": 100, "deleted": 250}
 
 
 @pytest.mark.postgresql
