@@ -339,7 +339,7 @@ def _status_with_keys_built(env: StoreEnv, derived: Derived, note: Callable[[str
     with engine_for(env.url, writer=True).begin() as conn:
         for d in st.keys_to_build:
             execute_builds(conn, env.store, d.build.element.table.name, [d.build])
-    said = _("%(store)s store: built %(n)s primary key(s) and index(es) an interrupted copy had left to build")
+    said = _("%(store)s store: built %(n)s primary key(s) and index(es) it lacked, as head has them")
     note(said % {"store": env.store, "n": len(st.keys_to_build)})
     return read_status(env, derived)
 

@@ -12,8 +12,8 @@ What keeps this safe:
 - the ranges of one run never overlap, and a range commits with its ledger row, so no row is loaded twice
   while the key is away; the key's build is the proof (a duplicate fails it, and the copy with it);
 - a copy interrupted before the build leaves the store without the key: `schema check` and `verify` see the
-  store as differing from head, and the next `copy` builds the key before anything else
-  (`split.schema.command.prepare_for_copy`), then loads the rest with the key in place.
+  store as differing from head, and the next `copy` (or `sync`, `sync --follow`) builds the key before it
+  writes anything (`split.schema.command`), then loads the rest with the key in place.
 """
 
 from __future__ import annotations

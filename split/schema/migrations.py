@@ -117,7 +117,7 @@ class Difference:
     """One way the store differs from the schema the mapping derives. `loosened`: a column that is still
     nullable where the mapping wants NOT NULL (added to a table with rows; tightened after the copy).
     `build`: for a primary key or an index the store lacks, the DDL element that creates it as head has it
-    (an interrupted copy leaves a big table's key to build, `split.engine.indexes`)."""
+    (an interrupted copy leaves a big table's key to build, `split.schema.keys`)."""
 
     text: str
     loosened: bool = False
