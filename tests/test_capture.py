@@ -406,6 +406,30 @@ def test_a_table_keyed_by_every_column_is_followed_by_piped_rows(dbs, logical, t
 
 
 @pytest.mark.postgresql
+def test_an_insert_the_retail_store_swallows_fails_the_follow(dbs, logical, tmp_path):
+    """The retail side adds a trigger that drops every new row of a link table (every column in its key). The
+    rows written must equal the rows piped: the follow fails (exit 3) and applies nothing, instead of
+    counting the swallowed rows as held."""
+    source, nw, retail = dbs.url("postgresql", "src"), dbs.url("postgresql", "nw"), dbs.url("postgresql", "rt")
+    mapping = one_table(
+        source, tmp_path, "link", "a: shared, b: shared",
+        "CREATE TABLE link (a int, b text, PRIMARY KEY (a, b))",
+        "INSERT INTO link SELECT g, 'b' || g FROM generate_series(1, 300) g",
+    )  # fmt: skip
+    assert cli("copy", mapping, source, nw, retail, "--capture").returncode == 0
+    with engine_for(retail, writer=True).begin() as conn:
+        conn.exec_driver_sql("CREATE FUNCTION swallow() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END'")
+        conn.exec_driver_sql("CREATE TRIGGER swallow BEFORE INSERT ON link FOR EACH ROW EXECUTE FUNCTION swallow()")
+    with engine_for(source).begin() as conn:
+        conn.exec_driver_sql("UPDATE link SET b = b WHERE a <= 100")  # touched, held
+        conn.exec_driver_sql("INSERT INTO link SELECT g, 'n' || g FROM generate_series(1, 150) g")
+    followed = follow(mapping, source, nw, retail)
+    assert followed.returncode == 3, followed.stderr
+    assert "read from the source, but" in " ".join(followed.stderr.split())
+    assert count(retail, "link") == 300
+
+
+@pytest.mark.postgresql
 def test_a_percent_sign_in_the_retail_scope_means_itself_in_the_piped_rows(dbs, logical, tmp_path):
     """The piped SELECT is bound by psycopg, which reads `%%` as `%`: the retail scope `retailer_code IN ('R%1')`
     selects that retailer's rows in the follow as in the copy, and a customer coming to it arrives."""

@@ -263,12 +263,16 @@ def merge_staged(
 ) -> tuple[int, int]:
     """Make `table` hold the `rows` staged rows: rewritten in place where it holds their key, inserted where it
     does not (both through the key index, in key order). Returns (updated, inserted); a table whose every
-    column is in its key holds a staged row already when it holds its key (counted as updated, not written)."""
+    column is in its key holds a staged row already when it holds its key: such rows are counted as updated,
+    not written, so that an insert the store swallowed still shows in the caller's sum."""
     from psycopg import sql
 
-    every_column_keyed = all(c in key for c in columns)
-    updated = 0
-    if not every_column_keyed:
+    if all(c in key for c in columns):
+        held = sql.SQL("SELECT count(*) FROM {} AS s WHERE EXISTS (SELECT 1 FROM {} AS t WHERE {})").format(
+            sql.Identifier(staged), sql.Identifier(table), _on(key)
+        )
+        updated = int(_by_key_index(target, held).fetchone()[0])
+    else:
         updated = int(_by_key_index(target, _update_from(table, columns, key, staged)).rowcount)
     if updated == rows:  # every staged row was held: none is new (corrections, the common case)
         return updated, 0
@@ -278,7 +282,7 @@ def merge_staged(
         sql.Identifier(table), listed, chosen, _staged_in_key_order(staged, key), sql.Identifier(table), _on(key)
     )
     inserted = int(_by_key_index(target, insert).rowcount)
-    return (rows - inserted if every_column_keyed else updated), inserted
+    return updated, inserted
 
 
 def staged_keys(target: sa.Connection, staged: str, key: Sequence[str]) -> list[tuple]:
