@@ -104,3 +104,23 @@ def test_a_primary_key_dropped_by_hand_is_a_difference_from_head(dbs, session_db
     state = schema_check(small_partitions, nw, retail, source)["retail"]
     assert state["state"] == "drifted"
     assert any(d.startswith("primary key on supply_point(") for d in state["differences"]), state
+
+
+def test_a_constraint_the_retail_side_tied_to_an_index_keeps_the_key_in_place(dbs, session_dbs, small_partitions):
+    """The retail operator adds an exclusion constraint to the empty readings table of a store at head (Alembic
+    does not compare those, so the store still passes as at head). Its index cannot be dropped: the retail
+    table keeps its key and is loaded with it, the NW one is still loaded first; the copy finishes, no traceback."""
+    source = sample_source(session_dbs, "postgresql")
+    nw, retail = dbs.url("postgresql", "nw"), dbs.url("postgresql", "rt")
+    stores = ["--mapping", str(small_partitions), "--source", source, "--nw", nw, "--retail", retail]
+    for verb in ("revision", "upgrade"):
+        assert run_cli("schema", verb, *stores, env={"BUNKATSU_ENCODE_KEY": TEST_KEY}).returncode == 0
+    key = primary_key(source, READINGS)
+    with engine_for(retail, writer=True).begin() as conn:
+        conn.execute(sa.text(f"ALTER TABLE {READINGS} ADD CONSTRAINT tied EXCLUDE USING btree ({key[0]} WITH =)"))
+    done = copy(small_partitions, source, nw, retail)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    tables = {t["table"]: t for t in json.loads(done.stdout)["tables"]}
+    assert set(tables[READINGS]["key_built_after_load"]) == {"nw"}
+    assert primary_key(retail, READINGS) == primary_key(nw, READINGS) == key

@@ -120,7 +120,6 @@ def stage(target: sa.Connection, table: str, columns: Sequence[str], rows: Itera
     """A temporary table of these rows, typed as `table`'s columns, filled by COPY and dropped at commit;
     returns its name. One statement then joins it (UPDATE … FROM, DELETE … USING, a join) instead of one
     statement per row, which costs a round trip and a plan each."""
-
     name = _empty_stage(target, table, columns)
     with raw_errors(target):
         write_rows(target, name, columns, [list(rows)])

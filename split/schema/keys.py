@@ -64,7 +64,7 @@ def defer_keys(
             if table is None or plan.store(store) is None or len(plan.copy_ranges) < 2 or plan.name in referred:
                 continue
             statements = build_statements(table, engine.dialect)
-            if statements and _drop_if_empty(engine, table):
+            if statements and _dropped_if_empty(engine, table):
                 builds.append(KeyBuild(store, plan.name, url, statements))
     return builds
 
@@ -77,19 +77,28 @@ def build_statements(table: sa.Table, dialect: sa.engine.Dialect) -> tuple[str, 
     return tuple(str(e.compile(dialect=dialect)) for e in elements)
 
 
-def _drop_if_empty(engine: sa.Engine, table: sa.Table) -> bool:
-    """Drop the table's key and indexes if it holds no row; both in one transaction, under a lock that keeps
-    rows out between the look and the drop."""
-    with engine.begin() as conn:
-        conn.execute(_ddl(f"LOCK TABLE {_quoted(conn, table.name)} IN SHARE ROW EXCLUSIVE MODE"))
-        if conn.execute(sa.select(sa.literal(1)).select_from(sa.table(table.name)).limit(1)).first() is not None:
-            return False
-        inspector = sa.inspect(conn)
-        key = inspector.get_pk_constraint(table.name)["name"]
-        if key:
-            conn.execute(_ddl(f"ALTER TABLE {_quoted(conn, table.name)} DROP CONSTRAINT {_quoted(conn, key)}"))
-        for ix in inspector.get_indexes(table.name):
-            conn.execute(_ddl(f"DROP INDEX {_quoted(conn, str(ix['name']))}"))
+def _dropped_if_empty(engine: sa.Engine, table: sa.Table) -> bool:
+    """Drop the table's key and indexes if it holds no row and nothing else is tied to them; both in one
+    transaction, under a lock that keeps rows out between the look and the drop. Otherwise (rows, an index
+    that backs a constraint the store's operator added — Alembic does not compare exclusion constraints —,
+    or the store refusing the drop) the table keeps its key and is loaded as before: loading first is only
+    faster, never needed."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(_ddl(f"LOCK TABLE {_quoted(conn, table.name)} IN SHARE ROW EXCLUSIVE MODE"))
+            if conn.execute(sa.select(sa.literal(1)).select_from(sa.table(table.name)).limit(1)).first():
+                return False
+            inspector = sa.inspect(conn)
+            indexes = inspector.get_indexes(table.name)
+            if any(ix.get("duplicates_constraint") for ix in indexes):
+                return False
+            key = inspector.get_pk_constraint(table.name)["name"]
+            if key:
+                conn.execute(_ddl(f"ALTER TABLE {_quoted(conn, table.name)} DROP CONSTRAINT {_quoted(conn, key)}"))
+            for ix in indexes:
+                conn.execute(_ddl(f"DROP INDEX {_quoted(conn, str(ix['name']))}"))
+    except sa.exc.DBAPIError:  # rolled back: nothing was dropped
+        return False
     return True
 
 

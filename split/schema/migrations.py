@@ -145,11 +145,12 @@ def compare(conn: sa.Connection, metadata: sa.MetaData) -> list[Difference]:
 def primary_key_differences(conn: sa.Connection, metadata: sa.MetaData) -> list[Difference]:
     """Alembic's autogenerate does not compare primary keys: a store table without its key (an interrupted
     copy that builds it after loading, or one dropped by hand) would pass as at head, and accept duplicates."""
-    present = set(sa.inspect(conn).get_table_names())
+    inspector = sa.inspect(conn)
+    present = set(inspector.get_table_names())
     tables = [t for t in metadata.tables.values() if t.name in present]
     if not tables:
         return []
-    reflected = sa.inspect(conn).get_multi_pk_constraint(filter_names=[t.name for t in tables])
+    reflected = inspector.get_multi_pk_constraint(filter_names=[t.name for t in tables])
     out = []
     for table in tables:
         wanted = [c.name for c in table.primary_key.columns]
