@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import pytest
@@ -704,33 +704,58 @@ def test_a_staged_statement_that_fails_raises_its_own_error(dbs):
 column_value = st.none() | st.just("unchanged") | st.text(alphabet="aZ0 '\\%日本ｱ", max_size=5)
 
 
-@given(
-    rows=st.lists(st.lists(column_value, min_size=3, max_size=3), min_size=1, max_size=4),
-    key=st.sampled_from([("a",), ("c",), ("a", "c"), ("b", "c")]),
-)
-def test_the_decoder_takes_each_tuples_key_columns_and_steps_over_the_rest(rows, key):
-    """pgoutput tuples built byte by byte: the key is read from its columns (in the table's column order), every
-    other column stepped over by its length (a column decoded by the wrong length shifts every key after it)."""
-    columns = ("a", "b", "c")
-    relation = b"R" + struct.pack("!I", 7) + b"public\0t\0" + struct.pack("!bh", ord("d"), 3)
+def _relation(columns: tuple[str, ...], key: tuple[str, ...], type_oid: int = 25) -> bytes:
+    relation = b"R" + struct.pack("!I", 7) + b"public\0t\0" + struct.pack("!bh", ord("d"), len(columns))
     for name in columns:
-        relation += bytes([1 if name in key else 0]) + name.encode() + b"\0" + struct.pack("!Ii", 25, -1)
-    change = b"I" + struct.pack("!I", 7)
-    for row in rows:  # one message with several tuples, as an UPDATE with its old key carries two
-        change += b"N" + struct.pack("!h", len(row))
-        for value in row:
-            if value is None:
-                change += b"n"
-            elif value == "unchanged":
-                change += b"u"
-            else:
-                data = value.encode()
-                change += b"t" + struct.pack("!i", len(data)) + data
+        relation += bytes([1 if name in key else 0]) + name.encode() + b"\0" + struct.pack("!Ii", type_oid, -1)
+    return relation
+
+
+def _tuple(marker: str, row: Sequence[str | None]) -> bytes:
+    data = marker.encode() + struct.pack("!h", len(row))
+    for value in row:
+        if value is None:
+            data += b"n"
+        elif value == "unchanged":
+            data += b"u"
+        else:
+            data += b"t" + struct.pack("!i", len(value.encode())) + value.encode()
+    return data
+
+
+def _decoded(*messages: bytes) -> Decoder:
     decoder = Decoder()
-    for message in (b"B" + bytes(20), relation, change, b"C" + struct.pack("!bqqq", 0, 1, 2, 3)):
+    for message in (b"B" + bytes(20), *messages, b"C" + struct.pack("!bqqq", 0, 1, 2, 3)):
         decoder.feed(message)
-    [txn] = decoder.committed
+    return decoder
+
+
+@given(
+    rows=st.lists(st.lists(column_value, min_size=3, max_size=3), min_size=1, max_size=2),
+    key=st.sampled_from([("a",), ("c",), ("a", "c"), ("b", "c")]),
+    deleted=st.booleans(),
+)
+def test_the_decoder_takes_each_tuples_key_columns_and_steps_over_the_rest(rows, key, deleted):
+    """pgoutput messages built byte by byte: an insert (its new row), a delete (its old row) or an update (its old
+    row, then its new one). The key is read from its columns (in the table's column order), every other column
+    stepped over by its length (a column decoded by the wrong length shifts every key after it)."""
+    columns = ("a", "b", "c")
+    if len(rows) == 2:
+        change = b"U" + struct.pack("!I", 7) + _tuple("O", rows[0]) + _tuple("N", rows[1])
+    else:
+        change = (b"D" if deleted else b"I") + struct.pack("!I", 7) + _tuple("O" if deleted else "N", rows[0])
+    [txn] = _decoded(_relation(columns, key), change).committed
     expected = {
         tuple(None if row[columns.index(k)] == "unchanged" else row[columns.index(k)] for k in key) for row in rows
     }
     assert txn.keys["t"] == expected and txn.changes == 1
+
+
+def test_an_integer_key_is_decoded_as_an_int_and_a_text_key_is_left_to_the_source():
+    """An int8/int4/int2 key needs no cast by the source (its text is an int's); any other type is left as
+    text, for the source to cast back to its own type (a `char(8)` or a date Python would type otherwise)."""
+    change = b"I" + struct.pack("!I", 7) + _tuple("N", ["42", "x", None])
+    typed = _decoded(_relation(("a", "b", "c"), ("a",), type_oid=20), change)
+    assert typed.committed[0].keys["t"] == {(42,)} and typed.text_keyed == set()
+    text = _decoded(_relation(("a", "b", "c"), ("a",), type_oid=1042), change)
+    assert text.committed[0].keys["t"] == {("42",)} and text.text_keyed == {"t"}

@@ -206,7 +206,8 @@ def apply_batch(
                 if not _keyed_alike(plan_table, pk):
                     whole.add(table)  # the stores do not hold the table's rows by the source's key
                     continue
-                touched[table] = _typed_keys(src, table, pk, keys) if batch.text else {k for k in keys if None not in k}
+                as_text = table in batch.text  # pgoutput's text of a key that is not an integer: the source casts it
+                touched[table] = _typed_keys(src, table, pk, keys) if as_text else {k for k in keys if None not in k}
             _add_followers(prep, tables, touched, src, asking)
         run_id = uuid.uuid4().hex
         resync = [by_name[n] for n in sorted(whole) if n in by_name]
@@ -218,7 +219,7 @@ def apply_batch(
                 with engine_for(url, writer=True).begin() as conn:
                     with _source_view(prep, snapshot) as src, result.timed(f"read:{store}"):
                         wanted = {
-                            t.name: _wanted(prep, t, store, touched[t.name], src, conn)
+                            t.name: _wanted(prep, t, store, ordered[t.name], src, conn)
                             for t in copied
                             if t.name in touched
                         }
@@ -241,6 +242,7 @@ def apply_batch(
         # thread of its own (the time is the servers'; one batch, one snapshot, whatever thread reads it). No
         # store writes a row before every store knows which touched keys it holds: the NW store, standing in
         # for the retail store, is asked as it was before the batch.
+        ordered = {table: _in_order(keys) for table, keys in touched.items()}  # once, for every store
         answered: dict[str, Future[None]] = {store: Future() for store in prep.urls}
         with ThreadPoolExecutor(len(prep.urls), thread_name_prefix="follow") as pool:
             for applied in [pool.submit(apply_to, store, url, answered) for store, url in prep.urls.items()]:
@@ -275,7 +277,7 @@ def _typed_keys(conn: sa.Connection, table: str, columns: tuple[str, ...], keys:
     arrays = ", ".join(f"CAST(:a{i} AS text[])" for i in range(len(columns)))
     names = ", ".join(f"c{i}" for i in range(len(columns)))
     for chunk in chunks(keys, ARRAY_CHUNK):
-        params = {f"a{i}": [k[i] for k in chunk] for i in range(len(columns))}
+        params = {f"a{i}": [str(k[i]) for k in chunk] for i in range(len(columns))}  # an int too, if its type changed
         out.update(
             tuple(r) for r in conn.execute(sa.text(f"SELECT {casts} FROM unnest({arrays}) AS u({names})"), params)
         )
@@ -416,7 +418,7 @@ class Wanted:
 
 
 def _wanted(
-    prep: Prepared, table: TablePlan, store: str, keys: set[Key], src: sa.Connection, conn: sa.Connection
+    prep: Prepared, table: TablePlan, store: str, keys: Sequence[Key], src: sa.Connection, conn: sa.Connection
 ) -> Wanted:
     sp = table.store(store)
     if sp is None or not keys:
@@ -437,7 +439,9 @@ def _piped(sp: StorePlan, src: sa.Connection, conn: sa.Connection, keys: int) ->
     )
 
 
-def _staged_rows(table: TablePlan, sp: StorePlan, keys: set[Key], src: sa.Connection, conn: sa.Connection) -> Wanted:
+def _staged_rows(
+    table: TablePlan, sp: StorePlan, keys: Sequence[Key], src: sa.Connection, conn: sa.Connection
+) -> Wanted:
     """The store's SELECT (projection, scope, `at:` dates) of the rows with these keys, piped into the store.
     The keys travel as one array per key column, each of the column's own type (a `char(22)` compared as text
     would match nothing): `= ANY(array)` for one column, the arrays unnested side by side for a natural key."""
@@ -451,8 +455,8 @@ def _staged_rows(table: TablePlan, sp: StorePlan, keys: set[Key], src: sa.Connec
         condition = f"({', '.join(f'r.{quote(c)}' for c in key)}) IN (SELECT * FROM unnest({', '.join(arrays)}))"
     select = render(store_select(table, sp, WHOLE).order_by(None), src.dialect)  # its `%` doubled, as psycopg binds
     query = f"SELECT * FROM ({select}) AS r WHERE {condition}"
-    ordered = _in_order(keys)  # each array a stretch of the key: the source reads its pages once, not per array
-    bound = [tuple([k[i] for k in chunk] for i in range(len(key))) for chunk in chunks(ordered, ARRAY_CHUNK)]
+    # the keys come in order: each array a stretch of the key, the source reads its pages once, not per array
+    bound = [tuple([k[i] for k in chunk] for i in range(len(key))) for chunk in chunks(keys, ARRAY_CHUNK)]
     names = [c.name for c in sp.columns]
     staged, count = pgcopy.stage_from_source(src, conn, query, bound, table.name, names)
     given = {canonical_key(k) for k in pgcopy.staged_keys(conn, staged, list(key))}
@@ -460,6 +464,7 @@ def _staged_rows(table: TablePlan, sp: StorePlan, keys: set[Key], src: sa.Connec
 
 
 def _in_order(keys: set[Key]) -> list[Key]:
+    """The keys sorted (a store's rows are then read from the source in the key's order)."""
     try:
         return sorted(keys)
     except TypeError:  # values Python does not order (never in a key the source orders): any order is right
@@ -467,7 +472,7 @@ def _in_order(keys: set[Key]) -> list[Key]:
 
 
 def _source_rows(
-    prep: Prepared, table: TablePlan, store: str, keys: set[Key], src: sa.Connection
+    prep: Prepared, table: TablePlan, store: str, keys: Sequence[Key], src: sa.Connection
 ) -> dict[tuple, tuple]:
     """The rows the store should hold for these keys (none when out of its scope now), routed (encoded)."""
     sp = table.store(store)

@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 
 from split.i18n import _
 
+# integer types (int8, int2, int4): their text is read into Python's int here, exactly as the driver would
+# type it, so such keys need no round trip to the source to be cast back (`Relation.typed`)
+_INTEGERS = frozenset({20, 21, 23})
+
 
 @dataclass(frozen=True)
 class Relation:
@@ -25,14 +29,16 @@ class Relation:
     columns: tuple[str, ...]
     identity: tuple[str, ...]
     positions: tuple[int, ...]  # where the identity's columns are in a row's tuple, in the identity's order
+    typed: bool = False  # every identity column is an integer: its keys are decoded as ints, not text
 
 
 @dataclass
 class Transaction:
-    """One committed source transaction's touched keys (as the type's text), by table name."""
+    """One committed source transaction's touched keys (as the type's text, or ints for a `typed` relation),
+    by table name."""
 
     end_lsn: int  # of the commit record: the slot may advance past it once the transaction is applied
-    keys: dict[str, set[tuple[str | None, ...]]] = field(default_factory=dict)
+    keys: dict[str, set[tuple[str | int | None, ...]]] = field(default_factory=dict)
     truncated: set[str] = field(default_factory=set)
     whole: set[str] = field(default_factory=set)  # changes without a usable key: re-read the whole table
     changes: int = 0
@@ -44,6 +50,7 @@ class Decoder:
     def __init__(self, encoding: str = "utf-8") -> None:
         self.encoding = encoding  # the source database's: text values arrive in it
         self.relations: dict[int, Relation] = {}
+        self.text_keyed: set[str] = set()  # tables any of whose relations was not `typed`: keys as text
         self.committed: list[Transaction] = []
         self._open: Transaction | None = None
 
@@ -80,16 +87,21 @@ class Decoder:
         name, at = _string(body, at)
         _identity_setting, ncols = struct.unpack_from("!bh", body, at)
         at += 3
-        columns, identity = [], []
+        columns, identity, types = [], [], []
         for _i in range(ncols):
             flags = body[at]
             column, at = _string(body, at + 1)
+            (type_oid,) = struct.unpack_from("!I", body, at)
             at += 8  # type oid, type modifier
             columns.append(column)
             if flags & 1:
                 identity.append(column)
+                types.append(type_oid)
         positions = tuple(columns.index(c) for c in identity)
-        self.relations[oid] = Relation(oid, schema, name, tuple(columns), tuple(identity), positions)
+        typed = bool(types) and all(t in _INTEGERS for t in types)
+        self.relations[oid] = Relation(oid, schema, name, tuple(columns), tuple(identity), positions, typed)
+        if not typed:
+            self.text_keyed.add(name)
 
     def _row_change(self, kind: bytes, body: memoryview) -> None:
         (oid,) = struct.unpack_from("!I", body)
@@ -108,8 +120,12 @@ class Decoder:
                     _("pgoutput: unexpected tuple marker %(marker)s in a %(kind)s message")
                     % {"marker": repr(bytes([marker])), "kind": kind.decode()}
                 )
-            key, at = _key_of(body, at + 1, relation.positions, self.encoding)
-            keys.add(key)
+            # the new row ends an insert or an update, a delete holds one tuple: past its key nothing is read
+            last = marker == _NEW or kind == b"D"
+            text, at = _key_of(body, at + 1, relation, self.encoding, to_end=not last)
+            keys.add(tuple(None if v is None else int(v) for v in text) if relation.typed else text)
+            if last:
+                return
 
 
 def _string(body: memoryview, at: int) -> tuple[str, int]:
@@ -118,16 +134,23 @@ def _string(body: memoryview, at: int) -> tuple[str, int]:
 
 
 _TUPLE_MARKERS = frozenset(b"KON")
+_NEW = ord("N")
 _NULL, _UNCHANGED, _TEXT, _BINARY = (ord(c) for c in "nutb")
 _LENGTH = struct.Struct("!i")
 
 
-def _key_of(body: memoryview, at: int, positions: tuple[int, ...], encoding: str) -> tuple[tuple[str | None, ...], int]:
-    """The values at `positions` of a TupleData (each null, unchanged TOAST — left as None: never a key — or
-    text), and where the tuple ends. The other columns are stepped over, never decoded: a reading's key is
-    one column of eight, and the follow re-reads the row from the source anyway."""
+def _key_of(
+    body: memoryview, at: int, relation: Relation, encoding: str, *, to_end: bool
+) -> tuple[tuple[str | None, ...], int]:
+    """The values at the relation's key positions of a TupleData (each null, unchanged TOAST — left as None:
+    never a key — or text), and where the tuple ends (`to_end`; else the columns after the key's last one are
+    not looked at, and the position returned is where reading stopped). The other columns are stepped over,
+    never decoded: a reading's key is one column of eight, and the follow re-reads the row from the source."""
+    positions = relation.positions
     (ncols,) = struct.unpack_from("!h", body, at)
     at += 2
+    if not to_end and positions:
+        ncols = min(ncols, max(positions) + 1)
     values: dict[int, str | None] = {}
     for i in range(ncols):
         kind = body[at]

@@ -36,7 +36,7 @@ class Batch:
     whole: set[str] = field(default_factory=set)
     transactions: int = 0
     changes: int = 0
-    text: bool = False  # keys are the values' text (pgoutput): the source casts them back to their types
+    text: set[str] = field(default_factory=set)  # tables whose keys are their values' text (pgoutput): cast back
     more: bool = False  # the batch stopped at its size: read on at once
 
 
@@ -93,10 +93,9 @@ class _SlotReader:
             decoder.feed(message)
             messages += 1
         more = messages >= BATCH_MESSAGES and bool(decoder.committed)
-        batch = Batch(
-            self.confirmed, slot.lsn_text(decoder.committed[-1].end_lsn) if more else upto, text=True, more=more
-        )
+        batch = Batch(self.confirmed, slot.lsn_text(decoder.committed[-1].end_lsn) if more else upto, more=more)
         identity = {r.name: r.identity for r in decoder.relations.values()}
+        batch.text = decoder.text_keyed
         for txn in decoder.committed:
             batch.transactions += 1
             batch.changes += txn.changes
