@@ -122,7 +122,7 @@ class Decoder:
                 )
             # the new row ends an insert or an update, a delete holds one tuple: past its key nothing is read
             last = marker == _NEW or kind == b"D"
-            text, at = _key_of(body, at + 1, relation, self.encoding, to_end=not last)
+            text, at = _key_of(body, at + 1, relation.positions, self.encoding, to_end=not last)
             keys.add(tuple(None if v is None else int(v) for v in text) if relation.typed else text)
             if last:
                 return
@@ -140,13 +140,12 @@ _LENGTH = struct.Struct("!i")
 
 
 def _key_of(
-    body: memoryview, at: int, relation: Relation, encoding: str, *, to_end: bool
+    body: memoryview, at: int, positions: tuple[int, ...], encoding: str, *, to_end: bool
 ) -> tuple[tuple[str | None, ...], int]:
-    """The values at the relation's key positions of a TupleData (each null, unchanged TOAST — left as None:
+    """The values at `positions` of a TupleData (each null, unchanged TOAST — left as None:
     never a key — or text), and where the tuple ends (`to_end`; else the columns after the key's last one are
     not looked at, and the position returned is where reading stopped). The other columns are stepped over,
     never decoded: a reading's key is one column of eight, and the follow re-reads the row from the source."""
-    positions = relation.positions
     (ncols,) = struct.unpack_from("!h", body, at)
     at += 2
     if not to_end and positions:
