@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -28,9 +29,22 @@ def run_cli(
     if not {"LANG", "LC_ALL", "LC_MESSAGES"} & set(env or {}):
         full_env["BUNKATSU_LANG"] = "en"  # tests read English whatever the machine's locale, unless they choose
     full_env.update(env or {})
-    return subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "split", *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=cwd
     )
+    show_crash_files(done.stderr)
+    return done
+
+
+_CRASH_FILE = re.compile(r"/[^\s:：]*?bunkatsu-crash-[^/\s]+/traceback\.txt")
+
+
+def show_crash_files(stderr: str) -> None:
+    """A bug's traceback goes to a file of its own (`split.crash`), gone with the machine that ran the test:
+    printed here, pytest shows it under the failing test (its captured output), in CI's log too."""
+    for path in map(Path, _CRASH_FILE.findall(stderr)):
+        if path.is_file():
+            print(path.read_text(encoding="utf-8"))
 
 
 def copy(

@@ -4,6 +4,7 @@ written, on every engine; so are NW and retail in one database."""
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -166,3 +167,24 @@ def test_sqlite_stores_and_crash_files_are_private(tmp_path, encode_key):
     assert crash.stat().st_mode & 0o077 == 0 and crash.parent.stat().st_mode & 0o077 == 0
     text = crash.read_text(encoding="utf-8")
     assert "坂本" not in text and "070-1234-5678" not in text
+
+
+def test_a_crash_file_named_on_stderr_is_shown_under_the_failing_test(capsys):
+    """CI's log is all that is left of a failing run: the redacted traceback a bug's one line names is
+    printed with the test's output (English and Japanese lines alike)."""
+    from split.crash import write_crash_file
+    from tests.helpers import show_crash_files
+
+    def a_bug() -> None:
+        None.end_lsn  # type: ignore[attr-defined]  # noqa: B018 - the bug
+
+    try:
+        a_bug()
+    except AttributeError as exc:
+        crash = write_crash_file(exc)
+    show_crash_files(f"error: internal error (AttributeError); this is a bug in bunkatsu. Redacted details: {crash}\n")
+    shown = capsys.readouterr().out
+    assert "AttributeError" in shown and "None.end_lsn" in shown, "the exception and its line of code"
+    show_crash_files(f"エラー: 内部エラー (AttributeError)。詳細：{crash}。\n")
+    assert "None.end_lsn" in capsys.readouterr().out
+    shutil.rmtree(crash.parent)
