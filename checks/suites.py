@@ -19,6 +19,7 @@ from checks.context import VerifyContext
 from checks.results import CheckResult, could_not_prove, failed, passed
 from split.db import engine_for, redact
 from split.encode import TOKEN_RE
+from split.engine.run import load_dask
 from split.i18n import _
 from split.mapping.model import Own
 
@@ -95,8 +96,11 @@ DOCS_SITE = "bunkatsu"
 
 def preload() -> None:
     """Import Great Expectations in a thread of its own while the other checks run: the import alone takes
-    3–5 s of Python, and the checks before it mostly wait for the databases (BENCHMARKS.md, issue 20)."""
+    3–5 s of Python, and the checks before it mostly wait for the databases (BENCHMARKS.md, issue 20).
+    This thread's imports first (Dask's, pulled in by the checks' first `map`): only one thread imports at a
+    time, else one could get a shared module half made."""
     if "great_expectations" not in sys.modules:
+        load_dask()
         threading.Thread(target=_import_gx, name="bunkatsu-gx-import", daemon=True).start()
 
 

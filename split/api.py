@@ -194,11 +194,11 @@ def verify(
     workers_option(workers)
     report = report_folder(report_dir)
     role_list = roles_from(roles)
-    preload_gx()  # while the source and stores are read and planned
     if post_split:
         prep = prepare_post_split(mapping_file, nw, retail, migrations=migrations)
     else:
         prep = prepare(mapping_file, source, nw, retail, migrations=migrations, stores_exist=True)
+    preload_gx()  # after `prepare` and its imports (Alembic, the drivers): while the access log and checks run
     only = [t.name for t in prep.select(waves, tables)] if waves or tables else None
     log_at = verify_log_url(log_url, post_split)
     log = checked_log(prep.mapping, prep.schema, log_at, log_spec or LogSpec()) if log_at else None

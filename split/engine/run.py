@@ -134,6 +134,17 @@ class Runner:
         return results
 
 
+def load_dask() -> None:
+    """Import now what the first local `map` would import (Dask's scheduler, and dask.distributed, which Dask
+    looks for on every compute). For a caller about to import a large package in another thread: two threads
+    importing the same modules at once can get a module half made (Python's way out of an import deadlock),
+    and the error that follows is a bug's, not the user's."""
+    import dask
+    from dask.callbacks import Callback  # noqa: F401 - imported for `_map_local`
+
+    dask.compute(dask.delayed(len)(()), scheduler="synchronous")
+
+
 def _with(fn: Callable[..., R], shared: Any, item: Any) -> R:
     return fn(item, shared)
 
