@@ -97,8 +97,8 @@ DOCS_SITE = "bunkatsu"
 def preload() -> None:
     """Import Great Expectations in a thread of its own while the other checks run: the import alone takes
     3–5 s of Python, and the checks before it mostly wait for the databases (BENCHMARKS.md, issue 20).
-    This thread's imports first (Dask's, pulled in by the checks' first `map`): only one thread imports at a
-    time, else one could get a shared module half made."""
+    The calling thread's own imports come first (Dask's, pulled in by the checks' first `map`): only one thread
+    imports at a time, else one could get a shared module half made."""
     if "great_expectations" not in sys.modules:
         load_dask()
         threading.Thread(target=_import_gx, name="bunkatsu-gx-import", daemon=True).start()
