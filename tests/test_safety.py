@@ -166,6 +166,7 @@ def test_sqlite_stores_and_crash_files_are_private(tmp_path, encode_key):
     crash = write_crash_file(ValueError("坂本 和也 070-1234-5678"))
     assert crash.stat().st_mode & 0o077 == 0 and crash.parent.stat().st_mode & 0o077 == 0
     text = crash.read_text(encoding="utf-8")
+    shutil.rmtree(crash.parent)
     assert "坂本" not in text and "070-1234-5678" not in text
 
 
