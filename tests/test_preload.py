@@ -6,12 +6,13 @@ thread makes only modules no other thread uses, and imports while no other threa
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
 # Each script runs in a fresh interpreter; an audit hook records every module loaded and by which thread.
 _HOOK = """
-import sys, threading
+import json, sys, threading
 loads = []
 sys.addaudithook(lambda event, args: event == "import" and loads.append((threading.current_thread().name, args[0])))
 """
@@ -33,45 +34,50 @@ def _gx_thread() -> str:
     return 'next(t for t in threading.enumerate() if t.name == "bunkatsu-gx-import")'
 
 
-def test_great_expectations_is_imported_while_no_other_thread_imports():
-    # The checks' runner maps a task as the first check does while the GX thread imports.
+def _after_gx_loaded(setup: str, found: str) -> list[str]:
+    """Run `setup` (it starts the preload) under the audit hook, wait for the GX thread, and return the module
+    names `found` gives (an expression over `loads`; `gx` is the indexes of the thread's loads)."""
     out = _run(
         _HOOK
+        + setup
         + f"""
+{_gx_thread()}.join()
+gx = [i for i, (name, _m) in enumerate(loads) if name == "bunkatsu-gx-import"]
+print(len(gx), json.dumps(sorted({found})))
+"""
+    )
+    count, names = out.split(" ", 1)
+    assert int(count) > 500, "Great Expectations and its dependencies loaded in the thread"
+    return json.loads(names)
+
+
+def test_great_expectations_is_imported_while_no_other_thread_imports():
+    # The checks' runner maps a task as the first check does while the GX thread imports.
+    setup = """
 from checks.suites import preload
 from split.engine.run import Runner
 preload()
 with Runner(2) as runner:
     runner.map(len, [(), ()])
-{_gx_thread()}.join()
-gx = [i for i, (name, _m) in enumerate(loads) if name == "bunkatsu-gx-import"]
-others = sorted({{m for name, m in loads[gx[0] : gx[-1]] if name != "bunkatsu-gx-import"}})
-print(len(gx), others)
 """
-    )
-    count, others = out.split(" ", 1)
-    assert int(count) > 500, "Great Expectations and its dependencies loaded in the thread"
-    assert others == "[]", f"imported by another thread at the same time: {others[:500]}"
+    others = _after_gx_loaded(setup, '{m for name, m in loads[gx[0] : gx[-1]] if name != "bunkatsu-gx-import"}')
+    assert others == [], f"imported by another thread at the same time: {others}"
 
 
 def test_the_great_expectations_thread_makes_no_module_of_a_package_already_in_use():
     # A new module of a package in use (sqlalchemy.orm, say) could be met half made by the main thread's next
     # call into that package. Imports that found nothing (GX probes for optional names) made no module.
-    out = _run(
-        _HOOK
-        + _VERIFY_LOADED
-        + f"""
+    setup = (
+        _VERIFY_LOADED
+        + """
 from checks.suites import preload
-in_use = {{name.split(".")[0] for name in sys.modules}}
+in_use = {name.split(".")[0] for name in sys.modules}
 preload()
-{_gx_thread()}.join()
-made = [m for name, m in loads if name == "bunkatsu-gx-import" and m in sys.modules]
-print(len(made), sorted({{m for m in made if m.split(".")[0] in in_use}}))
 """
     )
-    count, shared = out.split(" ", 1)
-    assert int(count) > 500, "Great Expectations and its dependencies loaded in the thread"
-    assert shared == "[]", f"add these to checks.suites.SHARED_WITH_GX: {shared[:800]}"
+    made = '{m for name, m in loads if name == "bunkatsu-gx-import" and m in sys.modules}'
+    shared = _after_gx_loaded(setup, f'{{m for m in {made} if m.split(".")[0] in in_use}}')
+    assert shared == [], f"add these to checks.suites.SHARED_WITH_GX: {shared}"
 
 
 def test_a_query_built_while_great_expectations_loads_meets_no_half_made_module():
