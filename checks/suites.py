@@ -126,7 +126,8 @@ def preload() -> None:
         return
     load_dask()
     for name in SHARED_WITH_GX:
-        importlib.import_module(name)
+        with contextlib.suppress(ModuleNotFoundError):  # gone from a newer Python: then GX cannot make it either
+            importlib.import_module(name)
     _gx_import = threading.Thread(target=_import_gx, name="bunkatsu-gx-import", daemon=True)
     _gx_import.start()
 
