@@ -28,6 +28,7 @@ def run_cli(
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("BUNKATSU_") or k in kept}
     if not {"LANG", "LC_ALL", "LC_MESSAGES"} & set(env or {}):
         full_env["BUNKATSU_LANG"] = "en"  # tests read English whatever the machine's locale, unless they choose
+    full_env.setdefault("PYTHONFAULTHANDLER", "1")  # a child that crashes in C still prints each thread's frames
     full_env.update(env or {})
     done = subprocess.run(
         [sys.executable, "-m", "split", *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=cwd

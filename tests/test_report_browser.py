@@ -58,6 +58,8 @@ def reports(tmp_path_factory) -> dict[str, Path]:  # noqa: ANN001
     source, nw, retail = (f"sqlite:///{folder / name}.db" for name in ("src", "nw", "rt"))
     generate(source, 30, 7)
     stores = ["--mapping", str(MAPPING), "--source", source, "--nw", nw, "--retail", retail]
+    # a module's fixture runs before the autouse `migrations` one: without this, the repository's own folder
+    stores += ["--migrations", str(folder / "migrations")]
     assert run_cli("copy", *stores, env=ENV).returncode == 0
     found = {}
     for verdict in ("pass", "fail"):
